@@ -1,0 +1,47 @@
+"""One exception hierarchy for plexfm. The CLI maps these to exit codes."""
+
+from __future__ import annotations
+
+
+class PlexfmError(Exception):
+    """Base of every error plexfm raises on purpose; its message is one line for a person."""
+
+
+class ConfigError(PlexfmError):
+    """The configuration is unusable; the message names the key. Exit status 2."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config: {key}: {problem}")
+
+
+class StoreError(PlexfmError):
+    """Our own database could not be opened, migrated or written."""
+
+
+class LastfmError(PlexfmError):
+    """last.fm answered with an error, or could not be reached after every retry."""
+
+    def __init__(
+        self, message: str, *, code: int | None = None, status: int | None = None
+    ) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
+class LastfmFatalError(LastfmError):
+    """An error retrying cannot fix: bad or suspended key, private profile, unknown user."""
+
+
+class LastfmTransientError(LastfmError):
+    """An error worth retrying: backend failure, rate limit, 5xx, timeout, malformed body."""
+
+
+class SyncIntegrityError(PlexfmError):
+    """A window's pages did not add up (total drifted, pages overlapped); it will be fetched again."""
+
+
+class ImportFileError(PlexfmError):
+    """An export file could not be read at all (unknown format, unreadable archive)."""

@@ -1,0 +1,46 @@
+"""The scrobble record every source produces, and its dedupe identity.
+
+A scrobble's identity is (user, uts, artist, title, album, ordinal). The ordinal numbers the
+identical copies of one (uts, artist, title, album) within a complete fetch, so a re-fetched
+scrobble lands on the same key (stored once) while genuine repeats in the same second, as a
+device sync produces them, get ordinals 0, 1, 2... and stay distinct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+
+class Scrobble(NamedTuple):
+    """One play as last.fm (or an export file) recorded it; strings are kept raw."""
+
+    uts: int
+    artist: str
+    title: str
+    album: str = ""
+    artist_mbid: str = ""
+    track_mbid: str = ""
+    album_mbid: str = ""
+    loved: int | None = None
+
+
+ScrobbleRow = tuple[int, str, str, str, int, str, str, str, int | None]
+"""(uts, artist, title, album, ordinal, artist_mbid, track_mbid, album_mbid, loved)."""
+
+
+def with_ordinals(scrobbles: Iterable[Scrobble]) -> list[ScrobbleRow]:
+    """Rows ready to store, each carrying its ordinal among identical plays in this batch.
+
+    The batch must hold every play of each second it touches (a whole window), otherwise a
+    second split across two batches would number its copies from 0 twice.
+    """
+    seen: dict[tuple[int, str, str, str], int] = {}
+    rows: list[ScrobbleRow] = []
+    append = rows.append
+    for s in scrobbles:
+        key = (s[0], s[1], s[2], s[3])
+        ordinal = seen.get(key, 0)
+        seen[key] = ordinal + 1
+        append((s[0], s[1], s[2], s[3], ordinal, s[4], s[5], s[6], s[7]))
+    return rows
