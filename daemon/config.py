@@ -97,7 +97,8 @@ class LastfmConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     data_dir: str = _setting(
-        "", "directory for plexfm's own data (default: $STATE_DIRECTORY, else ~/.local/share/plexfm)"
+        "", "directory for plexfm's own data (default: $STATE_DIRECTORY, else "
+        "~/.local/share/plexfm)"
     )
     url: str = _setting("", "SQLAlchemy URL of plexfm's store (default: SQLite in data_dir)")
 

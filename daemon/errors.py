@@ -40,7 +40,7 @@ class LastfmTransientError(LastfmError):
 
 
 class SyncIntegrityError(PlexfmError):
-    """A window's pages did not add up (total drifted, pages overlapped); it will be fetched again."""
+    """A window's pages kept failing to add up (total drifting, pages overlapping)."""
 
 
 class ImportFileError(PlexfmError):

@@ -29,13 +29,20 @@ ScrobbleRow = tuple[int, str, str, str, int, str, str, str, int | None]
 """(uts, artist, title, album, ordinal, artist_mbid, track_mbid, album_mbid, loved)."""
 
 
-def with_ordinals(scrobbles: Iterable[Scrobble]) -> list[ScrobbleRow]:
+OrdinalCounter = dict[tuple[int, str, str, str], int]
+
+
+def with_ordinals(
+    scrobbles: Iterable[Scrobble], seen: OrdinalCounter | None = None
+) -> list[ScrobbleRow]:
     """Rows ready to store, each carrying its ordinal among identical plays in this batch.
 
     The batch must hold every play of each second it touches (a whole window), otherwise a
-    second split across two batches would number its copies from 0 twice.
+    second split across two batches would number its copies from 0 twice. Pass the same
+    `seen` counter to number several batches of one source (an import file) as one.
     """
-    seen: dict[tuple[int, str, str, str], int] = {}
+    if seen is None:
+        seen = {}
     rows: list[ScrobbleRow] = []
     append = rows.append
     for s in scrobbles:

@@ -1,0 +1,238 @@
+"""One function per job. The scheduler and the CLI call these same functions.
+
+Each job takes its dependencies as arguments (clients, the store engine, plain settings) and
+returns a dict of counts for the job_runs record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from daemon import importers
+from daemon.lastfm import FALLBACK_PAGE, LastfmClient, LimitRefusedError
+from daemon.scrobble import OrdinalCounter, Scrobble, with_ordinals
+from daemon.store import scrobbles as scrobble_queries
+from daemon.store import syncstate
+from daemon.store.tables import imports as imports_table
+from daemon.sync import Progress, SyncCounts, Window, WindowSync, page_fetcher
+
+log = logging.getLogger(__name__)
+
+IMPORT_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class PullSettings:
+    user: str
+    page_size: int = 1000
+    window_pages: int = 20
+    max_in_flight: int = 8
+    overlap_seconds: int = 14 * 86400
+
+
+def pull(
+    client: LastfmClient,
+    engine: Engine,
+    settings: PullSettings,
+    *,
+    full: bool = False,
+    now: Callable[[], float] = time.time,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Bring the store up to date with last.fm: finish (or restart) the backfill, then pull new.
+
+    Returns counts: requests, retries, pages, fetched, added, skipped, windows, refetched_windows.
+    """
+    requests_before, retries_before = client.requests_sent, client.retries
+    with engine.begin() as conn:
+        state = syncstate.load(conn, settings.user)
+        if full or state.backfill_to is None:
+            started = int(now())
+            state = replace(state, backfill_to=started, backfill_started_at=started,
+                            backfill_completed_at=None)
+            syncstate.forget_windows(conn, settings.user)
+            syncstate.save(conn, state)
+            log.info("backfill of %s's history up to %s starts", settings.user, started)
+    limit = state.page_size or settings.page_size
+    counts = SyncCounts()
+    while True:
+        try:
+            if not state.backfill_complete:
+                state = _backfill(client, engine, settings, state, limit, counts, progress)
+            state = _incremental(client, engine, settings, state, limit, counts, now, progress)
+            break
+        except LimitRefusedError:
+            if limit <= FALLBACK_PAGE:
+                raise
+            log.info("last.fm refused pages of %s; using %s", limit, FALLBACK_PAGE)
+            limit = FALLBACK_PAGE
+            with engine.begin() as conn:
+                state = replace(syncstate.load(conn, settings.user), page_size=limit)
+                syncstate.save(conn, state)
+    return {
+        "requests": client.requests_sent - requests_before,
+        "retries": client.retries - retries_before,
+        "pages": counts.pages,
+        "fetched": counts.fetched,
+        "added": counts.added,
+        "skipped": counts.skipped,
+        "windows": counts.windows,
+        "refetched_windows": counts.refetched_windows,
+        "backfill_complete": state.backfill_complete,
+    }
+
+
+def _window_sync(
+    client: LastfmClient,
+    engine: Engine,
+    settings: PullSettings,
+    limit: int,
+    *,
+    checkpoint: bool,
+    progress: Progress | None,
+) -> WindowSync:
+    return WindowSync(
+        page_fetcher(client.recent_tracks, settings.user), engine, settings.user,
+        limit=limit, window_pages=settings.window_pages, max_in_flight=settings.max_in_flight,
+        checkpoint=checkpoint, progress=progress,
+    )
+
+
+def _backfill(
+    client: LastfmClient,
+    engine: Engine,
+    settings: PullSettings,
+    state: syncstate.SyncState,
+    limit: int,
+    counts: SyncCounts,
+    progress: Progress | None,
+) -> syncstate.SyncState:
+    assert state.backfill_to is not None  # noqa: S101 - set by pull() before
+    with engine.connect() as conn:
+        done = syncstate.done_windows(conn, settings.user)
+    missing = syncstate.gaps(done, 0, state.backfill_to)
+    if missing:
+        log.info("backfill: %s window(s) left before %s", len(missing), state.backfill_to)
+        sync = _window_sync(client, engine, settings, limit, checkpoint=True, progress=progress)
+        try:
+            sync.run([Window(a, b) for a, b in missing])
+        finally:
+            counts.merge(sync.counts)
+    with engine.begin() as conn:
+        state = replace(
+            syncstate.load(conn, settings.user),
+            backfill_completed_at=int(time.time()),
+            cursor=state.cursor or state.backfill_to,
+        )
+        syncstate.save(conn, state)
+    log.info("backfill of %s complete", settings.user)
+    return state
+
+
+def _incremental(
+    client: LastfmClient,
+    engine: Engine,
+    settings: PullSettings,
+    state: syncstate.SyncState,
+    limit: int,
+    counts: SyncCounts,
+    now: Callable[[], float],
+    progress: Progress | None,
+) -> syncstate.SyncState:
+    """Fetch [cursor - overlap, now): new scrobbles plus late (backdated) arrivals."""
+    end = int(now())
+    cursor = state.cursor if state.cursor is not None else end
+    window = Window(max(0, cursor - settings.overlap_seconds), end)
+    first = client.recent_tracks(
+        settings.user, page=1, limit=limit, from_uts=window.start, to_uts=window.end
+    )
+    counts.pages += 1
+    counts.fetched += len(first.scrobbles)
+    counts.skipped += first.skipped
+    complete = len(first.scrobbles) + first.skipped >= first.total
+    with engine.begin() as conn:
+        # page 1 alone may cut a second's identical plays short; ordinals 0..k-1 of a
+        # partial group are still a subset of the whole group's, so nothing is doubled
+        counts.added += scrobble_queries.insert_rows(
+            conn, settings.user, with_ordinals(first.scrobbles), "lastfm"
+        )
+        stored = scrobble_queries.count_between(conn, settings.user, window.start, window.end)
+    if not complete and stored != first.total:
+        sync = _window_sync(client, engine, settings, limit, checkpoint=False, progress=progress)
+        try:
+            sync.run([window], first_pages={window: first})
+        finally:
+            counts.merge(sync.counts)
+    with engine.begin() as conn:
+        state = replace(syncstate.load(conn, settings.user), cursor=end, last_pull_at=end)
+        syncstate.save(conn, state)
+    return state
+
+
+def import_files(
+    engine: Engine,
+    paths: Iterable[Path],
+    user: str,
+    *,
+    fmt: str | None = None,
+) -> dict[str, Any]:
+    """Import export files into the store with the same dedupe as the API; count what happened."""
+    totals: dict[str, Any] = {"files": 0, "read": 0, "added": 0, "skipped": 0, "problems": []}
+    for path in paths:
+        report = importers.ImportReport(path=str(path), format=fmt or "")
+        added = _import_one(engine, path, user, report, fmt)
+        skipped = report.skipped_count
+        totals["files"] += 1
+        totals["read"] += report.rows_read
+        totals["added"] += added
+        totals["skipped"] += skipped
+        totals["problems"].extend(
+            f"{path}:{p.member + ':' if p.member else ''}{p.line}: {p.reason}"
+            for p in report.skipped[:100]
+        )
+        with engine.begin() as conn:
+            conn.execute(insert(imports_table).values(
+                path=str(path), sha256=_sha256(path), format=report.format, user=user,
+                imported_at=int(time.time()), rows_read=report.rows_read, rows_added=added,
+                rows_skipped=skipped,
+            ))
+        log.info("imported %s (%s): %s read, %s new, %s skipped", path, report.format,
+                 report.rows_read, added, skipped)
+    return totals
+
+
+def _import_one(
+    engine: Engine, path: Path, user: str, report: importers.ImportReport, fmt: str | None
+) -> int:
+    # Ordinals must count identical plays across the whole file, not per batch.
+    seen: OrdinalCounter = {}
+    batch: list[Scrobble] = []
+    added = 0
+
+    def flush() -> int:
+        rows = with_ordinals(batch, seen)
+        batch.clear()
+        with engine.begin() as conn:
+            return scrobble_queries.insert_rows(conn, user, rows, f"import:{report.format}")
+
+    for scrobble in importers.read_export(path, report, fmt):
+        batch.append(scrobble)
+        if len(batch) >= IMPORT_BATCH:
+            added += flush()
+    return added + flush()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,73 @@
+"""Progress of long work: a bar on a terminal, a log line every few seconds otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import TextIO
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+class TerminalProgress:
+    """A tqdm bar of pages done / pages expected with the scrobble rate."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self._bar = tqdm(total=0, unit="page", desc=label, file=stream, dynamic_ncols=True)
+        self._scrobbles = 0
+        self._started = time.monotonic()
+
+    def expect(self, pages: int) -> None:
+        self._bar.total = (self._bar.total or 0) + pages
+        self._bar.refresh()
+
+    def advance(self, pages: int, scrobbles: int) -> None:
+        self._scrobbles += scrobbles
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        self._bar.set_postfix_str(
+            f"{self._scrobbles:,} scrobbles, {self._scrobbles / elapsed:,.0f}/s", refresh=False
+        )
+        self._bar.update(pages)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class LogProgress:
+    """One INFO line at most every `interval` seconds, and one at the end."""
+
+    def __init__(self, label: str, interval: float = 10.0) -> None:
+        self._label = label
+        self._interval = interval
+        self._pages = self._expected = self._scrobbles = 0
+        self._started = self._last = time.monotonic()
+
+    def expect(self, pages: int) -> None:
+        self._expected += pages
+
+    def advance(self, pages: int, scrobbles: int) -> None:
+        self._pages += pages
+        self._scrobbles += scrobbles
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._report(now)
+
+    def close(self) -> None:
+        if self._pages:
+            self._report(time.monotonic())
+
+    def _report(self, now: float) -> None:
+        rate = self._scrobbles / max(now - self._started, 1e-6)
+        log.info("%s: %s/%s pages, %s scrobbles, %.0f scrobbles/s", self._label, self._pages,
+                 self._expected, self._scrobbles, rate)
+
+
+def make_progress(label: str, stream: TextIO = sys.stderr) -> TerminalProgress | LogProgress:
+    """A bar when `stream` is a terminal, log lines otherwise."""
+    if stream.isatty():
+        return TerminalProgress(label, stream)
+    return LogProgress(label)

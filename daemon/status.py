@@ -1,0 +1,52 @@
+"""What the store holds, for `plexfm status` (and later the page and /healthz)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from daemon.store import jobruns, syncstate
+from daemon.store import scrobbles as scrobble_queries
+
+
+def collect_status(engine: Engine, user: str) -> dict[str, Any]:
+    """Plain data: counts, time span, backfill state and each job's last run."""
+    with engine.connect() as conn:
+        stats = scrobble_queries.stats(conn)
+        state = syncstate.load(conn, user)
+        runs = jobruns.latest(conn)
+    return {
+        "scrobbles": stats.scrobbles,
+        "first_scrobble": stats.first_scrobble,
+        "last_scrobble": stats.last_scrobble,
+        "backfill_complete": state.backfill_complete,
+        "backfill_to": state.backfill_to,
+        "last_pull_at": state.last_pull_at,
+        "jobs": {
+            name: {"outcome": run.outcome, "started_at": run.started_at,
+                   "finished_at": run.finished_at, "error": run.error, "counts": run.counts}
+            for name, run in sorted(runs.items())
+        },
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The status as a few human lines."""
+    def when(ts: float | None) -> str:
+        if ts is None:
+            return "never"
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    lines = [
+        f"scrobbles:  {status['scrobbles']:,}",
+        f"first:      {when(status['first_scrobble'])}",
+        f"last:       {when(status['last_scrobble'])}",
+        f"backfill:   {'complete' if status['backfill_complete'] else 'incomplete'}",
+        f"last pull:  {when(status['last_pull_at'])}",
+    ]
+    for name, run in status["jobs"].items():
+        suffix = f" ({run['error']})" if run["error"] else ""
+        lines.append(f"job {name}: {run['outcome']} at {when(run['started_at'])}{suffix}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""plexfm's own database: engine, versioned migrations, tables and the queries jobs use."""

@@ -1,0 +1,122 @@
+"""Versioned schema migrations, applied in order at start, each in its own transaction.
+
+A migration is never edited once released: a later release adds a new one. That way an
+older store always opens under a newer plexfm without losing data (tests/test_store.py
+builds a store at every historical version and upgrades it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+MIGRATIONS_TABLE = "schema_migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _sql(*statements: str) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+    return run
+
+
+_V1 = _sql(
+    """CREATE TABLE scrobbles (
+        id INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        uts INTEGER NOT NULL,
+        artist TEXT NOT NULL,
+        title TEXT NOT NULL,
+        album TEXT NOT NULL DEFAULT '',
+        ordinal INTEGER NOT NULL DEFAULT 0,
+        artist_mbid TEXT NOT NULL DEFAULT '',
+        track_mbid TEXT NOT NULL DEFAULT '',
+        album_mbid TEXT NOT NULL DEFAULT '',
+        loved INTEGER,
+        source TEXT NOT NULL,
+        added_at INTEGER NOT NULL
+    )""",
+    """CREATE UNIQUE INDEX ux_scrobbles_identity
+        ON scrobbles (user, uts, artist, title, album, ordinal)""",
+    """CREATE TABLE sync_state (
+        user TEXT PRIMARY KEY,
+        backfill_to INTEGER,
+        backfill_started_at INTEGER,
+        backfill_completed_at INTEGER,
+        cursor INTEGER,
+        last_pull_at INTEGER,
+        page_size INTEGER
+    )""",
+    """CREATE TABLE sync_windows (
+        user TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        added INTEGER NOT NULL,
+        done_at INTEGER NOT NULL,
+        PRIMARY KEY (user, start, "end")
+    )""",
+    """CREATE TABLE job_runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        trigger TEXT NOT NULL DEFAULT 'manual',
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        outcome TEXT NOT NULL,
+        counts TEXT NOT NULL DEFAULT '{}',
+        error TEXT
+    )""",
+    "CREATE INDEX ix_job_runs_job_started ON job_runs (job, started_at)",
+    """CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        format TEXT NOT NULL,
+        user TEXT NOT NULL,
+        imported_at INTEGER NOT NULL,
+        rows_read INTEGER NOT NULL,
+        rows_added INTEGER NOT NULL,
+        rows_skipped INTEGER NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "scrobbles, sync state, job runs, imports", _V1),)
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied migration, 0 for an empty database."""
+    conn.exec_driver_sql(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    row = conn.exec_driver_sql(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").scalar()
+    return int(row or 0)
+
+
+def migrate(engine: Engine, *, target: int | None = None) -> list[int]:
+    """Apply every pending migration up to `target` (default: all); return the versions applied."""
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if target is not None and migration.version > target:
+            break
+        with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            if current_version(conn) >= migration.version:
+                continue
+            migration.apply(conn)
+            conn.exec_driver_sql(
+                f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, int(time.time())),
+            )
+            applied.append(migration.version)
+    return applied

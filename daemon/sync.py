@@ -1,0 +1,296 @@
+"""Fetch time windows of scrobbles completely, verify them, and store each atomically.
+
+A window is a half-open range [start, end) of Unix seconds. Its first page tells how many
+scrobbles it holds; a window larger than `window_pages` pages is split in time (the newest
+page's complete part is stored at once, so no request is wasted), the others fetch their
+remaining pages concurrently. When every page of a window is in, the pages must add up to the
+total the server reported on each of them, or the window is fetched again. Its rows (with
+their ordinals computed over the whole window) and, for a backfill, its checkpoint are then
+written in one transaction: killed at any moment, the store holds whole windows only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from daemon.errors import SyncIntegrityError
+from daemon.lastfm import RecentTracksPage
+from daemon.scrobble import Scrobble, with_ordinals
+from daemon.store import scrobbles as scrobble_queries
+from daemon.store import syncstate
+
+log = logging.getLogger(__name__)
+
+MAX_WINDOW_ATTEMPTS = 4
+MAX_ACTIVE_WINDOWS = 3
+
+
+class PageSource(Protocol):
+    def __call__(
+        self, *, page: int, limit: int, from_uts: int, to_uts: int
+    ) -> RecentTracksPage: ...
+
+
+class Progress(Protocol):
+    def expect(self, pages: int) -> None: ...
+
+    def advance(self, pages: int, scrobbles: int) -> None: ...
+
+
+class NoProgress:
+    def expect(self, pages: int) -> None:
+        return None
+
+    def advance(self, pages: int, scrobbles: int) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    end: int
+
+
+@dataclass
+class SyncCounts:
+    pages: int = 0
+    fetched: int = 0
+    added: int = 0
+    skipped: int = 0
+    windows: int = 0
+    refetched_windows: int = 0
+
+    def merge(self, other: SyncCounts) -> None:
+        for name in ("pages", "fetched", "added", "skipped", "windows", "refetched_windows"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _WindowState:
+    window: Window
+    generation: int = 0
+    attempts: int = 0
+    total: int | None = None
+    total_pages: int = 0
+    next_page: int = 2
+    pages: dict[int, RecentTracksPage] = field(default_factory=dict)
+    problem: str | None = None
+    counted: bool = False  # its pages are already in the progress estimate
+
+
+class WindowSync:
+    """Fetches whole windows through `fetch` and stores them; one instance per run."""
+
+    def __init__(
+        self,
+        fetch: PageSource,
+        engine: Engine,
+        user: str,
+        *,
+        limit: int,
+        window_pages: int,
+        max_in_flight: int,
+        checkpoint: bool,
+        progress: Progress | None = None,
+        source: str = "lastfm",
+    ) -> None:
+        self._fetch = fetch
+        self._engine = engine
+        self._user = user
+        self._limit = limit
+        self._window_items = max(1, window_pages) * limit
+        self._max_in_flight = max(1, max_in_flight)
+        self._checkpoint = checkpoint
+        self._progress = progress or NoProgress()
+        self._source = source
+        self.counts = SyncCounts()
+        self._pending: deque[_WindowState] = deque()
+        self._active: list[_WindowState] = []
+        self._futures: dict[Future[RecentTracksPage], tuple[_WindowState, int, int]] = {}
+
+    def run(
+        self, windows: list[Window], first_pages: dict[Window, RecentTracksPage] | None = None
+    ) -> SyncCounts:
+        """Fetch and store every window (given newest first); raise on a failure that persists.
+
+        `first_pages` holds page 1 of a window the caller already fetched (not asked again).
+        """
+        self._pending.extend(_WindowState(w) for w in windows)
+        with ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="lastfm") as pool:
+            try:
+                for state in list(self._pending):
+                    if first_pages and state.window in first_pages:
+                        self._pending.remove(state)
+                        self._active.append(state)
+                        self._on_page(state, 1, first_pages[state.window])
+                self._loop(pool)
+            finally:
+                for future in self._futures:
+                    future.cancel()
+        return self.counts
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        while self._pending or self._active or self._futures:
+            self._fill(pool)
+            if not self._futures:
+                if self._pending or self._active:
+                    raise RuntimeError("window sync stalled with work left")  # a bug, not input
+                break
+            done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+            for future in done:
+                state, page, generation = self._futures.pop(future)
+                result = future.result()  # a persistent API error ends the run here
+                if generation == state.generation:
+                    self._on_page(state, page, result)
+
+    def _fill(self, pool: ThreadPoolExecutor) -> None:
+        while len(self._futures) < self._max_in_flight:
+            task = self._next_task()
+            if task is None:
+                return
+            state, page = task
+            window = state.window
+            future = pool.submit(
+                self._fetch, page=page, limit=self._limit, from_uts=window.start,
+                to_uts=window.end,
+            )
+            self._futures[future] = (state, page, state.generation)
+
+    def _next_task(self) -> tuple[_WindowState, int] | None:
+        for state in self._active:
+            if state.total is not None and state.next_page <= state.total_pages:
+                state.next_page += 1
+                return state, state.next_page - 1
+        if self._pending and len(self._active) < MAX_ACTIVE_WINDOWS:
+            state = self._pending.popleft()
+            self._active.append(state)
+            return state, 1
+        return None
+
+    def _on_page(self, state: _WindowState, page: int, result: RecentTracksPage) -> None:
+        self.counts.pages += 1
+        self._progress.advance(1, len(result.scrobbles))
+        if page == 1:
+            self._on_first_page(state, result)
+            return
+        state.pages[page] = result
+        if result.total != state.total:
+            state.problem = f"total changed from {state.total} to {result.total} on page {page}"
+        if len(state.pages) == state.total_pages:
+            self._finish(state)
+
+    def _on_first_page(self, state: _WindowState, result: RecentTracksPage) -> None:
+        window = state.window
+        state.total = result.total
+        state.total_pages = max(1, math.ceil(result.total / self._limit))
+        state.pages = {1: result}
+        state.next_page = 2
+        if not state.counted:
+            self._progress.expect(state.total_pages)
+            state.counted = True
+        if result.total > self._window_items and window.end - window.start > 1:
+            self._split(state, result)
+            return
+        if state.total_pages == 1:
+            self._finish(state)
+
+    def _split(self, state: _WindowState, first: RecentTracksPage) -> None:
+        """Store the complete newest part of page 1, split the rest in time, newest first."""
+        self._active.remove(state)
+        window = state.window
+        items = first.scrobbles
+        full = len(items) + first.skipped == self._limit
+        oldest = items[-1].uts if items and full else None
+        rest_end = window.end
+        if oldest is not None and oldest + 1 < window.end:
+            newest = [s for s in items if s.uts > oldest]
+            self._store(Window(oldest + 1, window.end), newest, len(newest))
+            rest_end = oldest + 1
+        remaining = max(1, (first.total - len(items)) if oldest is not None else first.total)
+        parts = max(2, math.ceil(remaining / self._window_items))
+        span = rest_end - window.start
+        parts = min(parts, span)
+        bounds = [window.start + (span * i) // parts for i in range(parts + 1)]
+        pieces = [Window(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+        for piece in pieces:  # newest first, ahead of the other pending windows
+            self._pending.appendleft(_WindowState(piece, counted=True))
+        log.debug("split %s (%s scrobbles) into %s windows", window, first.total, len(pieces))
+
+    def _finish(self, state: _WindowState) -> None:
+        problem = state.problem or self._verify(state)
+        if problem:
+            self._retry(state, problem)
+            return
+        items: list[Scrobble] = []
+        skipped = 0
+        for number in sorted(state.pages):
+            items.extend(state.pages[number].scrobbles)
+            skipped += state.pages[number].skipped
+        self.counts.skipped += skipped
+        self._active.remove(state)
+        self._store(state.window, items, state.total or 0)
+
+    def _verify(self, state: _WindowState) -> str | None:
+        window = state.window
+        seen = 0
+        for number in range(1, state.total_pages + 1):
+            page = state.pages[number]
+            count = len(page.scrobbles) + page.skipped
+            if number < state.total_pages and count != self._limit:
+                return f"page {number} of {state.total_pages} held {count} items"
+            seen += count
+            if any(not window.start <= s.uts < window.end for s in page.scrobbles):
+                return f"page {number} held a scrobble outside the window"
+        if seen != state.total:
+            return f"pages held {seen} items, total says {state.total}"
+        return None
+
+    def _retry(self, state: _WindowState, problem: str) -> None:
+        state.attempts += 1
+        self.counts.refetched_windows += 1
+        window = state.window
+        if state.attempts >= MAX_WINDOW_ATTEMPTS:
+            raise SyncIntegrityError(
+                f"window {window.start}-{window.end} did not add up after "
+                f"{state.attempts} attempts: {problem}"
+            )
+        log.info("fetching window %s-%s again: %s", window.start, window.end, problem)
+        state.generation += 1
+        state.total = None
+        state.pages = {}
+        state.problem = None
+        state.next_page = 2
+        self._active.remove(state)
+        self._pending.appendleft(state)
+
+    def _store(self, window: Window, items: list[Scrobble], total: int) -> None:
+        rows = with_ordinals(items)
+        with self._engine.begin() as conn:
+            added = scrobble_queries.insert_rows(conn, self._user, rows, self._source)
+            if self._checkpoint:
+                syncstate.mark_window_done(
+                    conn, self._user, window.start, window.end, total, added
+                )
+        self.counts.windows += 1
+        self.counts.fetched += len(items)
+        self.counts.added += added
+
+
+def page_fetcher(
+    recent_tracks: Callable[..., RecentTracksPage], user: str
+) -> PageSource:
+    """Bind a client's recent_tracks to one user, as WindowSync wants it."""
+
+    def fetch(*, page: int, limit: int, from_uts: int, to_uts: int) -> RecentTracksPage:
+        return recent_tracks(user, page=page, limit=limit, from_uts=from_uts, to_uts=to_uts)
+
+    return fetch

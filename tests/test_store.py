@@ -1,0 +1,83 @@
+"""The store: WAL, migrations from every historical version, tables matching migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, text
+
+from daemon.scrobble import Scrobble, with_ordinals
+from daemon.store import jobruns
+from daemon.store import scrobbles as scrobble_queries
+from daemon.store.engine import create_store_engine, open_store
+from daemon.store.migrations import MIGRATIONS, migrate
+from daemon.store.tables import metadata
+
+
+def test_store_is_wal_with_busy_timeout(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+
+
+def test_migrated_schema_matches_the_table_definitions(engine: Engine) -> None:
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        assert columns == {c.name for c in table.columns}, table.name
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        assert indexes == {i.name for i in table.indexes}, table.name
+
+
+def test_every_older_store_upgrades_without_losing_data(tmp_path: Path) -> None:
+    for version in range(1, len(MIGRATIONS) + 1):
+        url = f"sqlite:///{tmp_path / f'v{version}.db'}"
+        old = create_store_engine(url)
+        migrate(old, target=version)
+        with old.begin() as conn:
+            scrobble_queries.insert_rows(
+                conn, "alice", with_ordinals([Scrobble(100, "A", "T", "Al")]), "lastfm"
+            )
+        old.dispose()
+        upgraded = open_store(url)
+        with upgraded.connect() as conn:
+            assert scrobble_queries.stats(conn).scrobbles == 1
+            latest = conn.exec_driver_sql("SELECT max(version) FROM schema_migrations").scalar()
+        assert latest == MIGRATIONS[-1].version
+        upgraded.dispose()
+
+
+def test_opening_twice_applies_nothing(store_url: str) -> None:
+    first = open_store(store_url)
+    assert migrate(first) == []
+    first.dispose()
+
+
+def test_insert_dedupes_by_identity_and_keeps_repeats(engine: Engine) -> None:
+    play = Scrobble(1000, "Artist", "Title", "Album", "a-mbid", "t-mbid", "al-mbid", 1)
+    with engine.begin() as conn:
+        assert scrobble_queries.insert_rows(conn, "alice", with_ordinals([play, play]), "x") == 2
+        assert scrobble_queries.insert_rows(conn, "alice", with_ordinals([play, play]), "x") == 0
+        assert scrobble_queries.insert_rows(conn, "bob", with_ordinals([play]), "x") == 1
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT artist_mbid, track_mbid, album_mbid, loved FROM scrobbles LIMIT 1"
+        )).one()
+        assert tuple(row) == ("a-mbid", "t-mbid", "al-mbid", 1)
+        assert scrobble_queries.count_between(conn, "alice", 1000, 1001) == 2
+        assert scrobble_queries.count_between(conn, "alice", 0, 1000) == 0
+
+
+def test_job_runs_latest_per_job(engine: Engine) -> None:
+    with engine.begin() as conn:
+        first = jobruns.start(conn, "pull", "manual", 1.0)
+        jobruns.finish(conn, first, 2.0, "error", {}, "boom")
+        second = jobruns.start(conn, "pull", "schedule", 3.0)
+        jobruns.finish(conn, second, 4.0, "ok", {"added": 3}, None)
+        other = jobruns.start(conn, "import", "manual", 5.0)
+    with engine.connect() as conn:
+        latest = jobruns.latest(conn)
+    assert latest["pull"].id == second
+    assert latest["pull"].counts == {"added": 3}
+    assert latest["import"].id == other
+    assert latest["import"].outcome == "running"

@@ -1,0 +1,165 @@
+"""WindowSync against an in-memory page source: completeness, splitting, integrity, ordinals."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine, text
+
+from daemon.errors import SyncIntegrityError
+from daemon.lastfm import RecentTracksPage
+from daemon.scrobble import Scrobble
+from daemon.store import syncstate
+from daemon.sync import Window, WindowSync
+
+
+class MemorySource:
+    """Serves pages of a newest-first history like user.getRecentTracks does."""
+
+    def __init__(self, history: list[Scrobble]) -> None:
+        self.history = sorted(history, key=lambda s: -s.uts)
+        self.calls: list[tuple[int, int, int, int]] = []
+        self.before_answer: Callable[[int, int, int], int] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, *, page: int, limit: int, from_uts: int, to_uts: int) -> RecentTracksPage:
+        with self._lock:
+            self.calls.append((page, limit, from_uts, to_uts))
+            items = [s for s in self.history if from_uts <= s.uts < to_uts]
+            total = len(items)
+            if self.before_answer is not None:
+                total += self.before_answer(page, from_uts, to_uts)
+        chunk = items[(page - 1) * limit : page * limit]
+        return RecentTracksPage("alice", page, limit, total, math.ceil(total / limit), chunk, 0, 0)
+
+
+def make_history(n: int, *, seed: int = 1, start: int = 1_100_000_000,
+                 end: int = 1_700_000_000) -> list[Scrobble]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        uts = rng.randrange(start, end)
+        out.append(Scrobble(uts, f"Artist {i % 97}", f"Song {i % 1013}", f"Album {i % 31}"))
+    # genuine repeats: the same track three times in one second, as a device sync does
+    burst = Scrobble(1_400_000_000, "Burst", "Same Second", "Sync")
+    out.extend([burst, burst, burst])
+    return out
+
+
+def stored(engine: Engine) -> list[tuple[int, str, str, str, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT uts, artist, title, album, ordinal FROM scrobbles ORDER BY uts, artist, title,"
+            " album, ordinal"
+        ))
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def expected(history: list[Scrobble]) -> list[tuple[int, str, str, str, int]]:
+    counts: dict[tuple[int, str, str, str], int] = {}
+    out = []
+    for s in history:
+        key = (s.uts, s.artist, s.title, s.album)
+        out.append((*key, counts.get(key, 0)))
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(out)
+
+
+def run_sync(source: MemorySource, engine: Engine, windows: list[Window], *, limit: int = 50,
+             window_pages: int = 4, checkpoint: bool = True) -> WindowSync:
+    sync = WindowSync(source, engine, "alice", limit=limit, window_pages=window_pages,
+                      max_in_flight=4, checkpoint=checkpoint)
+    sync.run(windows)
+    return sync
+
+
+def test_whole_history_is_stored_exactly_once(engine: Engine) -> None:
+    history = make_history(3000)
+    source = MemorySource(history)
+    sync = run_sync(source, engine, [Window(0, 1_800_000_000)])
+    assert stored(engine) == expected(history)
+    assert sync.counts.added == len(history)
+    # the splits store page 1's complete part instead of throwing it away
+    minimum_pages = math.ceil(len(history) / 50)
+    assert sync.counts.pages <= minimum_pages * 1.3
+
+
+def test_checkpoints_cover_the_range_without_gaps(engine: Engine) -> None:
+    history = make_history(1200)
+    run_sync(MemorySource(history), engine, [Window(0, 1_800_000_000)])
+    with engine.connect() as conn:
+        done = syncstate.done_windows(conn, "alice")
+    assert syncstate.gaps(done, 0, 1_800_000_000) == []
+
+
+def test_fetching_again_stores_nothing_new(engine: Engine) -> None:
+    history = make_history(800)
+    source = MemorySource(history)
+    run_sync(source, engine, [Window(0, 1_800_000_000)])
+    again = run_sync(source, engine, [Window(0, 1_800_000_000)], window_pages=2)
+    assert again.counts.added == 0
+    assert stored(engine) == expected(history)
+
+
+def test_same_second_repeats_larger_than_a_page(engine: Engine) -> None:
+    burst = [Scrobble(1_500_000_000, "A", "B", "C")] * 130
+    history = burst + make_history(100)
+    run_sync(MemorySource(history), engine, [Window(0, 1_800_000_000)], limit=50,
+             window_pages=1)
+    assert stored(engine) == expected(history)
+
+
+def test_total_drift_fetches_the_window_again(engine: Engine) -> None:
+    history = make_history(500)
+    source = MemorySource(history)
+    drifted = {"left": 1}
+
+    def drift(page: int, _start: int, _end: int) -> int:
+        if page == 3 and drifted["left"]:
+            drifted["left"] -= 1
+            return 2
+        return 0
+
+    source.before_answer = drift
+    sync = run_sync(source, engine, [Window(0, 1_800_000_000)], window_pages=20)
+    assert sync.counts.refetched_windows == 1
+    assert stored(engine) == expected(history)
+
+
+def test_persistent_drift_gives_up_with_a_clear_error(engine: Engine) -> None:
+    source = MemorySource(make_history(300))
+    source.before_answer = lambda page, _a, _b: 1 if page == 2 else 0
+    with pytest.raises(SyncIntegrityError, match="did not add up"):
+        run_sync(source, engine, [Window(0, 1_800_000_000)], window_pages=20)
+
+
+def test_uncheckpointed_sync_leaves_no_windows(engine: Engine) -> None:
+    run_sync(MemorySource(make_history(200)), engine, [Window(0, 1_800_000_000)],
+             checkpoint=False)
+    with engine.connect() as conn:
+        assert syncstate.done_windows(conn, "alice") == []
+
+
+def test_empty_range_is_one_request(engine: Engine) -> None:
+    source = MemorySource([])
+    sync = run_sync(source, engine, [Window(0, 1_800_000_000)])
+    assert len(source.calls) == 1
+    assert sync.counts.windows == 1
+
+
+@pytest.mark.parametrize(
+    ("done", "expected_gaps"),
+    [
+        ([], [(0, 100)]),
+        ([(0, 100)], []),
+        ([(10, 20), (50, 60)], [(60, 100), (20, 50), (0, 10)]),
+        ([(0, 30), (20, 40)], [(40, 100)]),
+        ([(90, 120)], [(0, 90)]),
+    ],
+)
+def test_gaps(done: list[tuple[int, int]], expected_gaps: list[tuple[int, int]]) -> None:
+    assert syncstate.gaps(done, 0, 100) == expected_gaps
