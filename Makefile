@@ -1,0 +1,37 @@
+# plexfm: the two commands that do everything from a fresh clone are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint typecheck unit demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check daemon tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest
+
+## make test: install everything, then lint, type-check and run every test
+test: lint typecheck unit
+
+## make demo: generated history, loopback last.fm fake, plexfm against it
+demo: install
+	$(BIN)/python -m tests.fakes.demo
+
+bench: install
+	$(BIN)/python -m bench.bench_ingest
+
+clean:
+	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
