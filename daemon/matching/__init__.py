@@ -1,0 +1,45 @@
+"""Pure matching of last.fm scrobbles to Plex library tracks: no I/O, no store, no config.
+
+`normalize` holds the rules as named constants; `matcher.match_exact` makes the automatic
+decisions; `suggest.suggest` ranks candidates for the queue.
+"""
+
+from daemon.matching.matcher import (
+    AMBIGUOUS,
+    ARTIST_KNOWN,
+    CLOSE_TITLE,
+    DIFFERENT_VERSION,
+    MATCH_COLUMNS,
+    NO_ARTIST,
+    REASONS,
+    RULES,
+    STATUS_AUTO,
+    STATUS_QUEUED,
+    match_exact,
+)
+from daemon.matching.normalize import (
+    NormalizedTitle,
+    normalize_album,
+    normalize_artist,
+    normalize_title,
+)
+from daemon.matching.suggest import suggest
+
+__all__ = [
+    "AMBIGUOUS",
+    "ARTIST_KNOWN",
+    "CLOSE_TITLE",
+    "DIFFERENT_VERSION",
+    "MATCH_COLUMNS",
+    "NO_ARTIST",
+    "REASONS",
+    "RULES",
+    "STATUS_AUTO",
+    "STATUS_QUEUED",
+    "NormalizedTitle",
+    "match_exact",
+    "normalize_album",
+    "normalize_artist",
+    "normalize_title",
+    "suggest",
+]

@@ -1,0 +1,134 @@
+"""Normalized views of the scrobbled and library frames, shared by matching and suggestions.
+
+Each distinct raw string is normalized once (factorize, then normalize the uniques), so the cost
+grows with the number of distinct names, not with the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from daemon.matching.normalize import (
+    artist_credits,
+    normalize_album,
+    normalize_artist,
+    normalize_title,
+)
+
+SCROBBLED_COLUMNS = ("artist", "title", "album", "artist_mbid", "track_mbid", "album_mbid")
+LIBRARY_COLUMNS = (
+    "rating_key", "title", "album", "album_artist", "track_artist", "album_year",
+    "is_compilation", "track_mbid", "album_mbid", "artist_mbid",
+)  # fmt: skip
+# Sorts after every real year: a track without a year loses the "earliest year" tie-break.
+NO_YEAR = 1_000_000
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Return `column` as plain Python strings, "" for missing values."""
+    values = frame[column].to_numpy(dtype=object, na_value="")
+    return pd.Series(values, dtype=object).astype(str).astype(object)
+
+
+def _each_distinct(values: pd.Series, fn: Callable[[str], object]) -> np.ndarray:
+    """Return fn(value) for every row, calling fn once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    out = np.empty(len(uniques), dtype=object)
+    out[:] = [fn(u) for u in uniques]
+    return out[codes]
+
+
+def _title_columns(titles: pd.Series) -> dict[str, np.ndarray]:
+    normalized = _each_distinct(titles, normalize_title)
+    return {
+        "title_key": np.array([n.key for n in normalized], dtype=object),
+        "title_base": np.array([n.base for n in normalized], dtype=object),
+    }
+
+
+def _album_columns(albums: pd.Series) -> dict[str, np.ndarray]:
+    return {
+        "album_key": _each_distinct(albums, normalize_album),
+        "album_full": _each_distinct(albums, lambda a: normalize_album(a, strip_editions=False)),
+    }
+
+
+def prepare_scrobbled(scrobbled: pd.DataFrame) -> pd.DataFrame:
+    """Return one normalized row per scrobbled row, positionally aligned (index 0..n-1).
+
+    Columns: artist (key), title_key, title_base, album_key, album_full, and the three mbids.
+    """
+    artists = _text(scrobbled, "artist")
+    return pd.DataFrame(
+        {
+            "artist": _each_distinct(artists, normalize_artist),
+            **_title_columns(_text(scrobbled, "title")),
+            **_album_columns(_text(scrobbled, "album")),
+            "raw_artist": artists.to_numpy(),
+            **{c: _text(scrobbled, c).to_numpy() for c in SCROBBLED_COLUMNS[3:]},
+        }
+    )
+
+
+def prepare_library(library: pd.DataFrame) -> pd.DataFrame:
+    """Return one normalized row per library track, positionally aligned (index 0..n-1).
+
+    Columns: rating_key, album_artist and track_artist (keys; track_artist "" when unset),
+    title_key, title_base, album_key, album_full, is_compilation, year (NO_YEAR when unknown),
+    and the three mbids.
+    """
+    years = pd.to_numeric(library["album_year"], errors="coerce").fillna(NO_YEAR)
+    return pd.DataFrame(
+        {
+            "rating_key": library["rating_key"].to_numpy(dtype=np.int64),
+            "album_artist": _each_distinct(_text(library, "album_artist"), normalize_artist),
+            "track_artist": _each_distinct(_text(library, "track_artist"), normalize_artist),
+            **_title_columns(_text(library, "title")),
+            **_album_columns(_text(library, "album")),
+            "is_compilation": library["is_compilation"].fillna(False).to_numpy(dtype=bool),
+            "year": years.to_numpy(dtype=np.int64),
+            **{c: _text(library, c).to_numpy() for c in LIBRARY_COLUMNS[-3:]},
+        }
+    )
+
+
+def artist_index(lib: pd.DataFrame) -> pd.DataFrame:
+    """Return (lid, artist, via_album, title_key, title_base): one row per name a track answers to.
+
+    Every track is listed under its album artist; a track whose track artist differs (Plex's
+    original_title, compilations and duets) is listed under that name too.
+    """
+    columns = ["title_key", "title_base"]
+    by_album = lib[columns].assign(lid=lib.index, artist=lib["album_artist"], via_album=True)
+    own = (lib["track_artist"] != "") & (lib["track_artist"] != lib["album_artist"])
+    by_track = lib.loc[own, columns].assign(
+        lid=lib.index[own], artist=lib.loc[own, "track_artist"], via_album=False
+    )
+    return pd.concat([by_album, by_track], ignore_index=True)
+
+
+def credit_index(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Return (sid, artist): each scrobbled row under its full artist key and each credit's key."""
+    credits = _each_distinct(prepared["raw_artist"], artist_credits)
+    sids = np.repeat(prepared.index.to_numpy(), [len(c) for c in credits])
+    flat = [k for c in credits for k in c]
+    full = pd.DataFrame({"sid": prepared.index, "artist": prepared["artist"]})
+    extra = pd.DataFrame({"sid": sids, "artist": pd.Series(flat, dtype=object)})
+    return pd.concat([full, extra], ignore_index=True).drop_duplicates()
+
+
+def empty_lists(n: int) -> np.ndarray:
+    """Return an object array of n distinct empty lists (numpy would broadcast a list of lists)."""
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        out[i] = []
+    return out
+
+
+def put_lists(target: np.ndarray, at: Iterable[int], values: Iterable[object]) -> None:
+    """Store each of `values` whole at the matching position of object array `target`."""
+    for i, value in zip(at, values, strict=True):
+        target[i] = value

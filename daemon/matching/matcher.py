@@ -1,0 +1,229 @@
+"""Exact matching of scrobbled tracks to library tracks: DataFrames in, one decision per row out.
+
+The ladder: the track MBID; else the normalized (artist, title) key against the album artist and
+the track artist (or the artist MBID plus the title key); then the scrobble's album; then a
+deterministic ranking. Everything else waits in the queue with a reason from `REASONS`. Fuzzy
+scores never decide a match: they only rank suggestions (`suggest.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from daemon.matching.frames import (
+    artist_index,
+    credit_index,
+    empty_lists,
+    prepare_library,
+    prepare_scrobbled,
+    put_lists,
+)
+
+STATUS_AUTO = "auto"
+STATUS_QUEUED = "queued"
+NO_ARTIST = "no artist in library"
+ARTIST_KNOWN = "artist known, title not found"
+DIFFERENT_VERSION = "different version"
+CLOSE_TITLE = "close title"
+AMBIGUOUS = "ambiguous"
+REASONS = (NO_ARTIST, ARTIST_KNOWN, DIFFERENT_VERSION, CLOSE_TITLE, AMBIGUOUS)
+# "<how found>[-<what chose among several>]": "-album" when the scrobble's album chose, "-ranked"
+# when the deterministic order did (non-compilation, earliest year, lowest rating_key).
+RULES = ("mbid", "mbid-album", "mbid-ranked", "exact", "exact-album", "exact-ranked")
+MATCH_COLUMNS = ("status", "rating_key", "rule", "reason", "alternatives")
+# Titles that name a slot on an album rather than a song: "Intro" on album A is not "Intro" on
+# album B, so these match automatically only on the scrobble's own album.
+GENERIC_TITLES: frozenset[str] = frozenset({
+    "intro", "outro", "interlude", "untitled", "skit", "reprise", "hidden track", "prelude",
+    "instrumental", "bonus track", "introduction", "prologue", "epilogue", "overture",
+})  # fmt: skip
+# fuzz.ratio on title keys at or above this, for the same artist, queues as "close title".
+CLOSE_TITLE_SCORE = 85
+
+_TIER_MBID, _TIER_NAME = 0, 1
+
+
+def _pairs(left: pd.DataFrame, right: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """Return (sid, lid) for rows of `left` (index sid) and `right` (index lid) equal on `on`."""
+    lhs = left[on].rename_axis("sid").reset_index()
+    return lhs.merge(right[on].rename_axis("lid").reset_index(), on=on)[["sid", "lid"]]
+
+
+def _candidates(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
+    """Return (sid, lid, tier, conflict): every library track a scrobbled row may be.
+
+    conflict is "track" when both sides carry different track MBIDs, "artist" when the album
+    artist's MBID differs from the scrobble's (a namesake), "" otherwise.
+    """
+    with_mbid = s[s["track_mbid"] != ""]
+    mbid = _pairs(with_mbid, lib[lib["track_mbid"] != ""], ["track_mbid"])
+    on_key = ["artist", "title_key"]
+    by_name = s[on_key].rename_axis("sid").reset_index().merge(idx, on=on_key)
+    by_artist_mbid = _pairs(s[s["artist_mbid"] != ""], lib[lib["artist_mbid"] != ""],
+                            ["artist_mbid", "title_key"])  # fmt: skip
+    pairs = pd.concat(
+        [
+            mbid.assign(tier=_TIER_MBID, via_album=True),
+            by_name[["sid", "lid", "via_album"]].assign(tier=_TIER_NAME),
+            by_artist_mbid.assign(tier=_TIER_NAME, via_album=True),
+        ],
+        ignore_index=True,
+    )
+    pairs = pairs.sort_values(["tier", "via_album"], ascending=[True, False], kind="stable")
+    pairs = pairs.drop_duplicates(["sid", "lid"]).reset_index(drop=True)
+    sid, lid = pairs["sid"].to_numpy(), pairs["lid"].to_numpy()
+    by_name_tier = pairs["tier"].to_numpy() == _TIER_NAME
+
+    def differ(column: str) -> np.ndarray:
+        a, b = s[column].to_numpy()[sid], lib[column].to_numpy()[lid]
+        return np.asarray(by_name_tier & (a != "") & (b != "") & (a != b), dtype=bool)
+
+    namesake = differ("artist_mbid") & pairs["via_album"].to_numpy()
+    namesake &= ~lib["is_compilation"].to_numpy()[lid]
+    conflict = np.where(differ("track_mbid"), "track", np.where(namesake, "artist", ""))
+    return pairs.assign(conflict=conflict)
+
+
+def _ranked(pairs: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
+    """Return `pairs` with album_rank and library columns, best candidate first per sid.
+
+    album_rank: 0 same album (album MBID, or album name with its edition markers), 1 same album
+    once edition markers are removed, 2 another album.
+    """
+    sid, lid = pairs["sid"].to_numpy(), pairs["lid"].to_numpy()
+    s_full, s_key = s["album_full"].to_numpy()[sid], s["album_key"].to_numpy()[sid]
+    s_mbid = s["album_mbid"].to_numpy()[sid]
+    same_mbid = (s_mbid != "") & (s_mbid == lib["album_mbid"].to_numpy()[lid])
+    same_full = (s_full != "") & (s_full == lib["album_full"].to_numpy()[lid])
+    same_key = (s_key != "") & (s_key == lib["album_key"].to_numpy()[lid])
+    ranked = pairs.assign(
+        album_rank=np.where(same_mbid | same_full, 0, np.where(same_key, 1, 2)),
+        **{c: lib[c].to_numpy()[lid] for c in
+           ("is_compilation", "year", "rating_key", "album_artist", "album_full")},
+    )  # fmt: skip
+    order = ["sid", "tier", "album_rank", "is_compilation", "year", "rating_key"]
+    return ranked.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _keys_by_sid(ranked: pd.DataFrame) -> pd.Series:
+    """Return sid -> list of rating_keys, in ranked order."""
+    return ranked.groupby("sid", sort=False)["rating_key"].agg(list)
+
+
+def _choose(ranked: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per sid: rating_key, rule, ambiguous (bool), alternatives."""
+    first = ranked.drop_duplicates("sid").set_index("sid")
+    second = ranked[ranked.duplicated("sid")].drop_duplicates("sid").set_index("sid")
+    second = second.reindex(first.index)
+    tier, rank = first["tier"].to_numpy(), first["album_rank"].to_numpy()
+    alone = second["tier"].isna().to_numpy() | (second["tier"].to_numpy() > tier)
+    suffix = np.where(alone, "", np.where(rank < second["album_rank"].to_numpy(), "-album",
+                                          "-ranked"))  # fmt: skip
+    rule = np.where(tier == _TIER_MBID, "mbid", "exact").astype(object) + suffix
+    # Two candidates on one album (the same album twice, or two "Untitled"): no album can split.
+    same_album = ranked.groupby(["sid", "tier", "album_artist", "album_full"])["lid"].transform(
+        "size"
+    )
+    duplicated = (same_album[~ranked.duplicated("sid")] > 1).to_numpy()
+    generic = s["title_base"].to_numpy()[first.index.to_numpy()]
+    generic = np.isin(generic, list(GENERIC_TITLES)) & (tier == _TIER_NAME) & (rank == 2)
+    several = ranked[ranked["sid"].duplicated(keep=False)]
+    keys = _keys_by_sid(several).reindex(first.index)
+    return pd.DataFrame(
+        {
+            "rating_key": first["rating_key"].to_numpy(),
+            "rule": rule,
+            "ambiguous": duplicated | generic,
+            "alternatives": [k if isinstance(k, list) else [] for k in keys],
+        },
+        index=first.index,
+    )
+
+
+def _close_titles(
+    s: pd.DataFrame, idx: pd.DataFrame, sids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (sids whose artist or a credited artist is in the library, those of them with a
+    title within CLOSE_TITLE_SCORE of one of that artist's titles)."""
+    credits = credit_index(s.loc[sids])
+    known = credits[credits["artist"].isin(idx["artist"].unique())]
+    titles: dict[str, list[str]] = {}
+    for artist, title in zip(idx["artist"].tolist(), idx["title_key"].tolist(), strict=True):
+        titles.setdefault(artist, []).append(title)
+    queries = known.assign(title_key=s["title_key"].to_numpy()[known["sid"].to_numpy()])
+    close = np.zeros(len(queries), dtype=bool)
+    seen: dict[tuple[str, str], bool] = {}
+    pairs = zip(queries["artist"].tolist(), queries["title_key"].tolist(), strict=True)
+    for i, (artist, title) in enumerate(pairs):
+        if (artist, title) not in seen:
+            hit = process.extractOne(title, titles[artist], scorer=fuzz.ratio,
+                                     score_cutoff=CLOSE_TITLE_SCORE)  # fmt: skip
+            seen[artist, title] = hit is not None
+        close[i] = seen[artist, title]
+    return queries["sid"].unique(), queries.loc[close, "sid"].unique()
+
+
+def match_exact(scrobbled: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
+    """Return one decision per scrobbled row, with the same index and `MATCH_COLUMNS`.
+
+    status "auto": rating_key (Int64) and rule (from `RULES`) are set; alternatives lists the
+    other library tracks with the same key, best first. status "queued": reason (from
+    `REASONS`) is set, rating_key is <NA>; alternatives lists the tracks the reason is about
+    (the candidates that could not be split, or the same song in another recording).
+    Another recording (live, remix, acoustic, demo, ...) is never matched to the studio track.
+    """
+    s, lib = prepare_scrobbled(scrobbled), prepare_library(library)
+    idx = artist_index(lib)
+    n = len(s)
+    status = np.full(n, STATUS_QUEUED, dtype=object)
+    rating_key = np.zeros(n, dtype=np.int64)
+    rule, reason = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    alternatives = empty_lists(n)
+
+    candidates = _candidates(s, lib, idx)
+    usable = candidates["conflict"] == ""
+    chosen = _choose(_ranked(candidates[usable], s, lib), s)
+    auto = chosen[~chosen["ambiguous"]]
+    at = auto.index.to_numpy()
+    status[at], rating_key[at], rule[at] = STATUS_AUTO, auto["rating_key"], auto["rule"]
+    put_lists(alternatives, at, (keys[1:] for keys in auto["alternatives"]))
+    unsure = chosen[chosen["ambiguous"]]
+    reason[unsure.index.to_numpy()] = AMBIGUOUS
+    put_lists(alternatives, unsure.index, unsure["alternatives"])
+
+    # Only conflicting candidates: MusicBrainz says another recording, or a namesake artist.
+    conflicted = candidates[~usable & ~candidates["sid"].isin(chosen.index)]
+    for kind, why in (("track", DIFFERENT_VERSION), ("artist", AMBIGUOUS)):
+        keys = _keys_by_sid(_ranked(conflicted[conflicted["conflict"] == kind], s, lib))
+        keys = keys[~keys.index.isin(np.flatnonzero(reason != ""))]
+        reason[keys.index.to_numpy()] = why
+        put_lists(alternatives, keys.index, keys)
+
+    rest = s[(status == STATUS_QUEUED) & (reason == "")]
+    on_base = ["artist", "title_base"]
+    same_song = pd.concat([
+        rest[on_base].rename_axis("sid").reset_index().merge(idx, on=on_base)[["sid", "lid"]],
+        _pairs(rest[rest["artist_mbid"] != ""], lib[lib["artist_mbid"] != ""],
+               ["artist_mbid", "title_base"]),
+    ]).drop_duplicates()  # fmt: skip
+    keys = _keys_by_sid(_ranked(same_song.assign(tier=_TIER_NAME), s, lib))
+    reason[keys.index.to_numpy()] = DIFFERENT_VERSION
+    put_lists(alternatives, keys.index, keys)
+
+    rest_sids = np.flatnonzero((status == STATUS_QUEUED) & (reason == ""))
+    known, close = _close_titles(s, idx, rest_sids)
+    reason[rest_sids] = NO_ARTIST
+    reason[known] = ARTIST_KNOWN
+    reason[close] = CLOSE_TITLE
+    return pd.DataFrame(
+        {
+            "status": status,
+            "rating_key": pd.arrays.IntegerArray(rating_key, mask=status != STATUS_AUTO),
+            "rule": rule,
+            "reason": reason,
+            "alternatives": alternatives,
+        },
+        index=scrobbled.index,
+    )
