@@ -1,7 +1,7 @@
 """A faithful, fast fake of the last.fm web service (``/2.0/``) on loopback.
 
-Used by tests, benchmarks and the demo. It speaks the protocol described in
-``docs``/reference "lastfm-api.md" §1-§3 and §6 (fake server checklist):
+Used by tests, benchmarks and the demo. It speaks the protocol as the project's last.fm
+research notes describe it (lastfm-api.md §1-§3 and the §6 fake server checklist):
 
 * GET query or POST form; ``method`` case-insensitive; ``format=json`` (anything else gets an
   XML error so a client that forgets ``format=json`` fails loudly instead of silently).
@@ -25,6 +25,7 @@ import argparse
 import bisect
 import collections
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -36,7 +37,7 @@ import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -288,7 +289,17 @@ class History:
         self.now_playing = now_playing
         self.registered = registered
         self.extra_playcount = extra_playcount
-        self.version = 0
+        self._stats: tuple[int, int, int, int] | None = None
+
+    def stats(self) -> tuple[int, int, int, int]:
+        """(distinct artists, albums, tracks, first positive uts), cached until a change."""
+        if self._stats is None:
+            items = self.items
+            first = min((s.uts for s in items if s.uts > 0), default=1_200_000_000)
+            albums = {(s.artist, s.album) for s in items}
+            tracks = {(s.artist, s.title) for s in items}
+            self._stats = (len({s.artist for s in items}), len(albums), len(tracks), first)
+        return self._stats
 
     def window(self, from_uts: int | None, to_uts: int | None) -> tuple[int, int]:
         """Index range ``[a, b)`` of the items with ``from_uts <= uts < to_uts``."""
@@ -305,7 +316,7 @@ class History:
                 pos = bisect.bisect_right(self.keys, -s.uts)
                 self.items.insert(pos, s)
                 self.keys.insert(pos, -s.uts)
-        self.version += 1
+        self._stats = None
 
     def delete(self, item: Scrobble) -> bool:
         a, b = self.window(item.uts, item.uts + 1)
@@ -313,7 +324,7 @@ class History:
             if self.items[i] == item:
                 del self.items[i]
                 del self.keys[i]
-                self.version += 1
+                self._stats = None
                 return True
         return False
 
@@ -336,7 +347,12 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """What the fake saw and answered; ``params`` never holds the api_key."""
+    """What the fake saw and answered; ``params`` is ``request_view`` (no api_key).
+
+    ``start`` is the monotonic arrival time (what pacing checks want); ``end`` is when the
+    answer was ready, just before it was written, so the record exists by the time a client
+    has read the response. ``status`` is 0 for a "disconnect" fault.
+    """
 
     method: str
     params: dict[str, str]
@@ -375,10 +391,13 @@ def xml_error_reply(code: int, message: str) -> Reply:
 class Fault:
     """One planned fault. It fires on matching requests until ``count`` firings (None: forever).
 
-    A request matches when its method equals ``method`` (if set), ``when(params)`` is true (if
-    set) and the kind applies (e.g. ``empty_page`` only to a recent-tracks page before the
-    last one). Of the matching requests it fires on every ``every``-th one (if set), and then
-    with ``probability`` (if set, from the plan's seeded RNG).
+    A request matches when its method equals ``method`` (if set), ``when(params)`` is true
+    (if set; params as ``request_view`` gives them: no api_key, method lower-cased) and the
+    kind applies (e.g. ``empty_page`` only to a recent-tracks page before the last one). Of
+    the matching requests it fires on every ``every``-th one (if set), and then with
+    ``probability`` (if set, drawn from the plan's seeded RNG). Kind-specific settings:
+    ``seconds`` (slow), ``drift`` (total_drift), ``user`` (wrong_user: whose page to serve),
+    ``status`` (HTTP status of error8/11/16/29).
     """
 
     kind: str
@@ -475,14 +494,17 @@ class FaultPlan:
                 if fault.probability is not None and self._rng.random() >= fault.probability:
                     continue
                 fault.fired += 1
-                self._log.append((fault.kind, _public(params)))
+                self._log.append((fault.kind, dict(params)))
                 logger.debug("fault %s fires on %s", fault.kind, method)
                 return fault
         return None
 
 
-def _public(params: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in params.items() if k != "api_key"}
+def request_view(params: Mapping[str, str]) -> dict[str, str]:
+    """Params as hooks, ``when`` callables and the logs see them: no api_key, method lower."""
+    view = {k: v for k, v in params.items() if k != "api_key"}
+    view["method"] = view.get("method", "").lower()
+    return view
 
 
 class RateLimiter:
@@ -558,8 +580,8 @@ class FakeLastfm:
         self._users: dict[str, History] = {}
         self._artist_tags: dict[str, tuple[str, list[tuple[str, int]]]] = {}
         self._track_tags: dict[tuple[str, str], tuple[str, str, list[tuple[str, int]]]] = {}
-        self._catalog: tuple[int, dict[str, str], set[tuple[str, str]]] | None = None
-        self._info_cache: dict[str, tuple[int, tuple[int, int, int]]] = {}
+        self._catalog: tuple[dict[str, str], set[tuple[str, str]]] | None = None
+        self._stranger: History | None = None
         self._lock = threading.RLock()
         self._hooks: list[Callable[[dict[str, str]], None]] = []
         self._records: list[RequestRecord] = []
@@ -645,6 +667,10 @@ class FakeLastfm:
             self._users[name.casefold()] = history
             self._catalog = None
 
+    def add_recorded_user(self, name: str = RECORDED_USER) -> list[Scrobble]:
+        """Serve the recorded 2026 captures as user ``name``; see ``load_recorded_user``."""
+        return load_recorded_user(self, name)
+
     def users(self) -> list[str]:
         with self._lock:
             return [h.name for h in self._users.values()]
@@ -663,6 +689,7 @@ class FakeLastfm:
     def delete_scrobble(self, name: str, item: Scrobble) -> bool:
         """Remove one copy of ``item``; False when the user has no such scrobble."""
         with self._lock:
+            self._catalog = None
             return self._history(name).delete(item)
 
     def set_now_playing(self, name: str, item: Scrobble | None) -> None:
@@ -740,7 +767,7 @@ class FakeLastfm:
         if handler is None:
             return error_reply(400, 3, MSG_BAD_METHOD)
         kinds = PRE_FAULTS if method.startswith("user.") else PRE_FAULTS - {"user_not_found"}
-        fault = self.faults.take(kinds, method, params)
+        fault = self.faults.take(kinds, method, request_view(params))
         if fault is not None and fault.kind not in ("truncated", "disconnect"):
             return _fault_reply(fault)
         try:
@@ -756,7 +783,8 @@ class FakeLastfm:
 
     def extra_delay(self, params: Mapping[str, str]) -> tuple[float, str | None]:
         """Seconds to hold this request (latency + a "slow" fault) and the fault's name."""
-        fault = self.faults.take(DELAY_FAULTS, params.get("method", "").lower(), params)
+        view = request_view(params)
+        fault = self.faults.take(DELAY_FAULTS, view["method"], view)
         if fault is None:
             return self.latency, None
         return self.latency + fault.seconds, fault.kind
@@ -781,66 +809,62 @@ class FakeLastfm:
         limit = _int_param(params, "limit", DEFAULT_LIMIT, 1, self.max_limit,
                            f"limit param out of bounds (1-{self.max_limit})")
         page = _int_param(params, "page", 1, 1, MAX_PAGE, MSG_PAGE_BOUNDS)
-        from_uts = _opt_int(params, "from")
-        to_uts = _opt_int(params, "to")
+        from_uts, to_uts = _opt_int(params, "from"), _opt_int(params, "to")
         extended = params.get("extended", "0") in ("1", "true")
         with self._lock:
             history = self._user_for(params)
             if history.private:
                 return error_reply(403, 17, MSG_PRIVATE)
             a, b = history.window(from_uts, to_uts)
-            total = b - a
-            pages = math.ceil(total / limit)
-            kinds = PAGE_FAULTS if page < pages else PAGE_FAULTS - {"empty_page"}
-            fault = self.faults.take(kinds, "user.getrecenttracks", params)
+            last_page = math.ceil((b - a) / limit)
+            kinds = PAGE_FAULTS if page < last_page else PAGE_FAULTS - {"empty_page"}
+            fault = self.faults.take(kinds, "user.getrecenttracks", request_view(params))
             if fault is not None and fault.kind == "wrong_user":
                 history = self._other_user(history, fault.user)
                 a, b = history.window(from_uts, to_uts)
-                total = b - a
-                pages = math.ceil(total / limit)
             start = a + (page - 1) * limit
-            items = [] if fault and fault.kind == "empty_page" else history.items[
-                start:min(b, start + limit)]
+            items = history.items[start : min(b, start + limit)]
             now_playing = history.now_playing if page == 1 else None
-            name = history.name
+        total = b - a
+        if fault is not None and fault.kind == "empty_page":
+            items = []
         if fault is not None and fault.kind == "total_drift":
             total += fault.drift
-            pages = math.ceil(total / limit)
-        body = self._render_page(name, items, now_playing, extended, page, limit, total, pages)
+        body = self._render_page(history.name, items, now_playing, extended, page, limit, total)
         return Reply(200, body, fault=fault.kind if fault else None)
 
     def _render_page(
         self, user: str, items: list[Scrobble], now_playing: Scrobble | None, extended: bool,
-        page: int, limit: int, total: int, pages: int,
+        page: int, limit: int, total: int,
     ) -> bytes:
+        """The recenttracks body; ``track`` is [] when empty, an object when single (toggle)."""
         render = self.renderer.item
         frags = [render(s, extended) for s in items]
         if now_playing is not None:
             frags.insert(0, self.renderer.now_playing(now_playing, extended))
         single = len(frags) == 1 and self.single_object
         track = frags[0] if single else b"[" + b",".join(frags) + b"]"
-        attr = (f'{{"user":{jstr(user)},"totalPages":"{pages}","page":"{page}",'
-                f'"perPage":"{limit}","total":"{total}"}}')
+        attr = (f'{{"user":{jstr(user)},"totalPages":"{math.ceil(total / limit)}",'
+                f'"page":"{page}","perPage":"{limit}","total":"{total}"}}')
         return b'{"recenttracks":{"track":%s,"@attr":%s}}' % (track, attr.encode())
 
     def _other_user(self, history: History, wanted: str | None) -> History:
+        """Whose page a "wrong_user" fault serves: ``wanted``, another user, or a stranger."""
         if wanted is not None:
             return self._history(wanted)
         for other in self._users.values():
             if other is not history:
                 return other
-        stranger = History("someone_else", _stranger_history())
-        self._users[stranger.name.casefold()] = stranger
-        return stranger
+        if self._stranger is None:
+            self._stranger = History("someone_else", _stranger_history())
+        return self._stranger
 
     def _user_info(self, params: Params) -> Reply:
         with self._lock:
             history = self._user_for(params)
-            artists, albums, tracks = self._counts(history)
+            artists, albums, tracks, first = history.stats()
             playcount = len(history.items) + history.extra_playcount
-            registered = history.registered
-            if registered is None:
-                registered = min((s.uts for s in history.items if s.uts > 0), default=1_200_000_000)
+            registered = first if history.registered is None else history.registered
         name = history.name
         user = {
             "name": name, "age": "0", "subscriber": "0", "realname": "", "bootstrap": "0",
@@ -853,28 +877,17 @@ class FakeLastfm:
         }
         return Reply(200, dumps({"user": user}).encode())
 
-    def _counts(self, history: History) -> tuple[int, int, int]:
-        cached = self._info_cache.get(history.name)
-        if cached is not None and cached[0] == history.version:
-            return cached[1]
-        items = history.items
-        counts = (len({s.artist for s in items}), len({(s.artist, s.album) for s in items}),
-                  len({(s.artist, s.title) for s in items}))
-        self._info_cache[history.name] = (history.version, counts)
-        return counts
-
     def _known(self) -> tuple[dict[str, str], set[tuple[str, str]]]:
         """Artists (casefold -> name) and (artist, track) casefolded pairs in any history."""
-        version = sum(h.version for h in self._users.values())
-        if self._catalog is not None and self._catalog[0] == version:
-            return self._catalog[1], self._catalog[2]
+        if self._catalog is not None:
+            return self._catalog
         pairs: set[tuple[str, str]] = set()
         for history in self._users.values():
             pairs.update((s.artist, s.title) for s in history.items)
         artists = {a.casefold(): a for a, _ in sorted(pairs)}
         folded = {(a.casefold(), t.casefold()) for a, t in pairs}
-        self._catalog = (version, artists, folded)
-        return artists, folded
+        self._catalog = (artists, folded)
+        return self._catalog
 
     def _artist_top_tags(self, params: Params) -> Reply:
         artist = params.get("artist", "")
@@ -963,16 +976,12 @@ def _opt_int(params: Params, name: str) -> int | None:
         raise BadParamError(error_reply(400, 6, MSG_MISSING_PARAM)) from None
 
 
-_STRANGER: list[Scrobble] = []
-
-
-def _stranger_history() -> list[Scrobble]:
+@functools.cache
+def _stranger_history() -> tuple[Scrobble, ...]:
     """A small fixed history for "wrong_user" faults when no other user exists."""
-    if not _STRANGER:
-        from tests.fakes.history_gen import generate_history
+    from tests.fakes.history_gen import generate_history
 
-        _STRANGER.extend(generate_history(500, seed=4242))
-    return _STRANGER
+    return tuple(generate_history(500, seed=4242))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1041,8 +1050,7 @@ class _Handler(BaseHTTPRequestHandler):
             fake._record(RequestRecord("", {}, 404, None, None, start, time.monotonic()))
             return
         params = _parse_params(parts.query, body)
-        public = _public(params)
-        public["method"] = params.get("method", "").lower()
+        public = request_view(params)
         try:
             reply = self._answer(params, public, start)
         except Exception:
@@ -1232,12 +1240,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     fake.stop()
     return 0
-
-
-def iter_pages(history: Sequence[Scrobble], limit: int) -> Iterator[Sequence[Scrobble]]:
-    """Ground-truth pages of a history as the fake serves them without from/to."""
-    for start in range(0, len(history), limit):
-        yield history[start : start + limit]
 
 
 if __name__ == "__main__":
