@@ -47,7 +47,7 @@ KIND_BEST_OF = "best_of"  # one artist's greatest hits
 KIND_SINGLE = "single"
 
 ADDED_FROM = 1451606400  # 2016-01-01 UTC: when the fake user started adding music
-ADDED_SPAN = 9 * 365 * 86400
+ADDED_SECONDS_PER_TRACK = 1300  # 200,000 tracks span about 8 years
 
 
 @dataclass(slots=True)
@@ -304,8 +304,8 @@ class _Gen:
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
 
     def _added_at(self) -> int:
-        progress = min(len(self.tracks) / max(self.n, 1), 1.0)
-        return ADDED_FROM + int(progress * ADDED_SPAN) + self.rng.randrange(86400)
+        # a steady pace (independent of n_tracks, so smaller libraries stay prefixes)
+        return ADDED_FROM + len(self.tracks) * ADDED_SECONDS_PER_TRACK + self.rng.randrange(86400)
 
     def _duration(self) -> int:
         seconds = min(max(self.rng.gauss(225.0, 65.0), 45.0), 1200.0)
