@@ -113,7 +113,8 @@ def _keys_by_sid(ranked: pd.DataFrame) -> pd.Series:
 
 
 def _choose(ranked: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per sid: rating_key, rule, ambiguous (bool), alternatives."""
+    """Return one row per sid: rating_key, rule, ambiguous (bool), alternatives (every
+    candidate's rating_key, the chosen one first)."""
     first = ranked.drop_duplicates("sid").set_index("sid")
     second = ranked[ranked.duplicated("sid")].drop_duplicates("sid").set_index("sid")
     second = second.reindex(first.index)
@@ -136,7 +137,10 @@ def _choose(ranked: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
             "rating_key": first["rating_key"].to_numpy(),
             "rule": rule,
             "ambiguous": duplicated | generic,
-            "alternatives": [k if isinstance(k, list) else [] for k in keys],
+            "alternatives": [
+                k if isinstance(k, list) else [rk]
+                for k, rk in zip(keys, first["rating_key"].tolist(), strict=True)
+            ],
         },
         index=first.index,
     )

@@ -89,6 +89,7 @@ EQUIVALENT_SUFFIXES: tuple[str, ...] = (
     r"original(?: mix| recording)?",
     r"mono|stereo|explicit|uncensored",
     r"bonus(?: track)?(?: version)?",
+    r"\d{4}",  # a bare year is a release or remaster date: "Song - 2011 - Remaster"
 )
 # Albums also drop edition markers: the deluxe and the plain album hold the same recordings.
 ALBUM_EDITIONS: tuple[str, ...] = (

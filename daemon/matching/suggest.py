@@ -27,6 +27,8 @@ MIN_SUGGESTION_SCORE = 40
 # Fuzzy artist block: fuzz.ratio on artist keys, best few library names per queued name.
 ARTIST_BLOCK_SCORE = 80
 ARTIST_BLOCK_LIMIT = 3
+# Per (queued row, block artist): only this many of the artist's titles, the closest, are scored.
+ARTIST_BLOCK_TOP = 20
 # A title base or a word shared by more library tracks than this blocks nothing: "Intro" or
 # "love" would pull in thousands of unrelated tracks.
 TITLE_BLOCK_CAP = 200
@@ -46,32 +48,84 @@ def _pairs_on(left: pd.DataFrame, right: pd.DataFrame, lcol: str, rcol: str) -> 
     ]
 
 
-def _artist_block(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
-    by_name = _pairs_on(credit_index(s), idx, "artist", "artist")
-    s_mbid = s.loc[s["artist_mbid"] != "", ["artist_mbid"]].rename_axis("sid").reset_index()
-    l_mbid = lib.loc[lib["artist_mbid"] != "", ["artist_mbid"]].rename_axis("lid").reset_index()
-    return pd.concat([by_name, _pairs_on(s_mbid, l_mbid, "artist_mbid", "artist_mbid")])
-
-
-def _fuzzy_artist_block(s: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
-    """Pairs for queued artists the library lacks, via the closest distinct library names."""
-    names = idx["artist"].unique()
+def _close_artists(s: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
+    """Return (sid, artist) for queued artists the library lacks: the closest library names."""
     queries = np.setdiff1d(s["artist"].unique().astype(str), names.astype(str))
-    found: list[pd.DataFrame] = []
     limit = min(ARTIST_BLOCK_LIMIT, len(names))
+    found = [pd.DataFrame({"q": [], "artist": []}, dtype=object)]
     for start in range(0, len(queries) if limit else 0, _CHUNK):
         chunk = queries[start : start + _CHUNK]
         scores = process.cdist(chunk, names, scorer=fuzz.ratio, dtype=np.uint8,
                                score_cutoff=ARTIST_BLOCK_SCORE, workers=-1)  # fmt: skip
-        best = np.argpartition(-scores.astype(np.int16), limit - 1, axis=1)[:, :limit]
+        best = np.argpartition(-scores.astype(np.int16), limit - 1, axis=1)[:, :limit].ravel()
         rows = np.repeat(np.arange(len(chunk)), limit)
-        keep = scores[rows, best.ravel()] > 0
-        found.append(pd.DataFrame({"q": chunk[rows[keep]], "artist": names[best.ravel()[keep]]}))
-    if not found:
+        keep = scores[rows, best] > 0
+        found.append(pd.DataFrame({"q": chunk[rows[keep]], "artist": names[best[keep]]}))
+    queued = pd.DataFrame({"sid": s.index, "q": s["artist"]})
+    return queued.merge(pd.concat(found), on="q")[["sid", "artist"]]
+
+
+def _artist_rows(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
+    """Return (sid, artist): the library artists each queued row's candidates are drawn from.
+
+    The scrobble's artist and credited artists, the closest names for an artist the library
+    lacks, and the album artists carrying the scrobble's artist MBID.
+    """
+    names = idx["artist"].unique()
+    credits = credit_index(s)
+    same_mbid = s.loc[s["artist_mbid"] != "", ["artist_mbid"]].rename_axis("sid").reset_index()
+    same_mbid = same_mbid.merge(lib[["artist_mbid", "album_artist"]].drop_duplicates(),
+                                on="artist_mbid")  # fmt: skip
+    return pd.concat(
+        [
+            credits[credits["artist"].isin(names)],
+            _close_artists(s, names),
+            same_mbid[same_mbid["artist_mbid"] != ""][["sid", "album_artist"]].set_axis(
+                ["sid", "artist"], axis=1
+            ),
+        ],
+        ignore_index=True,
+    ).drop_duplicates()
+
+
+def _title_scores(
+    s_key: np.ndarray, s_base: np.ndarray, l_key: np.ndarray, l_base: np.ndarray
+) -> np.ndarray:
+    """Return the title similarity matrix: keys, or bases less VERSION_PENALTY (another
+    recording of the same song still ranks high)."""
+    workers = -1 if len(s_key) * len(l_key) > 50_000 else 1
+    keys = process.cdist(s_key, l_key, scorer=fuzz.token_sort_ratio, dtype=np.int16,
+                         workers=workers)  # fmt: skip
+    bases = process.cdist(s_base, l_base, scorer=fuzz.token_sort_ratio, dtype=np.int16,
+                          workers=workers)  # fmt: skip
+    return np.asarray(np.maximum(keys, bases - VERSION_PENALTY))
+
+
+def _artist_block(rows: pd.DataFrame, s: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
+    """Return (sid, lid): per (queued row, artist), that artist's ARTIST_BLOCK_TOP closest titles.
+
+    One cdist per artist keeps a 10,000-track artist from becoming 10,000 pairs per scrobble.
+    """
+    if rows.empty:
         return pd.DataFrame({"sid": [], "lid": []}, dtype=np.int64)
-    close = pd.concat(found)
-    queued = pd.DataFrame({"sid": s.index, "q": s["artist"]}).merge(close, on="q")
-    return _pairs_on(queued, idx, "artist", "artist")
+    lib_sorted = idx.sort_values("artist", kind="stable")
+    l_names = lib_sorted["artist"].to_numpy()
+    l_lid, l_key, l_base = (lib_sorted[c].to_numpy() for c in ("lid", "title_key", "title_base"))
+    rows = rows.sort_values(["artist", "sid"], kind="stable")
+    q_names, q_sid = rows["artist"].to_numpy(), rows["sid"].to_numpy()
+    q_key, q_base = s["title_key"].to_numpy()[q_sid], s["title_base"].to_numpy()[q_sid]
+    q_bounds = np.flatnonzero(np.r_[True, q_names[1:] != q_names[:-1], True])
+    l_start = np.searchsorted(l_names, q_names[q_bounds[:-1]], side="left")
+    l_end = np.searchsorted(l_names, q_names[q_bounds[:-1]], side="right")
+    sids, lids = [], []
+    for qa, qb, la, lb in zip(q_bounds[:-1], q_bounds[1:], l_start, l_end, strict=True):
+        top = min(ARTIST_BLOCK_TOP, lb - la)
+        scores = _title_scores(q_key[qa:qb], q_base[qa:qb], l_key[la:lb], l_base[la:lb])
+        best = np.argpartition(-scores, top - 1, axis=1)[:, :top] if top < lb - la else (
+            np.broadcast_to(np.arange(lb - la), (qb - qa, top)))  # fmt: skip
+        sids.append(np.repeat(q_sid[qa:qb], top))
+        lids.append(l_lid[la:lb][best.ravel()])
+    return pd.DataFrame({"sid": np.concatenate(sids), "lid": np.concatenate(lids)})
 
 
 def _title_block(s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
@@ -141,7 +195,7 @@ def suggest(
     """
     s, lib = prepare_scrobbled(queued), prepare_library(library)
     idx = artist_index(lib)
-    blocks = [_artist_block(s, lib, idx), _fuzzy_artist_block(s, idx), _title_block(s, lib),
+    blocks = [_artist_block(_artist_rows(s, lib, idx), s, idx), _title_block(s, lib),
               _token_block(s, lib)]  # fmt: skip
     pairs = pd.concat(blocks, ignore_index=True).astype(np.int64).drop_duplicates()
     scored = pd.DataFrame(
