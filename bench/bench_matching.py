@@ -25,14 +25,25 @@ ONSETS = ["b", "br", "c", "d", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p"
           "t", "tr", "v", "w", "z", "ch", "sh"]  # fmt: skip
 VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "é", "ö", "á"]
 CODAS = ["", "", "n", "r", "s", "l", "th", "ck", "m"]
-TITLE_SUFFIXES = [" - 2011 Remaster", " (Remastered 2009)", " - Single Version", " (Mono)",
-                  " [Remastered]", " (feat. {other})"]  # fmt: skip
+TITLE_SUFFIXES = [
+    " - 2011 Remaster",
+    " (Remastered 2009)",
+    " - Single Version",
+    " (Mono)",
+    " [Remastered]",
+    " (feat. {other})",
+]
 VERSION_SUFFIXES = [" - Live", " (Live at {word})", " - Acoustic", " - {other} Remix", " (Demo)"]
 
 
 def _words(rng: np.random.Generator, n: int) -> np.ndarray:
-    parts = [rng.choice(ONSETS, n), rng.choice(VOWELS, n), rng.choice(CODAS, n),
-             rng.choice(ONSETS, n), rng.choice(VOWELS, n)]  # fmt: skip
+    parts = [
+        rng.choice(ONSETS, n),
+        rng.choice(VOWELS, n),
+        rng.choice(CODAS, n),
+        rng.choice(ONSETS, n),
+        rng.choice(VOWELS, n),
+    ]
     return np.unique(["".join(p) for p in zip(*parts, strict=True)])
 
 
@@ -44,8 +55,9 @@ def make_library(rng: np.random.Generator, n_tracks: int, vocab: np.ndarray) -> 
     """Albums of 8-16 tracks by Zipf-weighted artists; compilations and deluxe copies repeat
     songs."""
     n_artists = max(n_tracks // 8, 10)
-    artists = [("The " if rng.random() < 0.15 else "") + _phrase(rng, vocab, 3)
-               for _ in range(n_artists)]  # fmt: skip
+    artists = [
+        ("The " if rng.random() < 0.15 else "") + _phrase(rng, vocab, 3) for _ in range(n_artists)
+    ]
     weights = 1.0 / np.arange(1, n_artists + 1) ** 0.9
     rows: list[tuple[str, str, str, str, int, bool]] = []
     while len(rows) < n_tracks:
@@ -60,13 +72,16 @@ def make_library(rng: np.random.Generator, n_tracks: int, vocab: np.ndarray) -> 
         artist = artists[int(rng.choice(n_artists, p=weights / weights.sum()))]
         album = _phrase(rng, vocab, 3)
         titles = [_phrase(rng, vocab, 4) for _ in range(int(rng.integers(8, 17)))]
-        titles = [t + str(rng.choice(TITLE_SUFFIXES[:5])) if rng.random() < 0.08 else t
-                  for t in titles]  # fmt: skip
+        titles = [
+            t + str(rng.choice(TITLE_SUFFIXES[:5])) if rng.random() < 0.08 else t for t in titles
+        ]
         editions = [album] + ([album + " (Deluxe Edition)"] if kind > 0.97 else [])
         for edition in editions:
             rows.extend((artist, t, edition, "", year, False) for t in titles)
-    frame = pd.DataFrame(rows[:n_tracks], columns=[
-        "album_artist", "title", "album", "track_artist", "album_year", "is_compilation"])
+    frame = pd.DataFrame(
+        rows[:n_tracks],
+        columns=["album_artist", "title", "album", "track_artist", "album_year", "is_compilation"],
+    )
     frame.insert(0, "rating_key", np.arange(1, len(frame) + 1) * 7)
     mbid = rng.random(len(frame)) < 0.3
     frame["track_mbid"] = np.where(mbid, [f"t-{k}" for k in frame["rating_key"]], "")
@@ -107,9 +122,20 @@ def make_scrobbled(
             kind = "other album"  # the album choice or the ranking decides
             album = _phrase(rng, vocab, 2)
         rows.append((artist, title, album, 1, "", mbid, "", kind, t["rating_key"]))
-    frame = pd.DataFrame(rows, columns=[
-        "artist", "title", "album", "plays", "artist_mbid", "track_mbid", "album_mbid",
-        "kind", "source"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "artist",
+            "title",
+            "album",
+            "plays",
+            "artist_mbid",
+            "track_mbid",
+            "album_mbid",
+            "kind",
+            "source",
+        ],
+    )
     return frame.drop_duplicates(["artist", "title", "album"]).head(n).reset_index(drop=True)
 
 
@@ -134,8 +160,10 @@ def main() -> None:
     print(pd.crosstab(scrobbled["kind"], outcome.rename("outcome")).to_string())
     auto = decisions["status"] == STATUS_AUTO
     on_source = decisions["rating_key"] == scrobbled["source"]
-    print(f"auto on the very source track: {int((auto & on_source).sum()):,} of {int(auto.sum()):,}"
-          " (the others went to another copy with the same key: compilation, deluxe)")
+    print(
+        f"auto on the very source track: {int((auto & on_source).sum()):,} of {int(auto.sum()):,}"
+        " (the others went to another copy with the same key: compilation, deluxe)"
+    )
 
     queued = scrobbled[(decisions["status"] == STATUS_QUEUED).to_numpy()]
     queued = queued.sample(min(args.queued, len(queued)), random_state=args.seed)
@@ -145,10 +173,18 @@ def main() -> None:
     print(f"suggest: {len(queued):,} queued in {suggest_s:.1f} s (budget {BUDGET_SUGGEST_S:.0f} s)")
     lists = suggestions["suggestions"]
     top = pd.Series([x[0][0] if x else 0 for x in lists], index=lists.index)
-    listed = pd.Series([any(k == src for k, _ in x) for x, src in
-                        zip(lists, queued["source"], strict=True)], index=lists.index)  # fmt: skip
-    quality = pd.DataFrame({"queued": 1, "source first": top == queued["source"],
-                            "source listed": listed, "no suggestion": lists.str.len() == 0})
+    listed = pd.Series(
+        [any(k == src for k, _ in x) for x, src in zip(lists, queued["source"], strict=True)],
+        index=lists.index,
+    )
+    quality = pd.DataFrame(
+        {
+            "queued": 1,
+            "source first": top == queued["source"],
+            "source listed": listed,
+            "no suggestion": lists.str.len() == 0,
+        }
+    )
     print(quality.groupby(queued["kind"]).sum().to_string())
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:.0f} MB (budget {BUDGET_RSS_MB:.0f} MB)")

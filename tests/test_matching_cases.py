@@ -90,3 +90,27 @@ def test_case(case: dict[str, Any]) -> None:
         assert decision["reason"] == expect["reason"], shown
     if "alternatives" in expect:
         assert decision["alternatives"] == [keys[i] for i in expect["alternatives"]], shown
+
+
+def test_batch_decides_like_single_rows() -> None:
+    """All scrobbles at once, in reverse order, against all libraries: the same decisions and
+    suggestions as one scrobble at a time (the vectorised code keeps rows apart)."""
+    cases = [p.values[0] for p in _load()]
+    libraries = []
+    for n, case in enumerate(cases):
+        library = _library(case["library"])
+        libraries.append(library.assign(rating_key=library["rating_key"] + 1000 * n))
+    library = pd.concat(libraries, ignore_index=True)
+    scrobbled = pd.concat([_scrobbled(c["scrobble"]) for c in cases], ignore_index=True)
+    scrobbled.index = [f"case-{n}" for n in range(len(cases))]
+    scrobbled = scrobbled.iloc[::-1]
+
+    batch = match_exact(scrobbled, library)
+    batch_suggestions = suggest(scrobbled, library)
+    assert list(batch.index) == list(scrobbled.index)
+    for label in scrobbled.index:
+        single = match_exact(scrobbled.loc[[label]], library)
+        pd.testing.assert_frame_equal(batch.loc[[label]], single)
+        if single.iloc[0]["status"] == STATUS_QUEUED:
+            alone = suggest(scrobbled.loc[[label]], library).iloc[0]["suggestions"]
+            assert batch_suggestions.loc[label, "suggestions"] == alone

@@ -27,21 +27,22 @@ LIBRARY_COLUMNS = (
 NO_YEAR = 1_000_000
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Return `column` as plain Python strings, "" for missing values."""
-    values = frame[column].to_numpy(dtype=object, na_value="")
-    return pd.Series(values, dtype=object).astype(str).astype(object)
+def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Return `column` as an object array of str, "" for missing values or a missing column."""
+    if column not in frame:
+        return np.full(len(frame), "", dtype=object)
+    return np.array([str(v) for v in frame[column].fillna("").tolist()], dtype=object)
 
 
-def _each_distinct(values: pd.Series, fn: Callable[[str], object]) -> np.ndarray:
-    """Return fn(value) for every row, calling fn once per distinct value."""
+def _each_distinct(values: np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
+    """Return fn(value) for every value, calling fn once per distinct value."""
     codes, uniques = pd.factorize(values)
     out = np.empty(len(uniques), dtype=object)
     out[:] = [fn(u) for u in uniques]
     return out[codes]
 
 
-def _title_columns(titles: pd.Series) -> dict[str, np.ndarray]:
+def _title_columns(titles: np.ndarray) -> dict[str, np.ndarray]:
     normalized = _each_distinct(titles, normalize_title)
     return {
         "title_key": np.array([n.key for n in normalized], dtype=object),
@@ -49,7 +50,7 @@ def _title_columns(titles: pd.Series) -> dict[str, np.ndarray]:
     }
 
 
-def _album_columns(albums: pd.Series) -> dict[str, np.ndarray]:
+def _album_columns(albums: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "album_key": _each_distinct(albums, normalize_album),
         "album_full": _each_distinct(albums, lambda a: normalize_album(a, strip_editions=False)),
@@ -67,8 +68,8 @@ def prepare_scrobbled(scrobbled: pd.DataFrame) -> pd.DataFrame:
             "artist": _each_distinct(artists, normalize_artist),
             **_title_columns(_text(scrobbled, "title")),
             **_album_columns(_text(scrobbled, "album")),
-            "raw_artist": artists.to_numpy(),
-            **{c: _text(scrobbled, c).to_numpy() for c in SCROBBLED_COLUMNS[3:]},
+            "raw_artist": artists,
+            **{c: _text(scrobbled, c) for c in SCROBBLED_COLUMNS[3:]},
         }
     )
 
@@ -90,7 +91,7 @@ def prepare_library(library: pd.DataFrame) -> pd.DataFrame:
             **_album_columns(_text(library, "album")),
             "is_compilation": library["is_compilation"].fillna(False).to_numpy(dtype=bool),
             "year": years.to_numpy(dtype=np.int64),
-            **{c: _text(library, c).to_numpy() for c in LIBRARY_COLUMNS[-3:]},
+            **{c: _text(library, c) for c in LIBRARY_COLUMNS[-3:]},
         }
     )
 
@@ -112,7 +113,7 @@ def artist_index(lib: pd.DataFrame) -> pd.DataFrame:
 
 def credit_index(prepared: pd.DataFrame) -> pd.DataFrame:
     """Return (sid, artist): each scrobbled row under its full artist key and each credit's key."""
-    credits = _each_distinct(prepared["raw_artist"], artist_credits)
+    credits = _each_distinct(prepared["raw_artist"].to_numpy(), artist_credits)
     sids = np.repeat(prepared.index.to_numpy(), [len(c) for c in credits])
     flat = [k for c in credits for k in c]
     full = pd.DataFrame({"sid": prepared.index, "artist": prepared["artist"]})

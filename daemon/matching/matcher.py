@@ -61,8 +61,9 @@ def _candidates(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.Dat
     mbid = _pairs(with_mbid, lib[lib["track_mbid"] != ""], ["track_mbid"])
     on_key = ["artist", "title_key"]
     by_name = s[on_key].rename_axis("sid").reset_index().merge(idx, on=on_key)
-    by_artist_mbid = _pairs(s[s["artist_mbid"] != ""], lib[lib["artist_mbid"] != ""],
-                            ["artist_mbid", "title_key"])  # fmt: skip
+    by_artist_mbid = _pairs(
+        s[s["artist_mbid"] != ""], lib[lib["artist_mbid"] != ""], ["artist_mbid", "title_key"]
+    )
     pairs = pd.concat(
         [
             mbid.assign(tier=_TIER_MBID, via_album=True),
@@ -100,9 +101,11 @@ def _ranked(pairs: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataF
     same_key = (s_key != "") & (s_key == lib["album_key"].to_numpy()[lid])
     ranked = pairs.assign(
         album_rank=np.where(same_mbid | same_full, 0, np.where(same_key, 1, 2)),
-        **{c: lib[c].to_numpy()[lid] for c in
-           ("is_compilation", "year", "rating_key", "album_artist", "album_full")},
-    )  # fmt: skip
+        **{
+            c: lib[c].to_numpy()[lid]
+            for c in ("is_compilation", "year", "rating_key", "album_artist", "album_full")
+        },
+    )
     order = ["sid", "tier", "album_rank", "is_compilation", "year", "rating_key"]
     return ranked.sort_values(order, kind="stable").reset_index(drop=True)
 
@@ -120,8 +123,9 @@ def _choose(ranked: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
     second = second.reindex(first.index)
     tier, rank = first["tier"].to_numpy(), first["album_rank"].to_numpy()
     alone = second["tier"].isna().to_numpy() | (second["tier"].to_numpy() > tier)
-    suffix = np.where(alone, "", np.where(rank < second["album_rank"].to_numpy(), "-album",
-                                          "-ranked"))  # fmt: skip
+    suffix = np.where(
+        alone, "", np.where(rank < second["album_rank"].to_numpy(), "-album", "-ranked")
+    )
     rule = np.where(tier == _TIER_MBID, "mbid", "exact").astype(object) + suffix
     # Two candidates on one album (the same album twice, or two "Untitled"): no album can split.
     same_album = ranked.groupby(["sid", "tier", "album_artist", "album_full"])["lid"].transform(
@@ -162,8 +166,9 @@ def _close_titles(
     pairs = zip(queries["artist"].tolist(), queries["title_key"].tolist(), strict=True)
     for i, (artist, title) in enumerate(pairs):
         if (artist, title) not in seen:
-            hit = process.extractOne(title, titles[artist], scorer=fuzz.ratio,
-                                     score_cutoff=CLOSE_TITLE_SCORE)  # fmt: skip
+            hit = process.extractOne(
+                title, titles[artist], scorer=fuzz.ratio, score_cutoff=CLOSE_TITLE_SCORE
+            )
             seen[artist, title] = hit is not None
         close[i] = seen[artist, title]
     return queries["sid"].unique(), queries.loc[close, "sid"].unique()
@@ -207,11 +212,16 @@ def match_exact(scrobbled: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
 
     rest = s[(status == STATUS_QUEUED) & (reason == "")]
     on_base = ["artist", "title_base"]
-    same_song = pd.concat([
-        rest[on_base].rename_axis("sid").reset_index().merge(idx, on=on_base)[["sid", "lid"]],
-        _pairs(rest[rest["artist_mbid"] != ""], lib[lib["artist_mbid"] != ""],
-               ["artist_mbid", "title_base"]),
-    ]).drop_duplicates()  # fmt: skip
+    same_song = pd.concat(
+        [
+            rest[on_base].rename_axis("sid").reset_index().merge(idx, on=on_base)[["sid", "lid"]],
+            _pairs(
+                rest[rest["artist_mbid"] != ""],
+                lib[lib["artist_mbid"] != ""],
+                ["artist_mbid", "title_base"],
+            ),
+        ]
+    ).drop_duplicates()
     keys = _keys_by_sid(_ranked(same_song.assign(tier=_TIER_NAME), s, lib))
     reason[keys.index.to_numpy()] = DIFFERENT_VERSION
     put_lists(alternatives, keys.index, keys)

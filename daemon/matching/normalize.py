@@ -85,7 +85,7 @@ EQUIVALENT_SUFFIXES: tuple[str, ...] = (
     r"(?: (?:digital )?(?:version|edition))?(?: \d{4})?",
     r"(?:\d+(?:st|nd|rd|th) )?anniversary (?:re ?master(?:ed)?|edition|version)",
     r"(?:single|album|lp|original|radio|stereo|mono|explicit|clean|uncensored) version",
-    r"(?:radio|single|clean|explicit) edit",
+    r"(?:(?:radio|single|clean|explicit) )?edit",  # a bare "Edit" is the radio edit
     r"original(?: mix| recording)?",
     r"mono|stereo|explicit|uncensored",
     r"bonus(?: track)?(?: version)?",
@@ -137,13 +137,12 @@ _SPACED_PLUS = re.compile(r"(?<!\S)\+(?!\S)")
 # separates words; underscore too.
 _MARKS = "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c))[0] == "M")
 _SEPARATORS = re.compile(f"[^\\w{_MARKS}]+|_+")
-_CREDIT_SEPARATORS = re.compile(
-    r"\s*[,;/&+]\s*|\s+(?:and|x|vs\.?|feat\.?|ft\.|featuring|with)\s+"
-)
+_CREDIT_SEPARATORS = re.compile(r"\s*[,;/&+]\s*|\s+(?:and|x|vs\.?|feat\.?|ft\.|featuring|with)\s+")
 _ARTICLE_SUFFIX = re.compile(r",\s*(?:" + "|".join(LEADING_ARTICLES) + r")\s*$")
 _EQUIVALENT = re.compile("|".join(f"(?:{p})" for p in EQUIVALENT_SUFFIXES))
 _EQUIVALENT_ALBUM = re.compile("|".join(f"(?:{p})" for p in EQUIVALENT_SUFFIXES + ALBUM_EDITIONS))
-_MARKERS = tuple((name, re.compile(p)) for name, p in (*VERSION_MARKERS, GENERIC_VERSION))
+_MARKERS = tuple((name, re.compile(pattern)) for name, pattern in VERSION_MARKERS)
+_GENERIC_VERSION = re.compile(GENERIC_VERSION[1])
 _AND = AND_WORDS[-1]
 
 
@@ -197,15 +196,13 @@ def _classify(
     kept = " ".join(p for p in parts if p and not equivalent.fullmatch(p))
     if not kept:
         return "equivalent", "", frozenset()
-    markers = {name for name, pattern in _MARKERS[:-1] if pattern.search(kept)}
-    if not markers and _MARKERS[-1][1].search(kept):
-        markers.add(_MARKERS[-1][0])
+    markers = {name for name, pattern in _MARKERS if pattern.search(kept)}
+    if not markers and _GENERIC_VERSION.search(kept):
+        markers.add(GENERIC_VERSION[0])
     return ("version" if markers else "text"), kept, frozenset(markers)
 
 
-def _split_qualifiers(
-    s: str, equivalent: re.Pattern[str]
-) -> tuple[str, list[str], frozenset[str]]:
+def _split_qualifiers(s: str, equivalent: re.Pattern[str]) -> tuple[str, list[str], frozenset[str]]:
     """Return (base text, version qualifiers, markers) of folded `s`."""
     versions: list[str] = []
     markers: set[str] = set()

@@ -55,8 +55,14 @@ def _close_artists(s: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
     found = [pd.DataFrame({"q": [], "artist": []}, dtype=object)]
     for start in range(0, len(queries) if limit else 0, _CHUNK):
         chunk = queries[start : start + _CHUNK]
-        scores = process.cdist(chunk, names, scorer=fuzz.ratio, dtype=np.uint8,
-                               score_cutoff=ARTIST_BLOCK_SCORE, workers=-1)  # fmt: skip
+        scores = process.cdist(
+            chunk,
+            names,
+            scorer=fuzz.ratio,
+            dtype=np.uint8,
+            score_cutoff=ARTIST_BLOCK_SCORE,
+            workers=-1,
+        )
         best = np.argpartition(-scores.astype(np.int16), limit - 1, axis=1)[:, :limit].ravel()
         rows = np.repeat(np.arange(len(chunk)), limit)
         keep = scores[rows, best] > 0
@@ -74,15 +80,14 @@ def _artist_rows(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.Da
     names = idx["artist"].unique()
     credits = credit_index(s)
     same_mbid = s.loc[s["artist_mbid"] != "", ["artist_mbid"]].rename_axis("sid").reset_index()
-    same_mbid = same_mbid.merge(lib[["artist_mbid", "album_artist"]].drop_duplicates(),
-                                on="artist_mbid")  # fmt: skip
+    same_mbid = same_mbid.merge(
+        lib[["artist_mbid", "album_artist"]].drop_duplicates(), on="artist_mbid"
+    )
     return pd.concat(
         [
             credits[credits["artist"].isin(names)],
             _close_artists(s, names),
-            same_mbid[same_mbid["artist_mbid"] != ""][["sid", "album_artist"]].set_axis(
-                ["sid", "artist"], axis=1
-            ),
+            same_mbid[["sid", "album_artist"]].set_axis(["sid", "artist"], axis=1),
         ],
         ignore_index=True,
     ).drop_duplicates()
@@ -94,15 +99,19 @@ def _title_scores(
     """Return the title similarity matrix: keys, or bases less VERSION_PENALTY (another
     recording of the same song still ranks high)."""
     workers = -1 if len(s_key) * len(l_key) > 50_000 else 1
-    keys = process.cdist(s_key, l_key, scorer=fuzz.token_sort_ratio, dtype=np.int16,
-                         workers=workers)  # fmt: skip
-    bases = process.cdist(s_base, l_base, scorer=fuzz.token_sort_ratio, dtype=np.int16,
-                          workers=workers)  # fmt: skip
+    keys = process.cdist(
+        s_key, l_key, scorer=fuzz.token_sort_ratio, dtype=np.int16, workers=workers
+    )
+    bases = process.cdist(
+        s_base, l_base, scorer=fuzz.token_sort_ratio, dtype=np.int16, workers=workers
+    )
     return np.asarray(np.maximum(keys, bases - VERSION_PENALTY))
 
 
-def _artist_block(rows: pd.DataFrame, s: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
-    """Return (sid, lid): per (queued row, artist), that artist's ARTIST_BLOCK_TOP closest titles.
+def _artist_block(
+    rows: pd.DataFrame, s: pd.DataFrame, idx: pd.DataFrame, keep: int
+) -> pd.DataFrame:
+    """Return (sid, lid): per (queued row, artist), that artist's `keep` closest titles.
 
     One cdist per artist keeps a 10,000-track artist from becoming 10,000 pairs per scrobble.
     """
@@ -119,10 +128,13 @@ def _artist_block(rows: pd.DataFrame, s: pd.DataFrame, idx: pd.DataFrame) -> pd.
     l_end = np.searchsorted(l_names, q_names[q_bounds[:-1]], side="right")
     sids, lids = [], []
     for qa, qb, la, lb in zip(q_bounds[:-1], q_bounds[1:], l_start, l_end, strict=True):
-        top = min(ARTIST_BLOCK_TOP, lb - la)
+        top = min(keep, lb - la)
         scores = _title_scores(q_key[qa:qb], q_base[qa:qb], l_key[la:lb], l_base[la:lb])
-        best = np.argpartition(-scores, top - 1, axis=1)[:, :top] if top < lb - la else (
-            np.broadcast_to(np.arange(lb - la), (qb - qa, top)))  # fmt: skip
+        best = (
+            np.argpartition(-scores, top - 1, axis=1)[:, :top]
+            if top < lb - la
+            else (np.broadcast_to(np.arange(lb - la), (qb - qa, top)))
+        )
         sids.append(np.repeat(q_sid[qa:qb], top))
         lids.append(l_lid[la:lb][best.ravel()])
     return pd.DataFrame({"sid": np.concatenate(sids), "lid": np.concatenate(lids)})
@@ -133,8 +145,9 @@ def _title_block(s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
     common = sizes.index[sizes > TITLE_BLOCK_CAP]
     left = s[["title_base"]].rename_axis("sid").reset_index()
     right = lib.loc[~lib["title_base"].isin(common), ["title_base"]].rename_axis("lid")
-    return _pairs_on(left[~left["title_base"].isin(common)], right.reset_index(), "title_base",
-                     "title_base")  # fmt: skip
+    return _pairs_on(
+        left[~left["title_base"].isin(common)], right.reset_index(), "title_base", "title_base"
+    )
 
 
 def _words(texts: pd.Series, id_name: str) -> pd.DataFrame:
@@ -173,13 +186,16 @@ def _score(pairs: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarra
         a, b = both(column)
         return np.asarray((a != "") & (a == b), dtype=bool)
 
-    title = np.maximum(_similarity(*both("title_key")),
-                       _similarity(*both("title_base")) - VERSION_PENALTY)  # fmt: skip
-    artist = np.maximum(_similarity(*both("artist", "album_artist")),
-                        _similarity(*both("artist", "track_artist")))  # fmt: skip
+    title = np.maximum(
+        _similarity(*both("title_key")), _similarity(*both("title_base")) - VERSION_PENALTY
+    )
+    artist = np.maximum(
+        _similarity(*both("artist", "album_artist")), _similarity(*both("artist", "track_artist"))
+    )
     artist = np.where(same("artist_mbid"), 100.0, artist)
-    album = np.where(same("album_full") | same("album_mbid"), 100.0,
-                     _similarity(*both("album_key")))  # fmt: skip
+    album = np.where(
+        same("album_full") | same("album_mbid"), 100.0, _similarity(*both("album_key"))
+    )
     score = WEIGHT_TITLE * title + WEIGHT_ARTIST * artist + WEIGHT_ALBUM * album
     score = np.where(same("track_mbid"), 100.0, score)
     return np.clip(np.rint(score), 0, 100).astype(np.int64)
@@ -195,8 +211,12 @@ def suggest(
     """
     s, lib = prepare_scrobbled(queued), prepare_library(library)
     idx = artist_index(lib)
-    blocks = [_artist_block(_artist_rows(s, lib, idx), s, idx), _title_block(s, lib),
-              _token_block(s, lib)]  # fmt: skip
+    keep = max(ARTIST_BLOCK_TOP, limit)
+    blocks = [
+        _artist_block(_artist_rows(s, lib, idx), s, idx, keep),
+        _title_block(s, lib),
+        _token_block(s, lib),
+    ]
     pairs = pd.concat(blocks, ignore_index=True).astype(np.int64).drop_duplicates()
     scored = pd.DataFrame(
         {
@@ -208,11 +228,15 @@ def suggest(
     scored = scored[scored["score"] >= MIN_SUGGESTION_SCORE]
     scored = scored.sort_values(["sid", "score", "rating_key"], ascending=[True, False, True])
     top = scored.groupby("sid", sort=False).head(limit)
-    lists = pd.Series(
-        list(zip(top["rating_key"].tolist(), top["score"].tolist(), strict=True)),
-        index=top["sid"].to_numpy(),
-        dtype=object,
-    ).groupby(level=0).agg(list)
+    lists = (
+        pd.Series(
+            list(zip(top["rating_key"].tolist(), top["score"].tolist(), strict=True)),
+            index=top["sid"].to_numpy(),
+            dtype=object,
+        )
+        .groupby(level=0)
+        .agg(list)
+    )
     result = empty_lists(len(s))
     put_lists(result, lists.index, lists)
     return pd.DataFrame({"suggestions": result}, index=queued.index)
