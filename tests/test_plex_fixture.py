@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -490,6 +491,21 @@ def test_server_rereads_db_on_every_request(small_db: PlexDb) -> None:
         assert int(item.lastViewedAt.timestamp()) == NOW
 
 
+def test_trashed_tracks_are_left_out_of_listings(tmp_path: Path) -> None:
+    lib = generate_library(200, seed=4, trash_fraction=0.1)
+    trashed = [t for t in lib.tracks if t.deleted_at is not None]
+    assert trashed
+    db = build_plex_db(tmp_path / "p.db", lib)
+    with FakePlexServer(db.path) as server:
+        plex = PlexServer(server.url, server.token)
+        section = plex.library.section("Music")
+        listed = {t.ratingKey for t in section.searchTracks(container_size=50)}
+        assert listed == {t.id for t in lib.tracks if t.deleted_at is None}
+        assert section.totalViewSize(libtype="track") == len(listed)
+        item = plex.fetchItem(trashed[0].id)  # still reachable by key, like PMS's trash
+        assert item.title == trashed[0].title
+
+
 def test_wrong_token_is_unauthorized(fake: FakePlexServer) -> None:
     with pytest.raises(Unauthorized):
         PlexServer(fake.url, "not-the-token")
@@ -519,6 +535,9 @@ def test_sessions_history_accounts_and_prefs(fake: FakePlexServer, plex_db: Plex
     one = plex_db.plays[0]
     mine = plex.history(ratingKey=one.rating_key)
     assert {h.ratingKey for h in mine} == {one.rating_key}
+    middle = sorted(p.viewed_at for p in plex_db.plays)[len(plex_db.plays) // 2]
+    recent = plex.history(mindate=datetime.fromtimestamp(middle, tz=UTC))
+    assert len(recent) == sum(1 for p in plex_db.plays if p.viewed_at > middle)
     assert [(a.id, a.name) for a in plex.systemAccounts()] == ACCOUNTS
     assert (plex.settings.get("ButlerStartHour").value,
             plex.settings.get("ButlerEndHour").value) == (1, 4)

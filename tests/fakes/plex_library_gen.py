@@ -23,7 +23,7 @@ What makes it realistic (these are the cases the matcher has to get right):
 
 The first artists are a fixed, hand-written head (real names) that covers every case above, so
 every library of at least `ALL_CASES_MIN_TRACKS` tracks contains all of them; the rest is
-synthetic with the same cases at realistic rates. 200,000 tracks take about a second.
+synthetic with the same cases at realistic rates. 200,000 tracks take 1-2 seconds.
 """
 
 from __future__ import annotations
