@@ -31,7 +31,8 @@ Scrobbles: by default the DB is never written; ``/:/scrobble`` and ``/:/unscrobb
 in-memory overlay replayed over the DB values on every read. With ``scrobble_writes_db=True`` they
 update ``metadata_item_settings`` in the file instead (``BEGIN IMMEDIATE``; no views row, as PMS
 >= 1.40 does for "mark played"). Unscrobble resets the count to 0 like PMS "mark unplayed"
-(``unscrobble="decrement"`` subtracts one instead).
+(``unscrobble="decrement"`` subtracts one instead). Sorting by viewCount/lastViewedAt uses the
+DB values, not the overlay.
 
 Wrong or missing token (``X-Plex-Token`` header or query param) -> 401, which plexapi raises
 as ``Unauthorized``. Runnable: ``python -m tests.fakes.plex_server --db PATH --port N --token T``.
