@@ -73,7 +73,7 @@ class LastfmConfig:
     user: str = _setting("", "last.fm user name whose scrobbles are pulled", required=True)
     api_url: str = _setting(PUBLIC_LASTFM_URL, "last.fm API endpoint", check=_http_url)
     requests_per_second: float = _setting(
-        4.0, "request rate to last.fm; requests are paced to this", check=_between(0.05, 100)
+        4.0, "request rate to last.fm; requests are paced to this", check=_between(0.05, 1000)
     )
     page_size: int = _setting(
         1000, "scrobbles asked for per page (falls back to 200 if refused)", check=_between(1, 1000)

@@ -39,7 +39,7 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, TypeVar
 
-import orjson
+import msgspec
 
 from daemon.errors import ImportFileError
 from daemon.scrobble import Scrobble
@@ -464,8 +464,8 @@ def _listen(listen: object) -> Scrobble:
 
 def _listen_line(text: str) -> Scrobble:
     try:
-        listen = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        listen = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
         raise _RowError(f"invalid JSON: {exc}") from None
     return _listen(listen)
 

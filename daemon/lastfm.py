@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
+import msgspec
 import requests
+import urllib3
 
 from daemon import __version__
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
@@ -25,6 +26,7 @@ from daemon.pacing import Pacer, Sleep
 from daemon.scrobble import Scrobble
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 USER_AGENT = f"plexfm/{__version__} (last.fm to Plex play history sync)"
 LARGEST_PAGE = 1000
@@ -45,6 +47,53 @@ RETRYABLE_HTTP = frozenset({429, 500, 502, 503, 504})
 
 class LimitRefusedError(LastfmError):
     """last.fm refused the page size asked for; ask again with a smaller one."""
+
+
+# Typed shapes of a getRecentTracks body: decoding straight into these skips the images and
+# URLs we never use (4x faster than building dicts). Anything unexpected falls back to the
+# generic path, which skips malformed items one by one.
+class _Named(msgspec.Struct):
+    text: str = msgspec.field(name="#text", default="")
+    name: str = ""
+    mbid: str = ""
+
+
+class _Date(msgspec.Struct):
+    uts: str
+
+
+class _ItemAttr(msgspec.Struct):
+    nowplaying: str = ""
+
+
+class _Item(msgspec.Struct):
+    name: str = ""
+    artist: _Named | None = None
+    album: _Named | None = None
+    mbid: str = ""
+    date: _Date | None = None
+    loved: str | None = None
+    attr: _ItemAttr | None = msgspec.field(name="@attr", default=None)
+
+
+class _PageAttr(msgspec.Struct):
+    user: str = ""
+    page: str = "1"
+    perPage: str = "0"  # noqa: N815 - last.fm's own key
+    total: str = "0"
+    totalPages: str = "0"  # noqa: N815 - last.fm's own key
+
+
+class _RecentTracks(msgspec.Struct):
+    track: list[_Item] | _Item = msgspec.field(default_factory=list)
+    attr: _PageAttr = msgspec.field(name="@attr", default_factory=_PageAttr)
+
+
+class _RecentTracksBody(msgspec.Struct):
+    recenttracks: _RecentTracks | None = None
+
+
+_RECENT_TRACKS_DECODER = msgspec.json.Decoder(_RecentTracksBody)
 
 
 @dataclass(frozen=True)
@@ -123,8 +172,11 @@ class LastfmClient:
         if to_uts is not None:
             params["to"] = str(to_uts)
         what = f"recent tracks of {user} page {page}"
-        data = self.call("user.getRecentTracks", params, what=what, user=user)
-        result = parse_recent_tracks(data, user, what)
+        result = self._with_retries(
+            "user.getRecentTracks", params, what, user,
+            lambda content, status: _fast_recent_tracks(content, status, user, what)
+            or parse_recent_tracks(self._decode(content, status, what, user), user, what),
+        )
         with self._lock:
             self._users_seen.add(user.casefold())
         return result
@@ -134,11 +186,25 @@ class LastfmClient:
     ) -> dict[str, Any]:
         """Call `method` with pacing and retries; return the decoded JSON body."""
         what = what or method
+        return self._with_retries(
+            method, params, what, user,
+            lambda content, status: self._decode(content, status, what, user),
+        )
+
+    def _with_retries(
+        self,
+        method: str,
+        params: dict[str, str],
+        what: str,
+        user: str | None,
+        decode: Callable[[bytes, int], _T],
+    ) -> _T:
         attempt = 0
         while True:
             self._pacer.wait()
             try:
-                return self._call_once(method, params, what, user)
+                content, status = self._call_once(method, params, what)
+                return decode(content, status)
             except LastfmTransientError as exc:
                 if attempt >= self._max_retries:
                     raise LastfmTransientError(
@@ -168,33 +234,34 @@ class LastfmClient:
                 self._sessions.append(session)
         return session
 
-    def _call_once(
-        self, method: str, params: dict[str, str], what: str, user: str | None
-    ) -> dict[str, Any]:
+    def _call_once(self, method: str, params: dict[str, str], what: str) -> tuple[bytes, int]:
         form = {**params, "method": method, "api_key": self._api_key, "format": "json"}
         with self._lock:
             self.requests_sent += 1
         try:
+            # one read of the whole body: requests' default 10 KiB chunking costs twice the CPU
             response = self._session().post(
-                self.api_url, data=form, timeout=(min(10.0, self._timeout), self._timeout)
+                self.api_url, data=form, timeout=(min(10.0, self._timeout), self._timeout),
+                stream=True,
             )
-        except requests.Timeout as exc:
+            try:
+                content = response.raw.read(decode_content=True)
+            finally:
+                response.raw.release_conn()
+        except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
             raise LastfmTransientError(
                 f"last.fm did not answer within {self._timeout:g} s ({what})"
             ) from exc
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise LastfmTransientError(
                 f"cannot reach last.fm ({what}): {exc.__class__.__name__}"
             ) from exc
-        return self._decode(response, what, user)
+        return content, response.status_code
 
-    def _decode(
-        self, response: requests.Response, what: str, user: str | None
-    ) -> dict[str, Any]:
-        status = response.status_code
+    def _decode(self, content: bytes, status: int, what: str, user: str | None) -> dict[str, Any]:
         try:
-            data = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+            data = msgspec.json.decode(content)
+        except msgspec.DecodeError:
             data = None
         if not isinstance(data, dict):
             if status in RETRYABLE_HTTP or status == 200:
@@ -233,6 +300,47 @@ class LastfmClient:
                     status=status,
                 )
         return LastfmError(text, code=code, status=status)
+
+
+def _fast_recent_tracks(
+    content: bytes, status: int, user: str, what: str
+) -> RecentTracksPage | None:
+    """Decode a well-formed page straight into records; None sends it down the generic path."""
+    if status != 200:
+        return None
+    try:
+        body = _RECENT_TRACKS_DECODER.decode(content).recenttracks
+        if body is None:
+            return None
+        attr = body.attr
+        if attr.user.casefold() != user.casefold():
+            return None
+        items = [body.track] if isinstance(body.track, _Item) else body.track
+        scrobbles: list[Scrobble] = []
+        append = scrobbles.append
+        skipped = now_playing = 0
+        for item in items:
+            if item.attr is not None and item.attr.nowplaying == "true":
+                now_playing += 1
+                continue
+            artist, album, date = item.artist, item.album, item.date
+            if artist is None or date is None or not item.name:
+                skipped += 1
+                continue
+            uts = int(date.uts)
+            artist_name = artist.text or artist.name
+            if not artist_name or uts < 0:
+                skipped += 1
+                continue
+            append(Scrobble(
+                uts, artist_name, item.name, album.text if album else "", artist.mbid,
+                item.mbid, album.mbid if album else "",
+                int(item.loved) if item.loved is not None else None,
+            ))
+        return RecentTracksPage(attr.user, int(attr.page), int(attr.perPage), int(attr.total),
+                                int(attr.totalPages), scrobbles, skipped, now_playing)
+    except (msgspec.DecodeError, ValueError):
+        return None
 
 
 def _text(value: Any, key: str = "#text") -> str:

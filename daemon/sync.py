@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_WINDOW_ATTEMPTS = 4
 MAX_ACTIVE_WINDOWS = 3
+MAX_QUEUED_WRITES = 2  # windows fetched but not yet written (bounds memory)
 
 
 class PageSource(Protocol):
@@ -116,6 +117,8 @@ class WindowSync:
         self._pending: deque[_WindowState] = deque()
         self._active: list[_WindowState] = []
         self._futures: dict[Future[RecentTracksPage], tuple[_WindowState, int, int]] = {}
+        self._writes: deque[Future[tuple[int, int]]] = deque()
+        self._writer: ThreadPoolExecutor | None = None
 
     def run(
         self, windows: list[Window], first_pages: dict[Window, RecentTracksPage] | None = None
@@ -125,7 +128,9 @@ class WindowSync:
         `first_pages` holds page 1 of a window the caller already fetched (not asked again).
         """
         self._pending.extend(_WindowState(w) for w in windows)
-        with ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="lastfm") as pool:
+        with ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="lastfm") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="store") as writer:
+            self._writer = writer
             try:
                 for state in list(self._pending):
                     if first_pages and state.window in first_pages:
@@ -136,6 +141,8 @@ class WindowSync:
             finally:
                 for future in self._futures:
                     future.cancel()
+                while self._writes:  # every fetched window is written, even on the way out
+                    self._harvest_write()
         return self.counts
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
@@ -146,6 +153,8 @@ class WindowSync:
                     raise RuntimeError("window sync stalled with work left")  # a bug, not input
                 break
             done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+            while self._writes and self._writes[0].done():
+                self._harvest_write()  # surfaces a failed write promptly
             for future in done:
                 state, page, generation = self._futures.pop(future)
                 result = future.result()  # a persistent API error ends the run here
@@ -273,6 +282,18 @@ class WindowSync:
         self._pending.appendleft(state)
 
     def _store(self, window: Window, items: list[Scrobble], total: int) -> None:
+        """Hand the window to the single writer thread, so fetching goes on meanwhile."""
+        assert self._writer is not None  # noqa: S101 - set for the duration of run()
+        while len(self._writes) >= MAX_QUEUED_WRITES:
+            self._harvest_write()
+        self._writes.append(self._writer.submit(self._write, window, items, total))
+        self.counts.windows += 1
+        self.counts.fetched += len(items)
+
+    def _harvest_write(self) -> None:
+        self.counts.added += self._writes.popleft().result()[0]
+
+    def _write(self, window: Window, items: list[Scrobble], total: int) -> tuple[int, int]:
         rows = with_ordinals(items)
         with self._engine.begin() as conn:
             added = scrobble_queries.insert_rows(conn, self._user, rows, self._source)
@@ -280,9 +301,7 @@ class WindowSync:
                 syncstate.mark_window_done(
                     conn, self._user, window.start, window.end, total, added
                 )
-        self.counts.windows += 1
-        self.counts.fetched += len(items)
-        self.counts.added += added
+        return added, len(rows)
 
 
 def page_fetcher(

@@ -6,12 +6,14 @@ against the loopback fake server are in test_ingest.py.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
@@ -35,9 +37,11 @@ class CannedAdapter(BaseAdapter):
         status, payload = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(payload, Exception):
             raise payload
+        content = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
         response = requests.Response()
         response.status_code = status
-        response._content = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        response.raw = urllib3.HTTPResponse(body=io.BytesIO(content), status=status,
+                                            preload_content=False)
         response.request = request
         return response
 

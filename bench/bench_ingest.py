@@ -1,0 +1,134 @@
+"""Ingest budgets (issue 2), measured end to end against the loopback fake in its own process.
+
+1. throughput: a 1,000,000-scrobble history, no added latency, unthrottled: `plexfm pull`
+   wall time, scrobbles/s and peak RSS of the pull process (budget: >= 50,000/s, < 30 s,
+   < 300 MB).
+2. paced: 250 ms latency, fake rate limit 5 req/s, plexfm at 5 req/s: wall time against
+   requests / 5 (budget: within 1.15x).
+3. incremental with nothing new: requests made and CPU seconds of the pull itself
+   (budget: one request, < 50 ms CPU).
+
+Usage: .venv/bin/python -m bench.bench_ingest [--scrobbles N] [--paced-scrobbles N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.fakeproc import ROOT, lastfm_fake
+
+KEY = "bench0123456789abcdef0123456789ab"
+USER = "benchuser"
+
+
+def _env(url: str, data: Path, rate: float, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXFM_")}
+    env.update({
+        "PLEXFM_LASTFM_API_KEY": KEY, "PLEXFM_LASTFM_USER": USER,
+        "PLEXFM_LASTFM_API_URL": url, "PLEXFM_LASTFM_REQUESTS_PER_SECOND": str(rate),
+        "PLEXFM_STORE_DATA_DIR": str(data), "PLEXFM_LOG_LEVEL": "WARNING", **extra,
+    })
+    return env
+
+
+def _pull(env: dict[str, str]) -> tuple[float, int, dict[str, Any]]:
+    """Run `plexfm pull` as a child; return wall seconds, peak RSS (KiB) and its job counts."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "daemon", "pull"], env=env, cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss
+    print(f"  pull: {wall:.1f} s wall, {usage.ru_utime + usage.ru_stime - cpu_before:.1f} s CPU")
+    status = subprocess.run([sys.executable, "-m", "daemon", "status", "--json"], env=env,
+                            cwd=ROOT, check=True, capture_output=True, text=True)
+    counts = json.loads(status.stdout)["jobs"]["pull"]["counts"]
+    return wall, max(peak, before), counts
+
+
+def throughput(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, lastfm_fake(
+        api_key=KEY, user=USER, scrobbles=n
+    ) as url:
+        wall, peak_kib, counts = _pull(_env(url, Path(tmp), 1000.0))
+    return {"scrobbles": counts["added"], "requests": counts["requests"], "wall_s": wall,
+            "scrobbles_per_s": counts["added"] / wall, "peak_rss_mb": peak_kib / 1024}
+
+
+def paced(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, lastfm_fake(
+        api_key=KEY, user=USER, scrobbles=n, latency=0.25, rate_limit=5
+    ) as url:
+        wall, _peak, counts = _pull(_env(url, Path(tmp), 5.0))
+    ideal = counts["requests"] / 5
+    minimum = -(-n // 1000)
+    return {"scrobbles": counts["added"], "requests": counts["requests"],
+            "minimum_requests": minimum, "wall_s": wall, "requests_over_5": ideal,
+            "ratio": wall / ideal, "retries": counts["retries"]}
+
+
+def incremental_noop(n: int) -> dict[str, Any]:
+    from daemon import app, jobs
+    from daemon.config import load_config
+
+    with tempfile.TemporaryDirectory() as tmp, lastfm_fake(
+        api_key=KEY, user=USER, scrobbles=n
+    ) as url:
+        env = _env(url, Path(tmp), 1000.0)
+        subprocess.run([sys.executable, "-m", "daemon", "pull"], env=env, cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        config = load_config(None, environ=env)
+        application = app.build(config)
+        client = app.build_lastfm_client(config)
+        settings = app.pull_settings(config)
+        jobs.pull(client, application.engine, settings)  # warm: imports, connections
+        runs = []
+        for _ in range(5):
+            cpu, requests = time.process_time(), client.requests_sent
+            counts = jobs.pull(client, application.engine, settings)
+            runs.append((time.process_time() - cpu, client.requests_sent - requests,
+                         counts["added"]))
+        client.close()
+        application.close()
+    cpu_ms = sorted(r[0] for r in runs)[len(runs) // 2] * 1000
+    return {"history": n, "requests": runs[-1][1], "added": runs[-1][2],
+            "cpu_ms_median": cpu_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scrobbles", type=int, default=1_000_000)
+    parser.add_argument("--paced-scrobbles", type=int, default=60_000)
+    parser.add_argument("--only", choices=["throughput", "paced", "incremental"])
+    args = parser.parse_args()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"machine: {machine}")
+    results: dict[str, Any] = {}
+    if args.only in (None, "throughput"):
+        results["throughput"] = throughput(args.scrobbles)
+        print("throughput:", json.dumps(results["throughput"]))
+    if args.only in (None, "paced"):
+        results["paced"] = paced(args.paced_scrobbles)
+        print("paced:", json.dumps(results["paced"]))
+    if args.only in (None, "incremental"):
+        results["incremental"] = incremental_noop(20_000)
+        print("incremental:", json.dumps(results["incremental"]))
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps({"machine": machine, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
