@@ -18,11 +18,8 @@ from daemon.matching.normalize import (
     normalize_title,
 )
 
-SCROBBLED_COLUMNS = ("artist", "title", "album", "artist_mbid", "track_mbid", "album_mbid")
-LIBRARY_COLUMNS = (
-    "rating_key", "title", "album", "album_artist", "track_artist", "album_year",
-    "is_compilation", "track_mbid", "album_mbid", "artist_mbid",
-)  # fmt: skip
+# Optional on both sides: a missing column reads as "" (unknown).
+MBID_COLUMNS = ("artist_mbid", "track_mbid", "album_mbid")
 # Sorts after every real year: a track without a year loses the "earliest year" tie-break.
 NO_YEAR = 1_000_000
 
@@ -31,7 +28,7 @@ def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Return `column` as an object array of str, "" for missing values or a missing column."""
     if column not in frame:
         return np.full(len(frame), "", dtype=object)
-    return np.array([str(v) for v in frame[column].fillna("").tolist()], dtype=object)
+    return frame[column].fillna("").astype(str).to_numpy(dtype=object)
 
 
 def _each_distinct(values: np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
@@ -43,10 +40,11 @@ def _each_distinct(values: np.ndarray, fn: Callable[[str], object]) -> np.ndarra
 
 
 def _title_columns(titles: np.ndarray) -> dict[str, np.ndarray]:
-    normalized = _each_distinct(titles, normalize_title)
+    codes, uniques = pd.factorize(titles)
+    normalized = [normalize_title(t) for t in uniques]
     return {
-        "title_key": np.array([n.key for n in normalized], dtype=object),
-        "title_base": np.array([n.base for n in normalized], dtype=object),
+        "title_key": np.array([n.key for n in normalized], dtype=object)[codes],
+        "title_base": np.array([n.base for n in normalized], dtype=object)[codes],
     }
 
 
@@ -69,7 +67,7 @@ def prepare_scrobbled(scrobbled: pd.DataFrame) -> pd.DataFrame:
             **_title_columns(_text(scrobbled, "title")),
             **_album_columns(_text(scrobbled, "album")),
             "raw_artist": artists,
-            **{c: _text(scrobbled, c) for c in SCROBBLED_COLUMNS[3:]},
+            **{c: _text(scrobbled, c) for c in MBID_COLUMNS},
         }
     )
 
@@ -91,24 +89,33 @@ def prepare_library(library: pd.DataFrame) -> pd.DataFrame:
             **_album_columns(_text(library, "album")),
             "is_compilation": library["is_compilation"].fillna(False).to_numpy(dtype=bool),
             "year": years.to_numpy(dtype=np.int64),
-            **{c: _text(library, c) for c in LIBRARY_COLUMNS[-3:]},
+            **{c: _text(library, c) for c in MBID_COLUMNS},
         }
     )
 
 
 def artist_index(lib: pd.DataFrame) -> pd.DataFrame:
-    """Return (lid, artist, via_album, title_key, title_base): one row per name a track answers to.
+    """Return (artist, via_album, title_key, title_base) indexed by lid: one row per name a
+    library track answers to.
 
     Every track is listed under its album artist; a track whose track artist differs (Plex's
     original_title, compilations and duets) is listed under that name too.
     """
     columns = ["title_key", "title_base"]
-    by_album = lib[columns].assign(lid=lib.index, artist=lib["album_artist"], via_album=True)
+    by_album = lib[columns].assign(artist=lib["album_artist"], via_album=True)
     own = (lib["track_artist"] != "") & (lib["track_artist"] != lib["album_artist"])
-    by_track = lib.loc[own, columns].assign(
-        lid=lib.index[own], artist=lib.loc[own, "track_artist"], via_album=False
-    )
-    return pd.concat([by_album, by_track], ignore_index=True)
+    by_track = lib.loc[own, columns].assign(artist=lib.loc[own, "track_artist"], via_album=False)
+    return pd.concat([by_album, by_track]).rename_axis("lid")
+
+
+def pairs(
+    left: pd.DataFrame, right: pd.DataFrame, on: list[str], carry: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return (sid, lid, *carry) for each left row (indexed by sid) and right row (indexed by
+    lid) equal on `on`; the `carry` columns come from `right`."""
+    lhs = left[on].rename_axis("sid").reset_index()
+    rhs = right[[*on, *carry]].rename_axis("lid").reset_index()
+    return lhs.merge(rhs, on=on)[["sid", "lid", *carry]]
 
 
 def credit_index(prepared: pd.DataFrame) -> pd.DataFrame:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz, process
 
+from daemon.matching.blocking import closest_titles
 from daemon.matching.frames import (
     artist_index,
     credit_index,
     empty_lists,
+    pairs,
     prepare_library,
     prepare_scrobbled,
     put_lists,
@@ -39,16 +40,10 @@ GENERIC_TITLES: frozenset[str] = frozenset({
     "intro", "outro", "interlude", "untitled", "skit", "reprise", "hidden track", "prelude",
     "instrumental", "bonus track", "introduction", "prologue", "epilogue", "overture",
 })  # fmt: skip
-# fuzz.ratio on title keys at or above this, for the same artist, queues as "close title".
+# A title of the same artist scoring this or more (blocking.title_scores) queues as "close title".
 CLOSE_TITLE_SCORE = 85
 
 _TIER_MBID, _TIER_NAME = 0, 1
-
-
-def _pairs(left: pd.DataFrame, right: pd.DataFrame, on: list[str]) -> pd.DataFrame:
-    """Return (sid, lid) for rows of `left` (index sid) and `right` (index lid) equal on `on`."""
-    lhs = left[on].rename_axis("sid").reset_index()
-    return lhs.merge(right[on].rename_axis("lid").reset_index(), on=on)[["sid", "lid"]]
 
 
 def _candidates(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.DataFrame:
@@ -58,48 +53,49 @@ def _candidates(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.Dat
     artist's MBID differs from the scrobble's (a namesake), "" otherwise.
     """
     with_mbid = s[s["track_mbid"] != ""]
-    mbid = _pairs(with_mbid, lib[lib["track_mbid"] != ""], ["track_mbid"])
+    mbid = pairs(with_mbid, lib[lib["track_mbid"] != ""], ["track_mbid"])
     on_key = ["artist", "title_key"]
-    by_name = s[on_key].rename_axis("sid").reset_index().merge(idx, on=on_key)
-    by_artist_mbid = _pairs(
+    named = s[(s["artist"] != "") & (s["title_key"] != "")]  # an empty name is no key
+    by_name = pairs(named, idx, on_key, carry=("via_album",))
+    by_artist_mbid = pairs(
         s[s["artist_mbid"] != ""], lib[lib["artist_mbid"] != ""], ["artist_mbid", "title_key"]
     )
-    pairs = pd.concat(
+    found = pd.concat(
         [
             mbid.assign(tier=_TIER_MBID, via_album=True),
-            by_name[["sid", "lid", "via_album"]].assign(tier=_TIER_NAME),
+            by_name.assign(tier=_TIER_NAME),
             by_artist_mbid.assign(tier=_TIER_NAME, via_album=True),
         ],
         ignore_index=True,
     )
-    pairs = pairs.sort_values(["tier", "via_album"], ascending=[True, False], kind="stable")
-    pairs = pairs.drop_duplicates(["sid", "lid"]).reset_index(drop=True)
-    sid, lid = pairs["sid"].to_numpy(), pairs["lid"].to_numpy()
-    by_name_tier = pairs["tier"].to_numpy() == _TIER_NAME
+    found = found.sort_values(["tier", "via_album"], ascending=[True, False], kind="stable")
+    found = found.drop_duplicates(["sid", "lid"]).reset_index(drop=True)
+    sid, lid = found["sid"].to_numpy(), found["lid"].to_numpy()
+    by_name_tier = found["tier"].to_numpy() == _TIER_NAME
 
     def differ(column: str) -> np.ndarray:
         a, b = s[column].to_numpy()[sid], lib[column].to_numpy()[lid]
         return np.asarray(by_name_tier & (a != "") & (b != "") & (a != b), dtype=bool)
 
-    namesake = differ("artist_mbid") & pairs["via_album"].to_numpy()
+    namesake = differ("artist_mbid") & found["via_album"].to_numpy()
     namesake &= ~lib["is_compilation"].to_numpy()[lid]
     conflict = np.where(differ("track_mbid"), "track", np.where(namesake, "artist", ""))
-    return pairs.assign(conflict=conflict)
+    return found.assign(conflict=conflict)
 
 
-def _ranked(pairs: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
-    """Return `pairs` with album_rank and library columns, best candidate first per sid.
+def _ranked(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
+    """Return `found` with album_rank and library columns, best candidate first per sid.
 
     album_rank: 0 same album (album MBID, or album name with its edition markers), 1 same album
     once edition markers are removed, 2 another album.
     """
-    sid, lid = pairs["sid"].to_numpy(), pairs["lid"].to_numpy()
+    sid, lid = found["sid"].to_numpy(), found["lid"].to_numpy()
     s_full, s_key = s["album_full"].to_numpy()[sid], s["album_key"].to_numpy()[sid]
     s_mbid = s["album_mbid"].to_numpy()[sid]
     same_mbid = (s_mbid != "") & (s_mbid == lib["album_mbid"].to_numpy()[lid])
     same_full = (s_full != "") & (s_full == lib["album_full"].to_numpy()[lid])
     same_key = (s_key != "") & (s_key == lib["album_key"].to_numpy()[lid])
-    ranked = pairs.assign(
+    ranked = found.assign(
         album_rank=np.where(same_mbid | same_full, 0, np.where(same_key, 1, 2)),
         **{
             c: lib[c].to_numpy()[lid]
@@ -154,24 +150,11 @@ def _close_titles(
     s: pd.DataFrame, idx: pd.DataFrame, sids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (sids whose artist or a credited artist is in the library, those of them with a
-    title within CLOSE_TITLE_SCORE of one of that artist's titles)."""
+    title scoring CLOSE_TITLE_SCORE or more against one of that artist's titles)."""
     credits = credit_index(s.loc[sids])
     known = credits[credits["artist"].isin(idx["artist"].unique())]
-    titles: dict[str, list[str]] = {}
-    for artist, title in zip(idx["artist"].tolist(), idx["title_key"].tolist(), strict=True):
-        titles.setdefault(artist, []).append(title)
-    queries = known.assign(title_key=s["title_key"].to_numpy()[known["sid"].to_numpy()])
-    close = np.zeros(len(queries), dtype=bool)
-    seen: dict[tuple[str, str], bool] = {}
-    pairs = zip(queries["artist"].tolist(), queries["title_key"].tolist(), strict=True)
-    for i, (artist, title) in enumerate(pairs):
-        if (artist, title) not in seen:
-            hit = process.extractOne(
-                title, titles[artist], scorer=fuzz.ratio, score_cutoff=CLOSE_TITLE_SCORE
-            )
-            seen[artist, title] = hit is not None
-        close[i] = seen[artist, title]
-    return queries["sid"].unique(), queries.loc[close, "sid"].unique()
+    best = closest_titles(known, s, idx, keep=1)
+    return known["sid"].unique(), best.loc[best["score"] >= CLOSE_TITLE_SCORE, "sid"].unique()
 
 
 def match_exact(scrobbled: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
@@ -210,16 +193,12 @@ def match_exact(scrobbled: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
         reason[keys.index.to_numpy()] = why
         put_lists(alternatives, keys.index, keys)
 
-    rest = s[(status == STATUS_QUEUED) & (reason == "")]
-    on_base = ["artist", "title_base"]
+    rest = s[(status == STATUS_QUEUED) & (reason == "") & (s["artist"] != "").to_numpy()]
+    with_mbid = rest["artist_mbid"] != ""
     same_song = pd.concat(
         [
-            rest[on_base].rename_axis("sid").reset_index().merge(idx, on=on_base)[["sid", "lid"]],
-            _pairs(
-                rest[rest["artist_mbid"] != ""],
-                lib[lib["artist_mbid"] != ""],
-                ["artist_mbid", "title_base"],
-            ),
+            pairs(rest, idx, ["artist", "title_base"]),
+            pairs(rest[with_mbid], lib[lib["artist_mbid"] != ""], ["artist_mbid", "title_base"]),
         ]
     ).drop_duplicates()
     keys = _keys_by_sid(_ranked(same_song.assign(tier=_TIER_NAME), s, lib))

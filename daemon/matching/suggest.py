@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
+from daemon.matching.blocking import closest_titles, title_scores
 from daemon.matching.frames import (
     artist_index,
     credit_index,
     empty_lists,
+    pairs,
     prepare_library,
     prepare_scrobbled,
     put_lists,
@@ -36,16 +38,7 @@ TOKEN_BLOCK_CAP = 50
 TOKENS_PER_TITLE = 2
 # score = title, artist and album similarities (0-100) weighted; the title weighs most.
 WEIGHT_TITLE, WEIGHT_ARTIST, WEIGHT_ALBUM = 0.55, 0.35, 0.10
-# The same song in another recording still ranks high, below a close title of the same recording.
-VERSION_PENALTY = 15
 _CHUNK = 1024
-
-
-def _pairs_on(left: pd.DataFrame, right: pd.DataFrame, lcol: str, rcol: str) -> pd.DataFrame:
-    """Return (sid, lid) where left[lcol] == right[rcol]; left holds sid, right holds lid."""
-    return left[["sid", lcol]].merge(right[["lid", rcol]], left_on=lcol, right_on=rcol)[
-        ["sid", "lid"]
-    ]
 
 
 def _close_artists(s: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
@@ -93,91 +86,44 @@ def _artist_rows(s: pd.DataFrame, lib: pd.DataFrame, idx: pd.DataFrame) -> pd.Da
     ).drop_duplicates()
 
 
-def _title_scores(
-    s_key: np.ndarray, s_base: np.ndarray, l_key: np.ndarray, l_base: np.ndarray
-) -> np.ndarray:
-    """Return the title similarity matrix: keys, or bases less VERSION_PENALTY (another
-    recording of the same song still ranks high)."""
-    workers = -1 if len(s_key) * len(l_key) > 50_000 else 1
-    keys = process.cdist(
-        s_key, l_key, scorer=fuzz.token_sort_ratio, dtype=np.int16, workers=workers
-    )
-    bases = process.cdist(
-        s_base, l_base, scorer=fuzz.token_sort_ratio, dtype=np.int16, workers=workers
-    )
-    return np.asarray(np.maximum(keys, bases - VERSION_PENALTY))
-
-
-def _artist_block(
-    rows: pd.DataFrame, s: pd.DataFrame, idx: pd.DataFrame, keep: int
-) -> pd.DataFrame:
-    """Return (sid, lid): per (queued row, artist), that artist's `keep` closest titles.
-
-    One cdist per artist keeps a 10,000-track artist from becoming 10,000 pairs per scrobble.
-    """
-    if rows.empty:
-        return pd.DataFrame({"sid": [], "lid": []}, dtype=np.int64)
-    lib_sorted = idx.sort_values("artist", kind="stable")
-    l_names = lib_sorted["artist"].to_numpy()
-    l_lid, l_key, l_base = (lib_sorted[c].to_numpy() for c in ("lid", "title_key", "title_base"))
-    rows = rows.sort_values(["artist", "sid"], kind="stable")
-    q_names, q_sid = rows["artist"].to_numpy(), rows["sid"].to_numpy()
-    q_key, q_base = s["title_key"].to_numpy()[q_sid], s["title_base"].to_numpy()[q_sid]
-    q_bounds = np.flatnonzero(np.r_[True, q_names[1:] != q_names[:-1], True])
-    l_start = np.searchsorted(l_names, q_names[q_bounds[:-1]], side="left")
-    l_end = np.searchsorted(l_names, q_names[q_bounds[:-1]], side="right")
-    sids, lids = [], []
-    for qa, qb, la, lb in zip(q_bounds[:-1], q_bounds[1:], l_start, l_end, strict=True):
-        top = min(keep, lb - la)
-        scores = _title_scores(q_key[qa:qb], q_base[qa:qb], l_key[la:lb], l_base[la:lb])
-        best = (
-            np.argpartition(-scores, top - 1, axis=1)[:, :top]
-            if top < lb - la
-            else (np.broadcast_to(np.arange(lb - la), (qb - qa, top)))
-        )
-        sids.append(np.repeat(q_sid[qa:qb], top))
-        lids.append(l_lid[la:lb][best.ravel()])
-    return pd.DataFrame({"sid": np.concatenate(sids), "lid": np.concatenate(lids)})
-
-
 def _title_block(s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
     sizes = lib["title_base"].value_counts()
     common = sizes.index[sizes > TITLE_BLOCK_CAP]
-    left = s[["title_base"]].rename_axis("sid").reset_index()
-    right = lib.loc[~lib["title_base"].isin(common), ["title_base"]].rename_axis("lid")
-    return _pairs_on(
-        left[~left["title_base"].isin(common)], right.reset_index(), "title_base", "title_base"
+    return pairs(
+        s[~s["title_base"].isin(common)], lib[~lib["title_base"].isin(common)], ["title_base"]
     )
 
 
-def _words(texts: pd.Series, id_name: str) -> pd.DataFrame:
-    """Return (id_name, token): each distinct word of each text, under the text's index."""
+def _words(texts: pd.Series) -> pd.DataFrame:
+    """Return (token) indexed like `texts`: each distinct word of each text, one per row."""
     split = [t.split() for t in texts.tolist()]
     ids = np.repeat(texts.index.to_numpy(), [len(w) for w in split])
-    words = pd.DataFrame({id_name: ids, "token": [w for ws in split for w in ws]})
-    return words.drop_duplicates()
+    tokens = np.array([w for ws in split for w in ws], dtype=object)
+    words = pd.DataFrame({"id": ids, "token": tokens}).drop_duplicates()
+    return words.set_index("id")
 
 
 def _token_block(s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
-    postings = _words(lib["title_base"], "lid")
+    postings = _words(lib["title_base"])
     freq = postings["token"].value_counts()
     rare = freq[freq <= TOKEN_BLOCK_CAP]
-    tokens = _words(s["title_base"], "sid")
-    tokens = tokens[tokens["token"].isin(rare.index)]
+    tokens = _words(s["title_base"])
+    tokens = tokens[tokens["token"].isin(rare.index)].rename_axis("sid").reset_index()
     tokens = tokens.assign(freq=rare.reindex(tokens["token"]).to_numpy())
     tokens = tokens.sort_values(["sid", "freq", "token"]).groupby("sid").head(TOKENS_PER_TITLE)
-    return _pairs_on(tokens, postings, "token", "token")
+    return pairs(tokens.set_index("sid"), postings, ["token"])
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Return token_sort_ratio(a[i], b[i]) for each i; 0 where either side is empty."""
+    """Return token_sort_ratio(a[i], b[i]) for each i (names whose words may come in any
+    order: "Dua Lipa & Calvin Harris"); 0 where either side is empty."""
     scores = process.cpdist(a, b, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=-1)
     return np.where((a == "") | (b == ""), 0.0, scores)
 
 
-def _score(pairs: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarray:
+def _score(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarray:
     """Return an int score 0-100 per (sid, lid) pair."""
-    sid, lid = pairs["sid"].to_numpy(), pairs["lid"].to_numpy()
+    sid, lid = found["sid"].to_numpy(), found["lid"].to_numpy()
 
     def both(s_col: str, l_col: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         return s[s_col].to_numpy()[sid], lib[l_col or s_col].to_numpy()[lid]
@@ -186,9 +132,8 @@ def _score(pairs: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarra
         a, b = both(column)
         return np.asarray((a != "") & (a == b), dtype=bool)
 
-    title = np.maximum(
-        _similarity(*both("title_key")), _similarity(*both("title_base")) - VERSION_PENALTY
-    )
+    (s_key, l_key), (s_base, l_base) = both("title_key"), both("title_base")
+    title = title_scores(s_key, s_base, l_key, l_base, pairwise=True)
     artist = np.maximum(
         _similarity(*both("artist", "album_artist")), _similarity(*both("artist", "track_artist"))
     )
@@ -213,16 +158,16 @@ def suggest(
     idx = artist_index(lib)
     keep = max(ARTIST_BLOCK_TOP, limit)
     blocks = [
-        _artist_block(_artist_rows(s, lib, idx), s, idx, keep),
+        closest_titles(_artist_rows(s, lib, idx), s, idx, keep)[["sid", "lid"]],
         _title_block(s, lib),
         _token_block(s, lib),
     ]
-    pairs = pd.concat(blocks, ignore_index=True).astype(np.int64).drop_duplicates()
+    found = pd.concat(blocks, ignore_index=True).astype(np.int64).drop_duplicates()
     scored = pd.DataFrame(
         {
-            "sid": pairs["sid"].to_numpy(),
-            "rating_key": lib["rating_key"].to_numpy()[pairs["lid"].to_numpy()],
-            "score": _score(pairs, s, lib),
+            "sid": found["sid"].to_numpy(),
+            "rating_key": lib["rating_key"].to_numpy()[found["lid"].to_numpy()],
+            "score": _score(found, s, lib),
         }
     )
     scored = scored[scored["score"] >= MIN_SUGGESTION_SCORE]
