@@ -283,6 +283,7 @@ def test_version_markers(raw: str, base: str, markers: set[str]) -> None:
         ("Song - Live / Remastered 2019", "song (live)"),
         ("Levels - Skrillex Remix", "levels (skrillex remix)"),
         ("Levels (Skrillex Remix)", "levels (skrillex remix)"),
+        ("Song (Version)", "song (version)"),  # nothing but filler: kept
     ],
 )
 def test_version_filler(raw: str, key: str) -> None:

@@ -251,7 +251,9 @@ def normalize_title(raw: str) -> NormalizedTitle:
     if not base_key:  # the whole title was a qualifier, e.g. "[Untitled]" or "(Live)"
         whole = " ".join(words(s)) or _fallback(raw)
         return NormalizedTitle(whole, whole, frozenset())
-    tags = sorted({" ".join(w for w in v.split() if w not in VERSION_FILLER) for v in versions})
+    tags = sorted(
+        {" ".join(w for w in v.split() if w not in VERSION_FILLER) or v for v in versions}
+    )
     key = base_key + "".join(f" ({t})" for t in tags)
     return NormalizedTitle(key, base_key, markers)
 
