@@ -54,7 +54,8 @@ def _pull(env: dict[str, str]) -> tuple[float, int, dict[str, Any]]:
     print(f"  pull: {wall:.1f} s wall, {usage.ru_utime + usage.ru_stime - cpu_before:.1f} s CPU")
     status = subprocess.run([sys.executable, "-m", "daemon", "status", "--json"], env=env,
                             cwd=ROOT, check=True, capture_output=True, text=True)
-    counts = json.loads(status.stdout)["jobs"]["pull"]["counts"]
+    run = json.loads(status.stdout)["jobs"]["pull"]
+    counts = {**run["counts"], "job_s": run["finished_at"] - run["started_at"]}
     return wall, max(peak, before), counts
 
 
@@ -72,11 +73,12 @@ def paced(n: int) -> dict[str, Any]:
         api_key=KEY, user=USER, scrobbles=n, latency=0.25, rate_limit=5
     ) as url:
         wall, _peak, counts = _pull(_env(url, Path(tmp), 5.0))
-    ideal = counts["requests"] / 5
-    minimum = -(-n // 1000)
+    minimum = -(-n // 1000)  # pages of 1000 the history needs at the very least
     return {"scrobbles": counts["added"], "requests": counts["requests"],
-            "minimum_requests": minimum, "wall_s": wall, "requests_over_5": ideal,
-            "ratio": wall / ideal, "retries": counts["retries"]}
+            "minimum_pages": minimum, "process_wall_s": wall, "pull_job_s": counts["job_s"],
+            "ratio_to_requests_over_5": counts["job_s"] / (counts["requests"] / 5),
+            "ratio_to_minimum_pages_over_5": counts["job_s"] / (minimum / 5),
+            "retries": counts["retries"]}
 
 
 def incremental_noop(n: int) -> dict[str, Any]:

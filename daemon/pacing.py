@@ -11,6 +11,11 @@ import threading
 import time
 from collections.abc import Callable
 
+# Spacing requests exactly 1/rate apart puts rate+1 starts within a closed second whenever
+# scheduling jitter shortens one gap, and a server counting a sliding second answers error 29.
+# A 2% wider gap keeps every second's count at `rate` for gaps jittered by up to ~20 ms at 1/s.
+SAFETY_MARGIN = 0.02
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
@@ -23,7 +28,7 @@ class Pacer:
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.interval = 1.0 / rate
+        self.interval = (1.0 + SAFETY_MARGIN) / rate
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()

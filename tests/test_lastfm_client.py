@@ -18,7 +18,7 @@ from requests.adapters import BaseAdapter
 
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
 from daemon.lastfm import LastfmClient, LimitRefusedError, parse_recent_tracks
-from daemon.pacing import Pacer
+from daemon.pacing import SAFETY_MARGIN, Pacer
 
 KEY = "secretkey0123456789"
 Answer = tuple[int, Any]  # (status, body: dict | str | Exception)
@@ -191,7 +191,8 @@ def test_pacer_spaces_requests() -> None:
     client, _ = make_client([(200, page([item()]))], clock)
     for _ in range(5):
         client.recent_tracks("alice")
-    assert clock.now == pytest.approx(1.0)  # 5 requests at 4/s: the 5th starts at t=1.0
+    # 5 requests at 4/s: the 5th starts after four gaps of 0.25 s (plus the safety margin)
+    assert clock.now == pytest.approx(4 * 0.25 * (1 + SAFETY_MARGIN))
 
 
 def test_rate_limit_answer_holds_off_every_caller() -> None:
@@ -200,7 +201,7 @@ def test_rate_limit_answer_holds_off_every_caller() -> None:
     pacer.wait()
     pacer.hold_off(5.0)  # what the client does on error 29 / HTTP 429
     pacer.wait()  # any other thread's next request
-    assert clock.now == pytest.approx(5.0)
+    assert clock.now == pytest.approx(5.0)  # not 0.25: the hold-off applies to everyone
 
 
 def test_rate_limited_request_is_retried_after_the_hold_off() -> None:

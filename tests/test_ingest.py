@@ -1,0 +1,238 @@
+"""Pull end to end against the loopback last.fm fake: the store must equal the server's truth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from daemon import jobs
+from daemon.errors import LastfmFatalError, LastfmTransientError
+from daemon.lastfm import LastfmClient
+from daemon.pacing import Pacer
+from daemon.scrobble import Scrobble
+from daemon.store import syncstate
+from tests.fakes.history_gen import generate_history
+from tests.fakes.lastfm_server import DEFAULT_API_KEY, RECORDED_USER, FakeLastfm
+
+NOW = 1_790_000_000  # 2026-09-21: after every generated scrobble
+DAY = 86_400
+HISTORY = generate_history(6_000, seed=11)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLastfm]:
+    server = FakeLastfm(seed=5)
+    server.add_user("alice", HISTORY)
+    with server:
+        yield server
+
+
+def make_client(fake: FakeLastfm, *, api_key: str = DEFAULT_API_KEY,
+                retries: int = 6) -> LastfmClient:
+    return LastfmClient(api_url=fake.url, api_key=api_key, pacer=Pacer(1000), timeout=5,
+                        max_retries=retries, backoff_base=0.001, backoff_cap=0.01)
+
+
+def settings(**overrides: Any) -> jobs.PullSettings:
+    values: dict[str, Any] = {"user": "alice", "page_size": 200, "window_pages": 5,
+                              "max_in_flight": 4, "overlap_seconds": 14 * DAY}
+    values.update(overrides)
+    return jobs.PullSettings(**values)
+
+
+def pull(fake: FakeLastfm, engine: Engine, *, now: int = NOW, **overrides: Any) -> dict[str, Any]:
+    with make_client(fake) as client:
+        return jobs.pull(client, engine, settings(**overrides), now=lambda: now)
+
+
+def stored(engine: Engine, user: str = "alice") -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT uts, artist, title, album, ordinal, artist_mbid, track_mbid, album_mbid"
+            " FROM scrobbles WHERE user = :u ORDER BY uts, artist, title, album, ordinal"
+        ), {"u": user})
+        return [tuple(r) for r in rows]
+
+
+def truth(items: list[Scrobble], before: int = NOW) -> list[tuple[Any, ...]]:
+    counts: dict[tuple[int, str, str, str], int] = {}
+    out = []
+    for s in items:
+        if s.uts >= before:
+            continue
+        key = (s.uts, s.artist, s.title, s.album)
+        out.append((*key, counts.get(key, 0), s.artist_mbid, s.track_mbid, s.album_mbid))
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(out)
+
+
+def test_backfill_stores_exactly_the_history(fake: FakeLastfm, engine: Engine) -> None:
+    counts = pull(fake, engine)
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+    assert counts["backfill_complete"] is True
+    assert counts["added"] == len(HISTORY)
+    with engine.connect() as conn:
+        state = syncstate.load(conn, "alice")
+    assert state.backfill_to == NOW
+    assert state.cursor == NOW
+
+
+def test_loved_flag_and_raw_strings_are_kept(fake: FakeLastfm, engine: Engine) -> None:
+    pull(fake, engine)
+    with engine.connect() as conn:
+        loved = conn.execute(text("SELECT count(*) FROM scrobbles WHERE loved = 1")).scalar()
+        unknown = conn.execute(text("SELECT count(*) FROM scrobbles WHERE loved IS NULL")).scalar()
+    assert loved == sum(1 for s in HISTORY if s.loved)
+    assert unknown == 0
+
+
+def test_second_pull_with_nothing_new_is_one_request(fake: FakeLastfm, engine: Engine) -> None:
+    pull(fake, engine)
+    fake.reset_requests()
+    counts = pull(fake, engine, now=NOW + 600)
+    assert counts["requests"] == 1
+    assert counts["added"] == 0
+    assert len(fake.requests) == 1
+
+
+def test_new_and_backdated_scrobbles_arrive(fake: FakeLastfm, engine: Engine) -> None:
+    pull(fake, engine)
+    new = [Scrobble(NOW + 100, "New Artist", "Fresh", "Now")]
+    backdated = [Scrobble(NOW - 10 * DAY, "Offline", "Phone Sync", "Late"),
+                 Scrobble(NOW - 10 * DAY, "Offline", "Phone Sync", "Late")]  # same second twice
+    fake.add_scrobbles("alice", new + backdated)
+    counts = pull(fake, engine, now=NOW + 3600)
+    assert counts["added"] == 3
+    assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 3600)
+
+
+def test_many_new_scrobbles_after_a_long_pause(fake: FakeLastfm, engine: Engine) -> None:
+    pull(fake, engine)
+    month = generate_history(3_000, seed=12, start_uts=NOW, end_uts=NOW + 30 * DAY, legacy=0)
+    fake.add_scrobbles("alice", month)
+    counts = pull(fake, engine, now=NOW + 31 * DAY)
+    assert counts["added"] == 3_000
+    assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 31 * DAY)
+
+
+def test_scrobbles_arriving_during_the_backfill(fake: FakeLastfm, engine: Engine) -> None:
+    arrivals = iter(range(NOW - 5 * DAY, NOW, 3600))
+
+    def scrobble_meanwhile(params: dict[str, str]) -> None:
+        if params.get("method") == "user.getrecenttracks" and params.get("page") == "2":
+            uts = next(arrivals, None)
+            if uts is not None:
+                fake.add_scrobbles("alice", [Scrobble(uts, "Live", "Meanwhile", "Now")])
+
+    fake.on_request(scrobble_meanwhile)
+    pull(fake, engine)
+    fake.remove_hook(scrobble_meanwhile)
+    pull(fake, engine, now=NOW + 60)
+    assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 60)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["error8", "error11", "error16", "error29", "http500", "http502", "http503", "truncated",
+     "user_not_found", "empty_page", "total_drift", "wrong_user", "disconnect"],
+)
+def test_every_fault_is_survived(fake: FakeLastfm, engine: Engine, kind: str) -> None:
+    fault = fake.faults.add(kind, count=3, every=4)
+    counts = pull(fake, engine)
+    assert fault.fired == 3
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+    assert counts["retries"] + counts["refetched_windows"] >= 1
+
+
+def test_slow_answers_time_out_and_are_retried(fake: FakeLastfm, engine: Engine) -> None:
+    fake.faults.add("slow", count=1, seconds=6)  # client timeout is 5 s
+    with LastfmClient(api_url=fake.url, api_key=DEFAULT_API_KEY, pacer=Pacer(1000),
+                      timeout=0.5, backoff_base=0.001) as client:
+        counts = jobs.pull(client, engine, settings(), now=lambda: NOW)
+    assert counts["retries"] >= 1
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+
+
+def test_persistent_outage_fails_the_pull_and_the_next_one_resumes(
+    fake: FakeLastfm, engine: Engine
+) -> None:
+    fake.faults.add("http503", count=10_000, when=lambda p: p.get("page") == "3")
+    with make_client(fake) as client, pytest.raises(LastfmTransientError, match="HTTP 503"):
+        jobs.pull(client, engine, settings(), now=lambda: NOW)
+    assert 0 < len(stored(engine)) < len(HISTORY)
+    fake.faults.clear()
+    counts = pull(fake, engine, now=NOW + 60)
+    assert counts["backfill_complete"] is True
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda f: f.suspended_keys.add(DEFAULT_API_KEY), "suspended"),
+        (lambda f: f.set_private("alice"), "private"),
+        (lambda f: f.api_keys.clear(), "rejected the API key"),
+    ],
+)
+def test_fatal_errors_stop_at_once(fake: FakeLastfm, engine: Engine, setup: Any,
+                                   message: str) -> None:
+    setup(fake)
+    fake.reset_requests()
+    with make_client(fake) as client, pytest.raises(LastfmFatalError, match=message) as caught:
+        jobs.pull(client, engine, settings(), now=lambda: NOW)
+    assert len(fake.requests) == 1
+    assert DEFAULT_API_KEY not in str(caught.value)
+
+
+def test_unknown_user_is_fatal(fake: FakeLastfm, engine: Engine) -> None:
+    with make_client(fake) as client, pytest.raises(LastfmFatalError, match="no user 'bob'"):
+        jobs.pull(client, engine, settings(user="bob"), now=lambda: NOW)
+
+
+def test_large_pages_fall_back_to_200_when_refused(fake: FakeLastfm, engine: Engine) -> None:
+    fake.max_limit = 200
+    counts = pull(fake, engine, page_size=1000)
+    assert counts["backfill_complete"] is True
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+    with engine.connect() as conn:
+        assert syncstate.load(conn, "alice").page_size == 200
+    fake.reset_requests()
+    pull(fake, engine, now=NOW + 60, page_size=1000)
+    assert all(r.params.get("limit") == "200" for r in fake.requests)
+
+
+def test_pages_of_1000_need_five_times_fewer_requests(fake: FakeLastfm, engine: Engine) -> None:
+    counts = pull(fake, engine, page_size=1000, window_pages=20)
+    assert counts["requests"] <= len(HISTORY) / 1000 * 1.3 + 2
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+
+
+def test_full_pull_walks_again_and_adds_nothing(fake: FakeLastfm, engine: Engine) -> None:
+    pull(fake, engine)
+    with make_client(fake) as client:
+        counts = jobs.pull(client, engine, settings(), full=True, now=lambda: NOW + 60)
+    assert counts["added"] == 0
+    assert counts["fetched"] >= len(HISTORY)
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+
+
+def test_recorded_responses_replay_through_the_real_protocol(engine: Engine) -> None:
+    with FakeLastfm() as server:
+        recorded = server.add_recorded_user()
+        with make_client(server) as client:
+            jobs.pull(client, engine, settings(user=RECORDED_USER), now=lambda: NOW)
+    assert stored(engine, RECORDED_USER) == truth(recorded)
+    # two captured pages of 200; the captured window's 6 scrobbles lie inside the July page
+    assert len(recorded) == 400
+
+
+def test_two_users_share_one_store(fake: FakeLastfm, engine: Engine) -> None:
+    bob = generate_history(500, seed=13)
+    fake.add_user("bob", bob)
+    pull(fake, engine)
+    pull(fake, engine, user="bob")
+    assert stored(engine, "bob") == truth(fake.scrobbles("bob"))
+    assert stored(engine, "alice") == truth(fake.scrobbles("alice"))
