@@ -152,8 +152,12 @@ def _show(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _uts(value: object, name: str) -> int:
-    """Seconds since the epoch from a number or numeric string (floats are truncated)."""
+def _uts(value: object, name: str, *, legacy_zero: bool = False) -> int:
+    """Seconds since the epoch from a number or numeric string (floats are truncated).
+
+    `legacy_zero` accepts 0: last.fm itself serves its oldest "legacy" scrobbles with uts 0,
+    so exports taken from its API (ghan, lastexport) carry them and must store what a pull does.
+    """
     if value is None or value == "":
         raise _RowError(f"{name} is missing")
     try:
@@ -168,7 +172,7 @@ def _uts(value: object, name: str) -> int:
             raise TypeError
     except (TypeError, ValueError, OverflowError):
         raise _RowError(f"{name} is not a number: {_show(value)}") from None
-    if uts <= 0:
+    if uts < 0 or (uts == 0 and not legacy_zero):
         raise _RowError(f"{name} is negative or zero: {uts}")
     if uts >= MAX_UTS:
         raise _RowError(f"{name} is after the year 2100 (milliseconds?): {uts}")
@@ -396,7 +400,7 @@ def _ghan_csv_parser(header: list[str] | None, path: Path) -> Callable[[list[str
             raise _RowError(f"expected {width} fields, found {len(row)}")
         row.append("")  # what an absent optional column reads
         return Scrobble(
-            _uts(row[at[0]], "uts"),
+            _uts(row[at[0]], "uts", legacy_zero=True),
             _need(row[at[1]], "artist"),
             _need(row[at[2]], "track"),
             row[at[3]],
@@ -413,7 +417,7 @@ def _lastexport_row(row: list[str]) -> Scrobble:
         raise _RowError(f"expected 7 fields, found {len(row)}")
     uts, title, artist, album, track_mbid, artist_mbid, album_mbid = row
     return Scrobble(
-        _uts(uts, "uts"),
+        _uts(uts, "uts", legacy_zero=True),
         _need(artist, "artist"),
         _need(title, "track"),
         album,
@@ -483,7 +487,7 @@ def _ghan_item(item: object) -> Scrobble:
         raise _RowError("not a JSON object")
     artist, album, loved = item.get("artist"), item.get("album"), item.get("loved")
     return Scrobble(
-        _uts(_key(item.get("date"), "uts"), "date.uts"),
+        _uts(_key(item.get("date"), "uts"), "date.uts", legacy_zero=True),
         _need(_label(artist), "artist"),
         _need(item.get("name"), "name"),
         _opt(_label(album)),

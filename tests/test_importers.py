@@ -313,11 +313,20 @@ def test_headerless_ghan_csv_and_odd_timestamps(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     scrobbles, report = read(path)
-    assert scrobbles == [Scrobble(1779022496, "A", "T", "B")]
+    # uts 0 is how last.fm's API serves its legacy scrobbles: kept, as a pull keeps them
+    assert scrobbles == [Scrobble(1779022496, "A", "T", "B"), Scrobble(0, "A", "Zero", "B")]
     assert problems(report) == [
         (2, "uts is after the year 2100 (milliseconds?): 17790224960000", ""),
-        (3, "uts is negative or zero: 0", ""),
     ]
+
+
+def test_listenbrainz_zero_timestamp_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "listens.jsonl"
+    path.write_text('{"listened_at": 0, "track_metadata": {"artist_name": "A", '
+                    '"track_name": "T"}}\n', encoding="utf-8")
+    scrobbles, report = read(path)
+    assert scrobbles == []
+    assert problems(report) == [(1, "listened_at is negative or zero: 0", "")]
 
 
 def test_ghan_csv_header_may_reorder_and_omit_columns(tmp_path: Path) -> None:

@@ -236,3 +236,24 @@ def test_two_users_share_one_store(fake: FakeLastfm, engine: Engine) -> None:
     pull(fake, engine, user="bob")
     assert stored(engine, "bob") == truth(fake.scrobbles("bob"))
     assert stored(engine, "alice") == truth(fake.scrobbles("alice"))
+
+
+def test_import_then_pull_stores_each_play_once(
+    fake: FakeLastfm, engine: Engine, tmp_path: Any
+) -> None:
+    older = [s for s in HISTORY if s.uts < 1_500_000_000]
+    export = tmp_path / "recenttracks-alice-1.csv"
+    lines = ["uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid"]
+    for s in older:
+        fields = [str(s.uts), "x", s.artist, s.artist_mbid, s.album, s.album_mbid, s.title,
+                  s.track_mbid]
+        lines.append(",".join('"' + f.replace('"', '""') + '"' for f in fields))
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    imported = jobs.import_files(engine, [export], "alice")
+    assert imported["added"] == len(older)
+    assert imported["skipped"] == 0
+    counts = pull(fake, engine)
+    assert counts["added"] == len(HISTORY) - len(older)
+    assert stored(engine) == truth(fake.scrobbles("alice"))
+    again = jobs.import_files(engine, [export], "alice")
+    assert again["added"] == 0
