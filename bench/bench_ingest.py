@@ -82,7 +82,7 @@ def paced(n: int) -> dict[str, Any]:
 
 
 def incremental_noop(n: int) -> dict[str, Any]:
-    from daemon import app, jobs
+    from daemon import app, ingest
     from daemon.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp, lastfm_fake(
@@ -95,11 +95,11 @@ def incremental_noop(n: int) -> dict[str, Any]:
         application = app.build(config)
         client = app.build_lastfm_client(config)
         settings = app.pull_settings(config)
-        jobs.pull(client, application.engine, settings)  # warm: imports, connections
+        ingest.pull(client, application.engine, settings)  # warm: imports, connections
         runs = []
         for _ in range(5):
             cpu, requests = time.process_time(), client.requests_sent
-            counts = jobs.pull(client, application.engine, settings)
+            counts = ingest.pull(client, application.engine, settings)
             runs.append((time.process_time() - cpu, client.requests_sent - requests,
                          counts["added"]))
         client.close()

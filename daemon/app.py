@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from daemon.config import Config
-from daemon.jobs import PullSettings
+from daemon.ingest import PullSettings
 from daemon.lastfm import LastfmClient
 from daemon.logs import Redactor
 from daemon.pacing import Pacer, Sleep

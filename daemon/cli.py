@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from daemon import __version__, app, jobs
+from daemon import __version__, app, ingest
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError, PlexfmError
 from daemon.importers import FORMATS
@@ -63,7 +63,7 @@ def _cmd_pull(args: argparse.Namespace, application: app.App) -> int:
     try:
         result = application.runner.run(
             "pull",
-            lambda: jobs.pull(client, application.engine, app.pull_settings(config),
+            lambda: ingest.pull(client, application.engine, app.pull_settings(config),
                               full=args.full, progress=progress),
         )
     finally:
@@ -73,8 +73,8 @@ def _cmd_pull(args: argparse.Namespace, application: app.App) -> int:
         print(f"plexfm: pull failed: {result.error}", file=sys.stderr)
         return EXIT_FAILURE
     counts = result.counts
-    print(f"pulled {counts['fetched']} scrobbles ({counts['added']} new) in "
-          f"{counts['requests']} requests; backfill "
+    print(f"fetched {counts['fetched']:,} scrobbles, {counts['added']:,} new, in "
+          f"{counts['requests']:,} requests; backfill "
           f"{'complete' if counts['backfill_complete'] else 'incomplete'}")
     return EXIT_OK
 
@@ -82,7 +82,7 @@ def _cmd_pull(args: argparse.Namespace, application: app.App) -> int:
 def _cmd_import(args: argparse.Namespace, application: app.App) -> int:
     user = args.user or application.config.lastfm.user
     result = application.runner.run(
-        "import", lambda: jobs.import_files(application.engine, args.files, user, fmt=args.format)
+        "import", lambda: ingest.import_files(application.engine, args.files, user, fmt=args.format)
     )
     if not result.ok:
         print(f"plexfm: import failed: {result.error}", file=sys.stderr)

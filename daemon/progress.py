@@ -30,6 +30,8 @@ class TerminalProgress:
         self._bar.set_postfix_str(
             f"{self._scrobbles:,} scrobbles, {self._scrobbles / elapsed:,.0f}/s", refresh=False
         )
+        if self._bar.n + pages > (self._bar.total or 0):  # the estimate was low (partial pages)
+            self._bar.total = self._bar.n + pages
         self._bar.update(pages)
 
     def close(self) -> None:
@@ -50,6 +52,7 @@ class LogProgress:
 
     def advance(self, pages: int, scrobbles: int) -> None:
         self._pages += pages
+        self._expected = max(self._expected, self._pages)  # the estimate was low (partial pages)
         self._scrobbles += scrobbles
         now = time.monotonic()
         if now - self._last >= self._interval:

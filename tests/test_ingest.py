@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from daemon import jobs
+from daemon import ingest
 from daemon.errors import LastfmFatalError, LastfmTransientError
 from daemon.lastfm import LastfmClient
 from daemon.pacing import Pacer
@@ -36,16 +36,16 @@ def make_client(fake: FakeLastfm, *, api_key: str = DEFAULT_API_KEY,
                         max_retries=retries, backoff_base=0.001, backoff_cap=0.01)
 
 
-def settings(**overrides: Any) -> jobs.PullSettings:
+def settings(**overrides: Any) -> ingest.PullSettings:
     values: dict[str, Any] = {"user": "alice", "page_size": 200, "window_pages": 5,
                               "max_in_flight": 4, "overlap_seconds": 14 * DAY}
     values.update(overrides)
-    return jobs.PullSettings(**values)
+    return ingest.PullSettings(**values)
 
 
 def pull(fake: FakeLastfm, engine: Engine, *, now: int = NOW, **overrides: Any) -> dict[str, Any]:
     with make_client(fake) as client:
-        return jobs.pull(client, engine, settings(**overrides), now=lambda: now)
+        return ingest.pull(client, engine, settings(**overrides), now=lambda: now)
 
 
 def stored(engine: Engine, user: str = "alice") -> list[tuple[Any, ...]]:
@@ -151,7 +151,7 @@ def test_slow_answers_time_out_and_are_retried(fake: FakeLastfm, engine: Engine)
     fake.faults.add("slow", count=1, seconds=6)  # client timeout is 5 s
     with LastfmClient(api_url=fake.url, api_key=DEFAULT_API_KEY, pacer=Pacer(1000),
                       timeout=0.5, backoff_base=0.001) as client:
-        counts = jobs.pull(client, engine, settings(), now=lambda: NOW)
+        counts = ingest.pull(client, engine, settings(), now=lambda: NOW)
     assert counts["retries"] >= 1
     assert stored(engine) == truth(fake.scrobbles("alice"))
 
@@ -161,7 +161,7 @@ def test_persistent_outage_fails_the_pull_and_the_next_one_resumes(
 ) -> None:
     fake.faults.add("http503", count=10_000, when=lambda p: p.get("page") == "3")
     with make_client(fake) as client, pytest.raises(LastfmTransientError, match="HTTP 503"):
-        jobs.pull(client, engine, settings(), now=lambda: NOW)
+        ingest.pull(client, engine, settings(), now=lambda: NOW)
     assert 0 < len(stored(engine)) < len(HISTORY)
     fake.faults.clear()
     counts = pull(fake, engine, now=NOW + 60)
@@ -182,14 +182,14 @@ def test_fatal_errors_stop_at_once(fake: FakeLastfm, engine: Engine, setup: Any,
     setup(fake)
     fake.reset_requests()
     with make_client(fake) as client, pytest.raises(LastfmFatalError, match=message) as caught:
-        jobs.pull(client, engine, settings(), now=lambda: NOW)
+        ingest.pull(client, engine, settings(), now=lambda: NOW)
     assert len(fake.requests) == 1
     assert DEFAULT_API_KEY not in str(caught.value)
 
 
 def test_unknown_user_is_fatal(fake: FakeLastfm, engine: Engine) -> None:
     with make_client(fake) as client, pytest.raises(LastfmFatalError, match="no user 'bob'"):
-        jobs.pull(client, engine, settings(user="bob"), now=lambda: NOW)
+        ingest.pull(client, engine, settings(user="bob"), now=lambda: NOW)
 
 
 def test_large_pages_fall_back_to_200_when_refused(fake: FakeLastfm, engine: Engine) -> None:
@@ -213,7 +213,7 @@ def test_pages_of_1000_need_five_times_fewer_requests(fake: FakeLastfm, engine: 
 def test_full_pull_walks_again_and_adds_nothing(fake: FakeLastfm, engine: Engine) -> None:
     pull(fake, engine)
     with make_client(fake) as client:
-        counts = jobs.pull(client, engine, settings(), full=True, now=lambda: NOW + 60)
+        counts = ingest.pull(client, engine, settings(), full=True, now=lambda: NOW + 60)
     assert counts["added"] == 0
     assert counts["fetched"] >= len(HISTORY)
     assert stored(engine) == truth(fake.scrobbles("alice"))
@@ -223,7 +223,7 @@ def test_recorded_responses_replay_through_the_real_protocol(engine: Engine) -> 
     with FakeLastfm() as server:
         recorded = server.add_recorded_user()
         with make_client(server) as client:
-            jobs.pull(client, engine, settings(user=RECORDED_USER), now=lambda: NOW)
+            ingest.pull(client, engine, settings(user=RECORDED_USER), now=lambda: NOW)
     assert stored(engine, RECORDED_USER) == truth(recorded)
     # two captured pages of 200; the captured window's 6 scrobbles lie inside the July page
     assert len(recorded) == 400
@@ -249,11 +249,11 @@ def test_import_then_pull_stores_each_play_once(
                   s.track_mbid]
         lines.append(",".join('"' + f.replace('"', '""') + '"' for f in fields))
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    imported = jobs.import_files(engine, [export], "alice")
+    imported = ingest.import_files(engine, [export], "alice")
     assert imported["added"] == len(older)
     assert imported["skipped"] == 0
     counts = pull(fake, engine)
     assert counts["added"] == len(HISTORY) - len(older)
     assert stored(engine) == truth(fake.scrobbles("alice"))
-    again = jobs.import_files(engine, [export], "alice")
+    again = ingest.import_files(engine, [export], "alice")
     assert again["added"] == 0

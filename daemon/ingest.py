@@ -1,7 +1,8 @@
-"""One function per job. The scheduler and the CLI call these same functions.
+"""Ingest: last.fm pulls (backfill, then incremental) and export-file imports into the store.
 
-Each job takes its dependencies as arguments (clients, the store engine, plain settings) and
-returns a dict of counts for the job_runs record.
+Each job function takes its dependencies as arguments (clients, the store engine, plain
+settings) and returns a dict of counts for the job_runs record. The scheduler and the CLI call
+the same functions.
 """
 
 from __future__ import annotations

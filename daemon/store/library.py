@@ -1,0 +1,111 @@
+"""The mirror of the Plex music library: replaced from a full listing, diffed set-wise in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from daemon.store.tables import library_tracks
+
+FIELDS = (
+    "rating_key", "section_id", "guid", "title", "track_artist", "album_artist", "album",
+    "album_year", "track_number", "disc_number", "duration_ms", "album_rating_key",
+    "artist_rating_key", "album_guid", "artist_guid", "track_mbid", "album_mbid", "artist_mbid",
+    "added_at", "updated_at",
+)
+_COMPARED = FIELDS[1:]  # everything but the key tells whether a track changed
+BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class LibraryDiff:
+    added: list[int]
+    changed: list[int]
+    removed: list[int]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def counts(self) -> dict[str, int]:
+        return {"added": len(self.added), "changed": len(self.changed),
+                "removed": len(self.removed)}
+
+
+def _batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def replace_section(
+    conn: Connection, section_id: int, tracks: Iterable[Any], refreshed_at: int
+) -> LibraryDiff:
+    """Make the mirror of `section_id` equal to `tracks` (LibraryTrack records); return the diff."""
+    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.incoming")
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE incoming AS SELECT * FROM library_tracks WHERE 0"
+    )
+    placeholders = ", ".join("?" for _ in FIELDS)
+    insert = f"INSERT OR REPLACE INTO temp.incoming ({', '.join(FIELDS)}, refreshed_at) " \
+             f"VALUES ({placeholders}, ?)"
+    rows = (
+        (t.rating_key, section_id, *(getattr(t, name) for name in FIELDS[2:]), refreshed_at)
+        for t in tracks
+    )
+    for batch in _batches(rows):
+        conn.exec_driver_sql(insert, batch)
+    differs = " OR ".join(f"i.{c} IS NOT l.{c}" for c in _COMPARED)
+    added = _keys(conn, "SELECT i.rating_key FROM temp.incoming i LEFT JOIN library_tracks l "
+                        "USING (rating_key) WHERE l.rating_key IS NULL")
+    changed = _keys(conn, "SELECT i.rating_key FROM temp.incoming i JOIN library_tracks l "
+                          f"USING (rating_key) WHERE {differs}")
+    removed = _keys(conn, "SELECT l.rating_key FROM library_tracks l LEFT JOIN temp.incoming i "
+                          "USING (rating_key) WHERE l.section_id = ? AND i.rating_key IS NULL",
+                    (section_id,))
+    if removed:
+        conn.exec_driver_sql(
+            "DELETE FROM library_tracks WHERE section_id = ? AND rating_key NOT IN "
+            "(SELECT rating_key FROM temp.incoming)", (section_id,)
+        )
+    if added or changed:
+        conn.exec_driver_sql(
+            "INSERT OR REPLACE INTO library_tracks SELECT * FROM temp.incoming WHERE rating_key "
+            "IN (SELECT i.rating_key FROM temp.incoming i LEFT JOIN library_tracks l USING "
+            f"(rating_key) WHERE l.rating_key IS NULL OR {differs})"
+        )
+    conn.exec_driver_sql(
+        "UPDATE library_tracks SET refreshed_at = ? WHERE section_id = ?",
+        (refreshed_at, section_id),
+    )
+    conn.exec_driver_sql("DROP TABLE temp.incoming")
+    return LibraryDiff(added, changed, removed)
+
+
+def _keys(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> list[int]:
+    return [int(row[0]) for row in conn.exec_driver_sql(sql, params)]
+
+
+def count(conn: Connection) -> int:
+    """How many library tracks are mirrored."""
+    return int(conn.execute(select(func.count()).select_from(library_tracks)).scalar_one())
+
+
+def tracks_by_key(conn: Connection, keys: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Mirrored tracks by rating key (missing keys are left out)."""
+    wanted = list(set(keys))
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        rows = conn.execute(select(library_tracks).where(library_tracks.c.rating_key.in_(chunk)))
+        for row in rows.mappings():
+            found[int(row["rating_key"])] = dict(row)
+    return found

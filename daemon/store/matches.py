@@ -1,0 +1,155 @@
+"""Match decisions per scrobbled track, with every change kept in match_history.
+
+Statuses: auto (an exact match the rules made), manual (the user chose a track),
+not_in_library (the user said so), queued (waiting, with a reason and suggestions). Manual and
+not_in_library decisions are the user's: re-matching never overrides them, except that a track
+marked not_in_library is matched again when an exact match appears in the library.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+AUTO, MANUAL, NOT_IN_LIBRARY, QUEUED = "auto", "manual", "not_in_library", "queued"
+STATUSES = (AUTO, MANUAL, NOT_IN_LIBRARY, QUEUED)
+USER_STATUSES = (MANUAL, NOT_IN_LIBRARY)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the matcher decided for one track."""
+
+    track_id: int
+    status: str
+    rating_key: int | None
+    rule: str | None = None
+    reason: str | None = None
+    alternatives: tuple[int, ...] = ()
+    suggestions: tuple[tuple[int, int], ...] = ()
+
+
+def current(conn: Connection, track_ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
+    """(status, rating_key) of tracks that have a decision."""
+    ids = list(track_ids)
+    found: dict[int, tuple[str, int | None]] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        marks = ", ".join("?" for _ in chunk)
+        rows = conn.exec_driver_sql(
+            f"SELECT track_id, status, rating_key FROM matches WHERE track_id IN ({marks})",
+            tuple(chunk),
+        )
+        found.update({int(t): (s, k) for t, s, k in rows})
+    return found
+
+
+def save_decisions(conn: Connection, decisions: Iterable[Decision], origin: str) -> dict[str, int]:
+    """Store the matcher's decisions, leaving the user's own decisions alone; count changes.
+
+    A not_in_library track is re-checked: an automatic match replaces it, a queue entry doesn't.
+    """
+    rows = list(decisions)
+    before = current(conn, (d.track_id for d in rows))
+    now = int(time.time())
+    upserts: list[tuple[Any, ...]] = []
+    history: list[tuple[Any, ...]] = []
+    changed = kept = 0
+    for d in rows:
+        old_status, old_key = before.get(d.track_id, (None, None))
+        if old_status == MANUAL or (old_status == NOT_IN_LIBRARY and d.status != AUTO):
+            kept += 1
+            continue
+        upserts.append((d.track_id, d.status, d.rating_key, d.rule, d.reason,
+                        json.dumps(list(d.alternatives)),
+                        json.dumps([list(s) for s in d.suggestions]), now))
+        if (old_status, old_key) != (d.status, d.rating_key):
+            changed += 1
+            history.append((d.track_id, now, origin, old_status, old_key, d.status,
+                            d.rating_key))
+    if upserts:
+        conn.exec_driver_sql(
+            "INSERT INTO matches (track_id, status, rating_key, rule, reason, alternatives,"
+            " suggestions, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (track_id)"
+            " DO UPDATE SET status = excluded.status, rating_key = excluded.rating_key,"
+            " rule = excluded.rule, reason = excluded.reason,"
+            " alternatives = excluded.alternatives, suggestions = excluded.suggestions,"
+            " decided_at = excluded.decided_at, note = NULL",
+            upserts,
+        )
+    _history(conn, history)
+    return {"saved": len(upserts), "changed": changed, "kept_user_decisions": kept}
+
+
+def _history(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.exec_driver_sql(
+            "INSERT INTO match_history (track_id, at, origin, old_status, old_rating_key,"
+            " new_status, new_rating_key) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
+
+
+def decide(conn: Connection, track_id: int, status: str, rating_key: int | None) -> None:
+    """Record the user's decision (manual or not_in_library) for one track."""
+    if status not in USER_STATUSES:
+        raise ValueError(f"not a user decision: {status}")
+    old_status, old_key = current(conn, [track_id]).get(track_id, (None, None))
+    now = int(time.time())
+    conn.exec_driver_sql(
+        "INSERT INTO matches (track_id, status, rating_key, rule, reason, decided_at)"
+        " VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (track_id) DO UPDATE SET status ="
+        " excluded.status, rating_key = excluded.rating_key, rule = excluded.rule,"
+        " reason = NULL, decided_at = excluded.decided_at",
+        (track_id, status, rating_key, status, now),
+    )
+    _history(conn, [(track_id, now, "user", old_status, old_key, status, rating_key)])
+
+
+def undo(conn: Connection, track_id: int) -> tuple[str, int | None] | None:
+    """Forget the track's decision (the next match run decides again); return what it was."""
+    old = current(conn, [track_id]).get(track_id)
+    if old is None:
+        return None
+    conn.exec_driver_sql("DELETE FROM matches WHERE track_id = ?", (track_id,))
+    _history(conn, [(track_id, int(time.time()), "undo", old[0], old[1], "undecided", None)])
+    return old
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """Tracks per status (every status present, 0 when none)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in conn.exec_driver_sql("SELECT status, count(*) FROM matches GROUP BY status"):
+        counts[str(status)] = int(n)
+    return counts
+
+
+def listing(conn: Connection) -> Iterator[dict[str, Any]]:
+    """Every scrobbled track with its decision, most played first (for `plexfm matches`)."""
+    rows = conn.exec_driver_sql(
+        "SELECT t.artist, t.title, t.album, t.plays, m.status, m.rating_key, m.reason,"
+        " m.suggestions, m.rule, t.id FROM scrobbled_tracks t LEFT JOIN matches m"
+        " ON m.track_id = t.id ORDER BY t.plays DESC, t.id"
+    )
+    for artist, title, album, plays, status, key, reason, suggestions, rule, track_id in rows:
+        yield {
+            "artist": artist, "title": title, "album": album, "plays": int(plays),
+            "status": status or QUEUED, "rating_key": key,
+            "reason": reason if status in (QUEUED, None) else None,
+            "suggestions": [{"rating_key": k, "score": s}
+                            for k, s in json.loads(suggestions or "[]")],
+            "rule": rule, "track_id": int(track_id),
+        }
+
+
+def find_track(conn: Connection, artist: str, title: str, album: str) -> int | None:
+    """The id of a scrobbled track by its raw identity."""
+    value = conn.exec_driver_sql(
+        "SELECT id FROM scrobbled_tracks WHERE artist = ? AND title = ? AND album = ?",
+        (artist, title, album),
+    ).scalar()
+    return None if value is None else int(value)

@@ -1,0 +1,40 @@
+"""Scrobbled tracks: one row per raw (artist, title, album), with its play count.
+
+New scrobbles are folded in incrementally (scrobble ids only grow), so keeping the table
+current costs a GROUP BY over what arrived since the last fold, not over the whole history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from daemon.store import counters
+
+FOLDED_THROUGH = "scrobbles_folded_through"
+
+_FOLD = """
+INSERT INTO scrobbled_tracks
+    (artist, title, album, plays, artist_mbid, track_mbid, album_mbid, first_uts, last_uts)
+SELECT artist, title, album, count(*), max(artist_mbid), max(track_mbid), max(album_mbid),
+       min(uts), max(uts)
+FROM scrobbles WHERE id > ? AND id <= ?
+GROUP BY artist, title, album
+ON CONFLICT (artist, title, album) DO UPDATE SET
+    plays = plays + excluded.plays,
+    artist_mbid = CASE WHEN artist_mbid = '' THEN excluded.artist_mbid ELSE artist_mbid END,
+    track_mbid = CASE WHEN track_mbid = '' THEN excluded.track_mbid ELSE track_mbid END,
+    album_mbid = CASE WHEN album_mbid = '' THEN excluded.album_mbid ELSE album_mbid END,
+    first_uts = min(first_uts, excluded.first_uts),
+    last_uts = max(last_uts, excluded.last_uts)
+"""
+
+
+def fold_new_scrobbles(conn: Connection) -> int:
+    """Count scrobbles stored since the last fold into scrobbled_tracks; return how many."""
+    through = counters.get(conn, FOLDED_THROUGH)
+    newest = conn.exec_driver_sql("SELECT max(id) FROM scrobbles").scalar()
+    if newest is None or newest <= through:
+        return 0
+    conn.exec_driver_sql(_FOLD, (through, newest))
+    counters.put(conn, FOLDED_THROUGH, int(newest))
+    return int(newest) - through
