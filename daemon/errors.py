@@ -45,3 +45,8 @@ class SyncIntegrityError(PlexfmError):
 
 class ImportFileError(PlexfmError):
     """An export file could not be read at all (unknown format, unreadable archive)."""
+
+
+class PlexError(PlexfmError):
+    """Plex's database or server could not be used: missing file, not a Plex DB, no such
+    section, locked, server unreachable, token rejected. The message never contains the token."""
