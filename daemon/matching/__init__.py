@@ -4,7 +4,10 @@
 decisions; `suggest.suggest` ranks candidates for the queue.
 """
 
-from daemon.matching.matcher import (
+# Bump when a rule change should re-decide every automatic match (the store compares it).
+RULES_VERSION = 1
+
+from daemon.matching.matcher import (  # noqa: E402
     AMBIGUOUS,
     ARTIST_KNOWN,
     CLOSE_TITLE,
@@ -17,13 +20,13 @@ from daemon.matching.matcher import (
     STATUS_QUEUED,
     match_exact,
 )
-from daemon.matching.normalize import (
+from daemon.matching.normalize import (  # noqa: E402
     NormalizedTitle,
     normalize_album,
     normalize_artist,
     normalize_title,
 )
-from daemon.matching.suggest import suggest
+from daemon.matching.suggest import suggest  # noqa: E402
 
 __all__ = [
     "AMBIGUOUS",
@@ -34,6 +37,7 @@ __all__ = [
     "NO_ARTIST",
     "REASONS",
     "RULES",
+    "RULES_VERSION",
     "STATUS_AUTO",
     "STATUS_QUEUED",
     "NormalizedTitle",

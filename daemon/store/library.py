@@ -17,6 +17,10 @@ FIELDS = (
     "added_at", "updated_at",
 )
 _COMPARED = FIELDS[1:]  # everything but the key tells whether a track changed
+_INTEGERS = frozenset({
+    "rating_key", "section_id", "album_year", "track_number", "disc_number", "duration_ms",
+    "album_rating_key", "artist_rating_key", "added_at", "updated_at",
+})
 BATCH = 20_000
 
 
@@ -46,23 +50,35 @@ def _batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]
         yield batch
 
 
-def replace_section(
+def stage_tracks(
     conn: Connection, section_id: int, tracks: Iterable[Any], refreshed_at: int
-) -> LibraryDiff:
-    """Make the mirror of `section_id` equal to `tracks` (LibraryTrack records); return the diff."""
+) -> int:
+    """Copy a full listing (LibraryTrack records) into a temp table; return how many.
+
+    Only the connection's temp database is written, so a slow listing (Plex over HTTP) holds
+    no lock on the store. `apply_staged` on the same connection then diffs and replaces.
+    """
     conn.exec_driver_sql("DROP TABLE IF EXISTS temp.incoming")
+    columns = ", ".join(f"{c} {'INTEGER' if c in _INTEGERS else 'TEXT'}" for c in FIELDS)
     conn.exec_driver_sql(
-        "CREATE TEMP TABLE incoming AS SELECT * FROM library_tracks WHERE 0"
+        f"CREATE TEMP TABLE incoming ({columns}, refreshed_at INTEGER, PRIMARY KEY (rating_key))"
     )
     placeholders = ", ".join("?" for _ in FIELDS)
-    insert = f"INSERT OR REPLACE INTO temp.incoming ({', '.join(FIELDS)}, refreshed_at) " \
-             f"VALUES ({placeholders}, ?)"
+    insert = (f"INSERT OR REPLACE INTO temp.incoming ({', '.join(FIELDS)}, refreshed_at) "
+              f"VALUES ({placeholders}, ?)")
     rows = (
         (t.rating_key, section_id, *(getattr(t, name) for name in FIELDS[2:]), refreshed_at)
         for t in tracks
     )
+    staged = 0
     for batch in _batches(rows):
         conn.exec_driver_sql(insert, batch)
+        staged += len(batch)
+    return staged
+
+
+def apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> LibraryDiff:
+    """Make the mirror of `section_id` equal to the staged listing; return what changed."""
     differs = " OR ".join(f"i.{c} IS NOT l.{c}" for c in _COMPARED)
     added = _keys(conn, "SELECT i.rating_key FROM temp.incoming i LEFT JOIN library_tracks l "
                         "USING (rating_key) WHERE l.rating_key IS NULL")
@@ -77,10 +93,11 @@ def replace_section(
             "(SELECT rating_key FROM temp.incoming)", (section_id,)
         )
     if added or changed:
+        names = ", ".join((*FIELDS, "refreshed_at"))
         conn.exec_driver_sql(
-            "INSERT OR REPLACE INTO library_tracks SELECT * FROM temp.incoming WHERE rating_key "
-            "IN (SELECT i.rating_key FROM temp.incoming i LEFT JOIN library_tracks l USING "
-            f"(rating_key) WHERE l.rating_key IS NULL OR {differs})"
+            f"INSERT OR REPLACE INTO library_tracks ({names}) SELECT {names} FROM temp.incoming"
+            " WHERE rating_key IN (SELECT i.rating_key FROM temp.incoming i LEFT JOIN"
+            f" library_tracks l USING (rating_key) WHERE l.rating_key IS NULL OR {differs})"
         )
     conn.exec_driver_sql(
         "UPDATE library_tracks SET refreshed_at = ? WHERE section_id = ?",

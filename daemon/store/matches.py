@@ -110,6 +110,17 @@ def decide(conn: Connection, track_id: int, status: str, rating_key: int | None)
     _history(conn, [(track_id, now, "user", old_status, old_key, status, rating_key)])
 
 
+def requeue(conn: Connection, track_id: int, reason: str) -> None:
+    """Send a decided track back to the queue with `reason` (its match is no longer valid)."""
+    old_status, old_key = current(conn, [track_id]).get(track_id, (None, None))
+    now = int(time.time())
+    conn.exec_driver_sql(
+        "UPDATE matches SET status = ?, rating_key = NULL, rule = NULL, reason = ?,"
+        " decided_at = ? WHERE track_id = ?", (QUEUED, reason, now, track_id)
+    )
+    _history(conn, [(track_id, now, "library", old_status, old_key, QUEUED, None)])
+
+
 def undo(conn: Connection, track_id: int) -> tuple[str, int | None] | None:
     """Forget the track's decision (the next match run decides again); return what it was."""
     old = current(conn, [track_id]).get(track_id)

@@ -1,0 +1,173 @@
+"""Library refresh and matching jobs: Plex library -> mirror, scrobbled tracks -> decisions.
+
+Each run reads from the store, hands DataFrames to the pure `daemon.matching` functions, and
+writes the decisions back in one short transaction. What gets (re)matched:
+- tracks with no decision yet (new scrobbles since the last run);
+- after a library change, the tracks it can affect: those matched to a changed or removed
+  library track, and every undecided-by-the-user track whose artist (normalized) is among the
+  artists of added or changed library tracks (so "not in library" items are re-checked);
+- everything not decided by the user when the matching rules changed, or on `full`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine
+
+from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
+from daemon.plex.library import LibrarySource
+from daemon.store import counters, matches, tracks
+from daemon.store import library as library_store
+from daemon.store.library import LibraryDiff
+
+log = logging.getLogger(__name__)
+
+RULES_COUNTER = "matching_rules_version"
+COMPILATION_ARTISTS = frozenset({"various artists", "various", "va", "verschiedene interpreten",
+                                 "artistes divers", "varios artistas", "vários artistas"})
+LEFT_LIBRARY = "matched track left the library"
+
+
+def refresh_library(
+    source: LibrarySource, engine: Engine, *, now: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """Mirror the Plex library, then re-match what the change can affect; return counts."""
+    started = int(now())
+    section = source.section_id()
+    with engine.connect() as conn:
+        with conn.begin():
+            staged = library_store.stage_tracks(conn, section, source.tracks(), started)
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            diff = library_store.apply_staged(conn, section, started)
+    log.info("library: %s tracks, %s added, %s changed, %s removed", staged, len(diff.added),
+             len(diff.changed), len(diff.removed))
+    counts: dict[str, Any] = {"library_tracks": staged, **diff.counts()}
+    if not diff.empty:
+        counts["match"] = match(engine, library_diff=diff)
+    return counts
+
+
+def match(
+    engine: Engine, *, full: bool = False, library_diff: LibraryDiff | None = None
+) -> dict[str, Any]:
+    """Fold new scrobbles into tracks and decide every track that needs it; return counts."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        folded = tracks.fold_new_scrobbles(conn)
+        rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
+    with engine.connect() as conn, conn.begin():
+        targets = _targets(conn, full or rules_changed, library_diff)
+        if targets.empty:
+            return {"folded_scrobbles": folded, "matched": 0}
+        library = library_frame(conn)
+    decided = _decide(targets, library)
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
+        if library_diff is not None and library_diff.removed:
+            saved["requeued_user_decisions"] = _requeue_removed(conn, library_diff.removed)
+        counters.put(conn, RULES_COUNTER, RULES_VERSION)
+    statuses = [d.status for d in decided]
+    log.info("matched %s tracks: %s auto, %s queued", len(decided), statuses.count("auto"),
+             statuses.count("queued"))
+    return {"folded_scrobbles": folded, "matched": len(decided),
+            "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
+
+
+def library_frame(conn: Connection) -> pd.DataFrame:
+    """The mirrored library as the matcher wants it, compilations flagged."""
+    frame = pd.read_sql_query(
+        "SELECT rating_key, title, album, album_artist, track_artist, album_year, track_mbid,"
+        " album_mbid, artist_mbid, album_rating_key FROM library_tracks", conn
+    )
+    various = frame["album_artist"].str.casefold().isin(COMPILATION_ARTISTS)
+    artists_per_album = (
+        frame[frame["track_artist"] != ""].groupby("album_rating_key")["track_artist"].nunique()
+    )
+    mixed = frame["album_rating_key"].map(artists_per_album).fillna(0) > 1
+    frame["is_compilation"] = various | mixed
+    return frame
+
+
+def _scrobbled(conn: Connection, where: str = "", params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    return pd.read_sql_query(
+        "SELECT t.id, t.artist, t.title, t.album, t.plays, t.artist_mbid, t.track_mbid,"
+        " t.album_mbid, m.status, m.rating_key AS current_key FROM scrobbled_tracks t"
+        f" LEFT JOIN matches m ON m.track_id = t.id {where}", conn, params=params,
+        index_col="id",
+    )
+
+
+def _targets(conn: Connection, everything: bool, diff: LibraryDiff | None) -> pd.DataFrame:
+    frame = _scrobbled(conn)
+    user = frame["status"].isin(matches.USER_STATUSES)
+    wanted = frame["status"].isna()
+    if everything:
+        wanted |= ~user | (frame["status"] == matches.NOT_IN_LIBRARY)
+    if diff is not None and not diff.empty:
+        touched = set(diff.changed) | set(diff.removed)
+        wanted |= frame["current_key"].isin(touched) & (frame["status"] != matches.MANUAL)
+        artists = _library_artists(conn, diff.added + diff.changed)
+        by_artist = frame["artist"].map(_cached(normalize_artist)).isin(artists)
+        wanted |= by_artist & (frame["status"] != matches.MANUAL)
+    return frame[wanted]
+
+
+def _cached(fn: Callable[[str], str]) -> Callable[[str], str]:
+    cache: dict[str, str] = {}
+
+    def call(value: str) -> str:
+        if value not in cache:
+            cache[value] = fn(value)
+        return cache[value]
+
+    return call
+
+
+def _library_artists(conn: Connection, keys: list[int]) -> set[str]:
+    names: set[str] = set()
+    normalize = _cached(normalize_artist)
+    for row in library_store.tracks_by_key(conn, keys).values():
+        names.add(normalize(row["album_artist"]))
+        if row["track_artist"]:
+            names.add(normalize(row["track_artist"]))
+    names.discard("")
+    return names
+
+
+def _decide(targets: pd.DataFrame, library: pd.DataFrame) -> list[matches.Decision]:
+    decided = match_exact(targets, library)
+    queued = decided["status"] == "queued"
+    suggestions = (suggest(targets[queued], library)["suggestions"] if queued.any()
+                   else pd.Series(dtype=object))
+    columns = (decided[c] for c in ("status", "rating_key", "rule", "reason", "alternatives"))
+    out = []
+    for track_id, status, key, rule, reason, alternatives in zip(
+        decided.index.to_numpy(dtype="int64"), *columns, strict=True
+    ):
+        out.append(matches.Decision(
+            track_id=int(track_id),
+            status=str(status),
+            rating_key=None if pd.isna(key) else int(key),
+            rule=rule or None,
+            reason=reason or None,
+            alternatives=tuple(int(k) for k in alternatives),
+            suggestions=tuple((int(k), int(v)) for k, v in suggestions.get(track_id, ())),
+        ))
+    return out
+
+
+def _requeue_removed(conn: Connection, removed: list[int]) -> int:
+    """A manual match to a track that left the library goes back to the queue."""
+    gone = set(removed)
+    rows = conn.exec_driver_sql(
+        "SELECT track_id, rating_key FROM matches WHERE status = ?", (matches.MANUAL,)
+    ).all()
+    requeued = [int(track_id) for track_id, key in rows if key in gone]
+    for track_id in requeued:
+        matches.requeue(conn, track_id, LEFT_LIBRARY)
+    return len(requeued)
