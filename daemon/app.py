@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from daemon.config import Config
+from daemon.errors import ConfigError
 from daemon.ingest import PullSettings
 from daemon.lastfm import LastfmClient
 from daemon.logs import Redactor
 from daemon.pacing import Pacer, Sleep
 from daemon.runs import JobRunner
 from daemon.store.engine import open_store
+
+if TYPE_CHECKING:
+    from daemon.plex.library import LibrarySource
 
 
 def build_lastfm_client(config: Config, *, sleep: Sleep = time.sleep) -> LastfmClient:
@@ -30,6 +36,23 @@ def build_lastfm_client(config: Config, *, sleep: Sleep = time.sleep) -> LastfmC
         max_retries=lastfm.max_retries,
         sleep=sleep,
     )
+
+
+def build_library_source(config: Config) -> LibrarySource:
+    """The Plex library to mirror: the database file when reachable, else the HTTP API."""
+    # imported here: plexapi and the readers cost start-up time that `plexfm pull` never needs
+    from daemon.plex.library_db import DatabaseLibrary
+    from daemon.plex.library_http import HttpLibrary
+
+    plex = config.plex
+    if plex.database and (Path(plex.database).is_file() or not plex.url):
+        return DatabaseLibrary(plex.database, plex.section)
+    if plex.url:
+        if not plex.token:
+            raise ConfigError("plex.token", "required with plex.url (the X-Plex-Token)")
+        return HttpLibrary(plex.url, plex.token, plex.section, timeout=plex.timeout_seconds)
+    raise ConfigError("plex.database", "set plex.database (Plex's database file) or plex.url "
+                      "and plex.token to mirror the library")
 
 
 def pull_settings(config: Config) -> PullSettings:

@@ -50,6 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--format", choices=FORMATS, help="skip detection, read as this format")
     imp.add_argument("--user", help="last.fm user the plays belong to (default: lastfm.user)")
+    sub.add_parser("library", help="mirror the Plex music library, then re-match what changed")
+    match = sub.add_parser("match", help="match scrobbled tracks (or record your decision)")
+    decision = match.add_mutually_exclusive_group()
+    decision.add_argument("--full", action="store_true",
+                          help="decide every track again (your own decisions are kept)")
+    decision.add_argument("--accept", nargs=4, metavar=("ARTIST", "TITLE", "ALBUM", "RATING_KEY"),
+                          help="match this scrobbled track to the library track RATING_KEY")
+    decision.add_argument("--not-in-library", nargs=3, metavar=("ARTIST", "TITLE", "ALBUM"),
+                          help="mark this scrobbled track as not in your library")
+    decision.add_argument("--undo", nargs=3, metavar=("ARTIST", "TITLE", "ALBUM"),
+                          help="forget the decision for this track (the next match decides)")
+    listing = sub.add_parser("matches", help="every scrobbled track with its match")
+    shape = listing.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="one JSON array of objects")
+    shape.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    listing.add_argument("--status", choices=["auto", "manual", "not_in_library", "queued"],
+                         help="only tracks with this status")
     status = sub.add_parser("status", help="what the store holds")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("check-config", help="validate the configuration and print it (redacted)")
@@ -104,7 +121,101 @@ def _cmd_status(args: argparse.Namespace, application: app.App) -> int:
     return EXIT_OK
 
 
+def _cmd_library(_args: argparse.Namespace, application: app.App) -> int:
+    from daemon import reconcile  # pandas and the matcher load only for these commands
+
+    source = app.build_library_source(application.config)
+    result = application.runner.run(
+        "library", lambda: reconcile.refresh_library(source, application.engine)
+    )
+    if not result.ok:
+        print(f"plexfm: library refresh failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    c = result.counts
+    print(f"library: {c['library_tracks']:,} tracks ({c['added']:,} added, {c['changed']:,} "
+          f"changed, {c['removed']:,} removed)")
+    if "match" in c:
+        _print_match_counts(c["match"])
+    return EXIT_OK
+
+
+def _print_match_counts(counts: dict[str, Any]) -> None:
+    print(f"matched {counts['matched']:,} tracks: {counts.get('auto', 0):,} automatically, "
+          f"{counts.get('queued', 0):,} queued")
+
+
+def _cmd_match(args: argparse.Namespace, application: app.App) -> int:
+    from daemon import reconcile
+    from daemon.store import library as library_store
+    from daemon.store import matches
+
+    identity = args.accept[:3] if args.accept else (args.not_in_library or args.undo)
+    if identity is None:
+        result = application.runner.run(
+            "match", lambda: reconcile.match(application.engine, full=args.full)
+        )
+        if not result.ok:
+            print(f"plexfm: match failed: {result.error}", file=sys.stderr)
+            return EXIT_FAILURE
+        _print_match_counts(result.counts)
+        return EXIT_OK
+    with application.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
+            conn.begin():
+        track_id = matches.find_track(conn, *identity)
+        if track_id is None:
+            print(f"plexfm: no scrobbled track {' / '.join(identity)!r} (artist / title / album,"
+                  " exactly as scrobbled)", file=sys.stderr)
+            return EXIT_FAILURE
+        if args.accept:
+            try:
+                rating_key = int(args.accept[3])
+            except ValueError:
+                print(f"plexfm: RATING_KEY must be a number, got {args.accept[3]!r}",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            if not library_store.tracks_by_key(conn, [rating_key]):
+                print(f"plexfm: no library track with rating key {rating_key} (run plexfm "
+                      "library first?)", file=sys.stderr)
+                return EXIT_FAILURE
+            matches.decide(conn, track_id, matches.MANUAL, rating_key)
+            print(f"matched {' / '.join(identity)} to {rating_key}")
+        elif args.not_in_library:
+            matches.decide(conn, track_id, matches.NOT_IN_LIBRARY, None)
+            print(f"marked {' / '.join(identity)} as not in the library")
+        else:
+            old = matches.undo(conn, track_id)
+            print(f"forgot the decision for {' / '.join(identity)}"
+                  + (f" (was {old[0]})" if old else " (there was none)"))
+    return EXIT_OK
+
+
+def _cmd_matches(args: argparse.Namespace, application: app.App) -> int:
+    from daemon.store import matches
+
+    with application.engine.connect() as conn:
+        rows = (r for r in matches.listing(conn) if not args.status or r["status"] == args.status)
+        if args.json:
+            print(json.dumps([_public(r) for r in rows], ensure_ascii=False))
+            return EXIT_OK
+        for row in rows:
+            if args.jsonl:
+                print(json.dumps(_public(row), ensure_ascii=False))
+                continue
+            target = row["rating_key"] if row["rating_key"] is not None else row["reason"] or ""
+            print(f"{row['status']:<15} {row['plays']:>6}  {row['artist']} / {row['title']} / "
+                  f"{row['album']}  -> {target}")
+    return EXIT_OK
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("artist", "title", "album", "plays", "status", "rating_key",
+                                "reason", "suggestions")}
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
+    "library": _cmd_library,
+    "match": _cmd_match,
+    "matches": _cmd_matches,
     "pull": _cmd_pull,
     "import": _cmd_import,
     "status": _cmd_status,
@@ -136,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     try:
         return COMMANDS[args.command](args, application)
+    except ConfigError as exc:  # a setting only this command needs
+        print(f"plexfm: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PlexfmError as exc:
         print(f"plexfm: {redact(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE

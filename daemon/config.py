@@ -95,6 +95,20 @@ class LastfmConfig:
 
 
 @dataclass(frozen=True)
+class PlexConfig:
+    database: str = _setting(
+        "", "path of Plex's com.plexapp.plugins.library.db (read for the library mirror; "
+        "preferred when reachable)"
+    )
+    url: str = _setting("", "Plex server URL, e.g. http://127.0.0.1:32400 (used when the "
+                        "database file is not reachable)")
+    token: str = _setting("", "Plex token (X-Plex-Token) for plex.url", secret=True)
+    section: str = _setting("Music", "title of the music library section")
+    timeout_seconds: float = _setting(30.0, "timeout of one request to Plex",
+                                      check=_between(1, 600))
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     data_dir: str = _setting(
         "", "directory for plexfm's own data (default: $STATE_DIRECTORY, else "
@@ -113,6 +127,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Config:
     lastfm: LastfmConfig = field(default_factory=LastfmConfig)
+    plex: PlexConfig = field(default_factory=PlexConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "(defaults)"

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from daemon.store import jobruns, syncstate
+from daemon.store import jobruns, matches, syncstate
+from daemon.store import library as library_store
 from daemon.store import scrobbles as scrobble_queries
 
 
@@ -17,7 +18,15 @@ def collect_status(engine: Engine, user: str) -> dict[str, Any]:
         stats = scrobble_queries.stats(conn)
         state = syncstate.load(conn, user)
         runs = jobruns.latest(conn)
+        by_status = matches.status_counts(conn)
+        library_tracks = library_store.count(conn)
     return {
+        "library_tracks": library_tracks,
+        "matched": by_status[matches.AUTO] + by_status[matches.MANUAL],
+        "matched_auto": by_status[matches.AUTO],
+        "matched_manual": by_status[matches.MANUAL],
+        "queued": by_status[matches.QUEUED],
+        "not_in_library": by_status[matches.NOT_IN_LIBRARY],
         "scrobbles": stats.scrobbles,
         "first_scrobble": stats.first_scrobble,
         "last_scrobble": stats.last_scrobble,
@@ -45,6 +54,9 @@ def format_status(status: dict[str, Any]) -> str:
         f"last:       {when(status['last_scrobble'])}",
         f"backfill:   {'complete' if status['backfill_complete'] else 'incomplete'}",
         f"last pull:  {when(status['last_pull_at'])}",
+        f"library:    {status['library_tracks']:,} tracks",
+        f"matches:    {status['matched']:,} matched ({status['matched_auto']:,} automatically),"
+        f" {status['queued']:,} queued, {status['not_in_library']:,} not in library",
     ]
     for name, run in status["jobs"].items():
         suffix = f" ({run['error']})" if run["error"] else ""

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,132 @@ def test_python_dash_m_daemon_works(env: Path) -> None:
                             text=True, check=False, timeout=60)
     assert result.returncode == 0
     assert result.stdout.startswith("plexfm ")
+
+
+# ---- library and matching (issue 3) -------------------------------------------------------
+
+def _library_env(env: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Path]:
+    from tests.fakes.plex_db import build_plex_db
+    from tests.fakes.plex_library_gen import generate_library
+
+    library = generate_library(200, seed=7)
+    db = env / "plex.db"
+    build_plex_db(db, library)
+    monkeypatch.setenv("PLEXFM_PLEX_DATABASE", str(db))
+    return library, db
+
+
+def _scrobble_library_tracks(library: Any, count: int) -> list[tuple[str, str, str]]:
+    from daemon.scrobble import Scrobble, with_ordinals
+    from daemon.store import scrobbles as scrobble_queries
+    from daemon.store.engine import open_store
+
+    engine = open_store(f"sqlite:///{Path('data') / 'plexfm.db'}")
+    identities = []
+    items = []
+    for i, track in enumerate(t for t in library.tracks if t.deleted_at is None):
+        if i == count:
+            break
+        artist = library.track_artist(track) or library.artist_of(track).title
+        album = library.album_of(track).title
+        identities.append((artist, track.title, album))
+        items.append(Scrobble(1_600_000_000 + i, artist, track.title, album))
+    items.append(Scrobble(1_600_000_999, "Unknown Band", "Lost Song", "Demo Tape"))
+    with engine.begin() as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(items), "test")
+    engine.dispose()
+    return identities
+
+
+def test_library_match_and_matches_json(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library, _db = _library_env(env, monkeypatch)
+    _scrobble_library_tracks(library, 30)
+    assert main(["library"]) == 0
+    assert "library:" in capsys.readouterr().out
+    assert main(["matches", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 31
+    for row in rows:
+        assert set(row) == {"artist", "title", "album", "plays", "status", "rating_key",
+                            "reason", "suggestions"}
+        assert row["status"] in {"auto", "manual", "not_in_library", "queued"}
+        assert (row["rating_key"] is None) == (row["status"] in {"queued", "not_in_library"})
+        for suggestion in row["suggestions"]:
+            assert set(suggestion) == {"rating_key", "score"}
+    unknown = next(r for r in rows if r["artist"] == "Unknown Band")
+    assert unknown["status"] == "queued"
+    assert unknown["reason"] == "no artist in library"
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["library_tracks"] == len([t for t in library.tracks if t.deleted_at is None])
+    assert status["matched"] + status["queued"] + status["not_in_library"] == 31
+
+
+def test_manual_decisions_from_the_shell(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library, _db = _library_env(env, monkeypatch)
+    _scrobble_library_tracks(library, 3)
+    assert main(["library"]) == 0
+    some_key = str(library.tracks[0].id)
+    assert main(["match", "--accept", "Unknown Band", "Lost Song", "Demo Tape", some_key]) == 0
+    assert main(["matches", "--jsonl", "--status", "manual"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(lines[-1])["rating_key"] == int(some_key)
+    assert main(["match", "--not-in-library", "Unknown Band", "Lost Song", "Demo Tape"]) == 0
+    assert main(["match", "--full"]) == 0
+    capsys.readouterr()
+    assert main(["matches", "--json", "--status", "not_in_library"]) == 0
+    assert [r["title"] for r in json.loads(capsys.readouterr().out)] == ["Lost Song"]
+    assert main(["match", "--undo", "Unknown Band", "Lost Song", "Demo Tape"]) == 0
+    assert "was not_in_library" in capsys.readouterr().out
+    assert main(["match", "--accept", "No", "Such", "Track", "1"]) == 1
+    assert main(["match", "--accept", "Unknown Band", "Lost Song", "Demo Tape", "999999"]) == 1
+    assert "no library track with rating key 999999" in capsys.readouterr().err
+
+
+def test_library_over_http_gives_the_same_mirror(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.plex_server import FakePlexServer
+
+    library, db = _library_env(env, monkeypatch)
+    _scrobble_library_tracks(library, 10)
+    assert main(["library"]) == 0
+    capsys.readouterr()
+    assert main(["matches", "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    (env / "data" / "plexfm.db").unlink()
+    _scrobble_library_tracks(library, 10)
+    monkeypatch.setenv("PLEXFM_PLEX_DATABASE", "")
+    monkeypatch.setenv("PLEXFM_PLEX_TOKEN", "plex-secret-token")
+    with FakePlexServer(db, token="plex-secret-token") as plex:
+        monkeypatch.setenv("PLEXFM_PLEX_URL", plex.url)
+        assert main(["library"]) == 0
+        capsys.readouterr()
+        assert main(["matches", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == from_file
+
+
+def test_library_without_any_plex_setting_exits_2(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["library"]) == 2
+    assert "plex.database" in capsys.readouterr().err
+
+
+def test_wrong_plex_token_never_shows_the_token(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.plex_server import FakePlexServer
+
+    _library, db = _library_env(env, monkeypatch)
+    monkeypatch.setenv("PLEXFM_PLEX_DATABASE", "")
+    monkeypatch.setenv("PLEXFM_PLEX_TOKEN", "wrong-token-123456")
+    with FakePlexServer(db, token="right") as plex:
+        monkeypatch.setenv("PLEXFM_PLEX_URL", plex.url)
+        assert main(["library"]) == 1
+    captured = capsys.readouterr()
+    assert "wrong-token-123456" not in captured.err + captured.out
