@@ -54,23 +54,34 @@ def refresh_library(
 
 
 def match(
-    engine: Engine, *, full: bool = False, library_diff: LibraryDiff | None = None
+    engine: Engine,
+    *,
+    full: bool = False,
+    library_diff: LibraryDiff | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Fold new scrobbles into tracks and decide every track that needs it; return counts."""
+    """Fold new scrobbles into tracks and decide every track that needs it; return counts.
+
+    `timings`, when given, receives the seconds each phase took.
+    """
+    clock = _Phases(timings)
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
         folded = tracks.fold_new_scrobbles(conn)
         rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
+    clock.lap("fold scrobbles into tracks")
     with engine.connect() as conn, conn.begin():
         targets = _targets(conn, full or rules_changed, library_diff)
         if targets.empty:
             return {"folded_scrobbles": folded, "matched": 0}
         library = library_frame(conn)
-    decided = _decide(targets, library)
+    clock.lap("read tracks and library")
+    decided = _decide(targets, library, clock)
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
             saved["requeued_user_decisions"] = _requeue_removed(conn, library_diff.removed)
         counters.put(conn, RULES_COUNTER, RULES_VERSION)
+    clock.lap("save decisions")
     statuses = [d.status for d in decided]
     log.info("matched %s tracks: %s auto, %s queued", len(decided), statuses.count("auto"),
              statuses.count("queued"))
@@ -139,11 +150,25 @@ def _library_artists(conn: Connection, keys: list[int]) -> set[str]:
     return names
 
 
-def _decide(targets: pd.DataFrame, library: pd.DataFrame) -> list[matches.Decision]:
+class _Phases:
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self._into = into
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._into is not None:
+            self._into[name] = now - self._last
+        self._last = now
+
+
+def _decide(targets: pd.DataFrame, library: pd.DataFrame, clock: _Phases) -> list[matches.Decision]:
     decided = match_exact(targets, library)
+    clock.lap("exact pass")
     queued = decided["status"] == "queued"
     suggestions = (suggest(targets[queued], library)["suggestions"] if queued.any()
                    else pd.Series(dtype=object))
+    clock.lap(f"suggestions for {int(queued.sum()):,} queued")
     columns = (decided[c] for c in ("status", "rating_key", "rule", "reason", "alternatives"))
     out = []
     for track_id, status, key, rule, reason, alternatives in zip(
