@@ -82,7 +82,7 @@ def paced(n: int) -> dict[str, Any]:
 
 
 def incremental_noop(n: int) -> dict[str, Any]:
-    from daemon import app, ingest
+    from daemon import app, ingest, jobs
     from daemon.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp, lastfm_fake(
@@ -94,7 +94,7 @@ def incremental_noop(n: int) -> dict[str, Any]:
         config = load_config(None, environ=env)
         application = app.build(config)
         client = app.build_lastfm_client(config)
-        settings = app.pull_settings(config)
+        settings = jobs.pull_settings(config)
         ingest.pull(client, application.engine, settings)  # warm: imports, connections
         runs = []
         for _ in range(5):

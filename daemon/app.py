@@ -5,7 +5,9 @@ Nothing imports this module but the CLI; everything else receives what it needs 
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,15 +16,18 @@ from sqlalchemy import Engine
 
 from daemon.config import Config
 from daemon.errors import ConfigError
-from daemon.ingest import PullSettings
+from daemon.jobs import JobSpec, job_table
 from daemon.lastfm import LastfmClient
 from daemon.logs import Redactor
 from daemon.pacing import Pacer, Sleep
 from daemon.runs import JobRunner
+from daemon.stopping import StopToken
 from daemon.store.engine import open_store
 
 if TYPE_CHECKING:
     from daemon.plex.library import LibrarySource
+
+log = logging.getLogger(__name__)
 
 
 def build_lastfm_client(config: Config, *, sleep: Sleep = time.sleep) -> LastfmClient:
@@ -55,14 +60,19 @@ def build_library_source(config: Config) -> LibrarySource:
                       "and plex.token to mirror the library")
 
 
-def pull_settings(config: Config) -> PullSettings:
-    lastfm = config.lastfm
-    return PullSettings(
-        user=lastfm.user,
-        page_size=lastfm.page_size,
-        window_pages=lastfm.window_pages,
-        max_in_flight=lastfm.max_in_flight,
-        overlap_seconds=int(lastfm.overlap_days * 86400),
+def service_jobs(application: App, stop: StopToken) -> list[JobSpec]:
+    """The jobs this configuration enables, bound to this application's clients and store."""
+    config = application.config
+    library: Callable[[], LibrarySource] | None = None
+    if config.plex.database or config.plex.url:
+        def library() -> LibrarySource:
+            return build_library_source(config)
+    else:
+        log.info("library job off: set plex.database or plex.url to mirror the library")
+    return job_table(
+        config, application.engine, stop,
+        lastfm=build_lastfm_client(config, sleep=stop.sleep),
+        library_source=library,
     )
 
 

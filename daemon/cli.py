@@ -15,13 +15,15 @@ from typing import Any
 
 import yaml
 
-from daemon import __version__, app, ingest
+from daemon import __version__, app, ingest, jobs
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError, PlexfmError
 from daemon.importers import FORMATS
 from daemon.logs import configure_logging
 from daemon.progress import make_progress
 from daemon.status import collect_status, format_status
+from daemon.stopping import StopToken
+from daemon.store.engine import write
 
 log = logging.getLogger("plexfm")
 
@@ -67,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     listing.add_argument("--status", choices=["auto", "manual", "not_in_library", "queued"],
                          help="only tracks with this status")
+    sub.add_parser("run", help="run the service: scheduled jobs and the web server")
+    sub.add_parser("healthcheck", help="exit 0 when every enabled job is healthy, 1 otherwise")
     status = sub.add_parser("status", help="what the store holds")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("check-config", help="validate the configuration and print it (redacted)")
@@ -80,7 +84,7 @@ def _cmd_pull(args: argparse.Namespace, application: app.App) -> int:
     try:
         result = application.runner.run(
             "pull",
-            lambda: ingest.pull(client, application.engine, app.pull_settings(config),
+            lambda: ingest.pull(client, application.engine, jobs.pull_settings(config),
                               full=args.full, progress=progress),
         )
     finally:
@@ -159,8 +163,7 @@ def _cmd_match(args: argparse.Namespace, application: app.App) -> int:
             return EXIT_FAILURE
         _print_match_counts(result.counts)
         return EXIT_OK
-    with application.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
-            conn.begin():
+    with write(application.engine) as conn:
         track_id = matches.find_track(conn, *identity)
         if track_id is None:
             print(f"plexfm: no scrobbled track {' / '.join(identity)!r} (artist / title / album,"
@@ -212,7 +215,30 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
                                 "reason", "suggestions")}
 
 
+def _cmd_run(_args: argparse.Namespace, application: app.App) -> int:
+    from daemon import service
+
+    stop = StopToken()
+    specs = app.service_jobs(application, stop)
+    return service.run(specs, application.runner, application.engine, application.config.web,
+                       stop=stop, close=application.close)
+
+
+def _cmd_healthcheck(_args: argparse.Namespace, application: app.App) -> int:
+    from daemon.service import health_function
+
+    specs = app.service_jobs(application, StopToken())
+    health = health_function(application.engine, specs, None)()
+    if health.ok:
+        print("healthy")
+        return EXIT_OK
+    print("unhealthy: " + "; ".join(health.reasons))
+    return EXIT_FAILURE
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
+    "run": _cmd_run,
+    "healthcheck": _cmd_healthcheck,
     "library": _cmd_library,
     "match": _cmd_match,
     "matches": _cmd_matches,

@@ -109,6 +109,29 @@ class PlexConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    pull_minutes: float = _setting(
+        15.0, "pull new scrobbles from last.fm every N minutes (0 turns the job off)",
+        check=_between(0, 10080),
+    )
+    library_minutes: float = _setting(
+        60.0, "refresh the library mirror every N minutes (0 turns the job off)",
+        check=_between(0, 10080),
+    )
+    match_after_pull: bool = _setting(True, "match new scrobbles right after each pull")
+    retry_budget: int = _setting(
+        3, "consecutive failures of a job before /healthz reports it", check=_between(1, 100)
+    )
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = _setting(True, "serve /healthz, /metrics and the status page")
+    host: str = _setting("127.0.0.1", "address the web server listens on")
+    port: int = _setting(8411, "port the web server listens on", check=_between(1, 65535))
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     data_dir: str = _setting(
         "", "directory for plexfm's own data (default: $STATE_DIRECTORY, else "
@@ -128,6 +151,8 @@ class LogConfig:
 class Config:
     lastfm: LastfmConfig = field(default_factory=LastfmConfig)
     plex: PlexConfig = field(default_factory=PlexConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "(defaults)"

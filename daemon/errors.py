@@ -50,3 +50,11 @@ class ImportFileError(PlexfmError):
 class PlexError(PlexfmError):
     """Plex's database or server could not be used: missing file, not a Plex DB, no such
     section, locked, server unreachable, token rejected. The message never contains the token."""
+
+
+class PlexWriteError(PlexfmError):
+    """Plex's database could not be written (locked, missing, not Plex, unsafe to write)."""
+
+
+class JobCancelledError(PlexfmError):
+    """The service is stopping; the job stopped at a safe point (what was committed stays)."""

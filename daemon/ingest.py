@@ -20,8 +20,10 @@ from sqlalchemy import Engine, insert
 from daemon import importers
 from daemon.lastfm import FALLBACK_PAGE, LastfmClient, LimitRefusedError
 from daemon.scrobble import OrdinalCounter, Scrobble, with_ordinals
+from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store import syncstate
+from daemon.store.engine import write
 from daemon.store.tables import imports as imports_table
 from daemon.sync import Progress, SyncCounts, Window, WindowSync, page_fetcher
 
@@ -47,13 +49,14 @@ def pull(
     full: bool = False,
     now: Callable[[], float] = time.time,
     progress: Progress | None = None,
+    stop: StopToken | None = None,
 ) -> dict[str, Any]:
     """Bring the store up to date with last.fm: finish (or restart) the backfill, then pull new.
 
     Returns counts: requests, retries, pages, fetched, added, skipped, windows, refetched_windows.
     """
     requests_before, retries_before = client.requests_sent, client.retries
-    with engine.begin() as conn:
+    with write(engine) as conn:
         state = syncstate.load(conn, settings.user)
         if full or state.backfill_to is None:
             started = int(now())
@@ -67,15 +70,17 @@ def pull(
     while True:
         try:
             if not state.backfill_complete:
-                state = _backfill(client, engine, settings, state, limit, counts, progress)
-            state = _incremental(client, engine, settings, state, limit, counts, now, progress)
+                state = _backfill(client, engine, settings, state, limit, counts, progress,
+                                  stop)
+            state = _incremental(client, engine, settings, state, limit, counts, now, progress,
+                                 stop)
             break
         except LimitRefusedError:
             if limit <= FALLBACK_PAGE:
                 raise
             log.info("last.fm refused pages of %s; using %s", limit, FALLBACK_PAGE)
             limit = FALLBACK_PAGE
-            with engine.begin() as conn:
+            with write(engine) as conn:
                 state = replace(syncstate.load(conn, settings.user), page_size=limit)
                 syncstate.save(conn, state)
     return {
@@ -99,11 +104,12 @@ def _window_sync(
     *,
     checkpoint: bool,
     progress: Progress | None,
+    stop: StopToken | None,
 ) -> WindowSync:
     return WindowSync(
         page_fetcher(client.recent_tracks, settings.user), engine, settings.user,
         limit=limit, window_pages=settings.window_pages, max_in_flight=settings.max_in_flight,
-        checkpoint=checkpoint, progress=progress,
+        checkpoint=checkpoint, progress=progress, stop=stop,
     )
 
 
@@ -115,6 +121,7 @@ def _backfill(
     limit: int,
     counts: SyncCounts,
     progress: Progress | None,
+    stop: StopToken | None,
 ) -> syncstate.SyncState:
     assert state.backfill_to is not None  # noqa: S101 - set by pull() before
     with engine.connect() as conn:
@@ -122,12 +129,13 @@ def _backfill(
     missing = syncstate.gaps(done, 0, state.backfill_to)
     if missing:
         log.info("backfill: %s window(s) left before %s", len(missing), state.backfill_to)
-        sync = _window_sync(client, engine, settings, limit, checkpoint=True, progress=progress)
+        sync = _window_sync(client, engine, settings, limit, checkpoint=True, progress=progress,
+                            stop=stop)
         try:
             sync.run([Window(a, b) for a, b in missing])
         finally:
             counts.merge(sync.counts)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         state = replace(
             syncstate.load(conn, settings.user),
             backfill_completed_at=int(time.time()),
@@ -147,6 +155,7 @@ def _incremental(
     counts: SyncCounts,
     now: Callable[[], float],
     progress: Progress | None,
+    stop: StopToken | None,
 ) -> syncstate.SyncState:
     """Fetch [cursor - overlap, now): new scrobbles plus late (backdated) arrivals."""
     end = int(now())
@@ -159,7 +168,7 @@ def _incremental(
     counts.fetched += len(first.scrobbles)
     counts.skipped += first.skipped
     complete = len(first.scrobbles) + first.skipped >= first.total
-    with engine.begin() as conn:
+    with write(engine) as conn:
         # page 1 alone may cut a second's identical plays short; ordinals 0..k-1 of a
         # partial group are still a subset of the whole group's, so nothing is doubled
         counts.added += scrobble_queries.insert_rows(
@@ -167,12 +176,13 @@ def _incremental(
         )
         stored = scrobble_queries.count_between(conn, settings.user, window.start, window.end)
     if not complete and stored != first.total:
-        sync = _window_sync(client, engine, settings, limit, checkpoint=False, progress=progress)
+        sync = _window_sync(client, engine, settings, limit, checkpoint=False, progress=progress,
+                            stop=stop)
         try:
             sync.run([window], first_pages={window: first})
         finally:
             counts.merge(sync.counts)
-    with engine.begin() as conn:
+    with write(engine) as conn:
         state = replace(syncstate.load(conn, settings.user), cursor=end, last_pull_at=end)
         syncstate.save(conn, state)
     return state
@@ -199,7 +209,7 @@ def import_files(
             f"{path}:{p.member + ':' if p.member else ''}{p.line}: {p.reason}"
             for p in report.skipped[:100]
         )
-        with engine.begin() as conn:
+        with write(engine) as conn:
             conn.execute(insert(imports_table).values(
                 path=str(path), sha256=_sha256(path), format=report.format, user=user,
                 imported_at=int(time.time()), rows_read=report.rows_read, rows_added=added,
@@ -221,7 +231,7 @@ def _import_one(
     def flush() -> int:
         rows = with_ordinals(batch, seen)
         batch.clear()
-        with engine.begin() as conn:
+        with write(engine) as conn:
             return scrobble_queries.insert_rows(conn, user, rows, f"import:{report.format}")
 
     for scrobble in importers.read_export(path, report, fmt):

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 REDACTED = "********"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
-QUIET_LOGGERS = ("urllib3", "apscheduler.executors", "waitress.queue")
+QUIET_LOGGERS = ("urllib3", "apscheduler.executors", "apscheduler.scheduler", "waitress.queue")
 
 
 class Redactor:

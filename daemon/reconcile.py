@@ -23,6 +23,7 @@ from daemon.matching import RULES_VERSION, match_exact, normalize_artist, sugges
 from daemon.plex.library import LibrarySource
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
+from daemon.store.engine import write
 from daemon.store.library import LibraryDiff
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def match(
     `timings`, when given, receives the seconds each phase took.
     """
     clock = _Phases(timings)
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+    with write(engine) as conn:
         folded = tracks.fold_new_scrobbles(conn)
         rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
     clock.lap("fold scrobbles into tracks")
@@ -76,7 +77,7 @@ def match(
         library = library_frame(conn)
     clock.lap("read tracks and library")
     decided = _decide(targets, library, clock)
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+    with write(engine) as conn:
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
             saved["requeued_user_decisions"] = _requeue_removed(conn, library_diff.removed)

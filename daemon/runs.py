@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from daemon.errors import PlexfmError
+from daemon.errors import JobCancelledError, PlexfmError
 from daemon.store import jobruns
+from daemon.store.engine import write
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,17 @@ class JobRunner:
 
     def run(self, job: str, function: JobFunction, trigger: str = "manual") -> RunResult:
         """Run `function` as `job`; never raises for the job's own failure."""
-        with self._engine.begin() as conn:
+        with write(self._engine) as conn:
             run_id = jobruns.start(conn, job, trigger, self._clock())
         counts: dict[str, Any] = {}
         error: str | None = None
         caught: BaseException | None = None
+        cancelled = False
         try:
             counts = function()
+        except JobCancelledError as exc:
+            caught, error, cancelled = exc, "stopped: the service is shutting down", True
+            log.info("job %s stopped at a safe point (shutting down)", job)
         except PlexfmError as exc:
             caught, error = exc, self._one_line(exc)
             if not self._failing.get(job):
@@ -67,11 +72,12 @@ class JobRunner:
         except Exception as exc:
             caught, error = exc, self._one_line(exc)
             log.exception("job %s failed unexpectedly: %s", job, error)
-        outcome = "error" if caught else "ok"
+        outcome = "cancelled" if cancelled else "error" if caught else "ok"
         if not caught and self._failing.get(job):
             log.info("job %s recovered", job)
-        self._failing[job] = caught is not None
-        with self._engine.begin() as conn:
+        if not cancelled:
+            self._failing[job] = caught is not None
+        with write(self._engine) as conn:
             jobruns.finish(conn, run_id, self._clock(), outcome, counts, error)
         return RunResult(job, caught is None, counts, error, caught)
 

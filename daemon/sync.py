@@ -25,8 +25,10 @@ from sqlalchemy import Engine
 from daemon.errors import SyncIntegrityError
 from daemon.lastfm import RecentTracksPage
 from daemon.scrobble import Scrobble, with_ordinals
+from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store import syncstate
+from daemon.store.engine import write
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class WindowSync:
         checkpoint: bool,
         progress: Progress | None = None,
         source: str = "lastfm",
+        stop: StopToken | None = None,
     ) -> None:
         self._fetch = fetch
         self._engine = engine
@@ -113,6 +116,7 @@ class WindowSync:
         self._checkpoint = checkpoint
         self._progress = progress or NoProgress()
         self._source = source
+        self._stop = stop
         self.counts = SyncCounts()
         self._pending: deque[_WindowState] = deque()
         self._active: list[_WindowState] = []
@@ -128,8 +132,9 @@ class WindowSync:
         `first_pages` holds page 1 of a window the caller already fetched (not asked again).
         """
         self._pending.extend(_WindowState(w) for w in windows)
-        with ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="lastfm") as pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="store") as writer:
+        pool = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="lastfm")
+        finished = False
+        with ThreadPoolExecutor(1, thread_name_prefix="store") as writer:
             self._writer = writer
             try:
                 for state in list(self._pending):
@@ -138,15 +143,19 @@ class WindowSync:
                         self._active.append(state)
                         self._on_page(state, 1, first_pages[state.window])
                 self._loop(pool)
+                finished = True
             finally:
-                for future in self._futures:
-                    future.cancel()
-                while self._writes:  # every fetched window is written, even on the way out
+                # on the way out (an error, a stop), requests still in flight are abandoned
+                # rather than waited for; every window already fetched is still written
+                pool.shutdown(wait=finished, cancel_futures=True)
+                while self._writes:
                     self._harvest_write()
         return self.counts
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         while self._pending or self._active or self._futures:
+            if self._stop is not None:
+                self._stop.check()
             self._fill(pool)
             if not self._futures:
                 if self._pending or self._active:
@@ -295,7 +304,7 @@ class WindowSync:
 
     def _write(self, window: Window, items: list[Scrobble], total: int) -> tuple[int, int]:
         rows = with_ordinals(items)
-        with self._engine.begin() as conn:
+        with write(self._engine) as conn:
             added = scrobble_queries.insert_rows(conn, self._user, rows, self._source)
             if self._checkpoint:
                 syncstate.mark_window_done(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -38,6 +40,15 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _on_begin(conn: Any) -> None:
     mode = conn.get_execution_options().get("sqlite_begin", "")
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. BEGIN IMMEDIATE takes the write lock up front (waiting up to the
+    busy timeout): a deferred transaction that reads and then writes fails at once with
+    "database is locked" in WAL mode when another writer committed meanwhile."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        yield conn
 
 
 def create_store_engine(url: str) -> Engine:

@@ -1,0 +1,106 @@
+"""APScheduler 3.x running the job table: one run of each job at a time, overlaps coalesced.
+
+Every APScheduler import lives here, so a move to another scheduler touches one file. A job
+triggered while it runs is not queued: the triggers collapse into one follow-up run after the
+current one. Runs are recorded by the JobRunner (job_runs, failures logged on edges).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from daemon.jobs import JobSpec
+from daemon.runs import JobRunner
+from daemon.stopping import StopToken
+
+log = logging.getLogger(__name__)
+
+SAFETY_NET = timedelta(days=1)  # jobs without an interval still run daily
+MISFIRE_GRACE_SECONDS = 3600
+
+
+class Scheduler:
+    """Runs `specs` on their intervals and on demand; `trigger(name)` runs one now."""
+
+    def __init__(self, specs: list[JobSpec], runner: JobRunner, stop: StopToken) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+        self._runner = runner
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 2,
+                          "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        )
+
+    def start(self) -> None:
+        """Register every job and start the scheduler thread."""
+        now = datetime.now().astimezone()
+        for spec in self._specs.values():
+            interval = timedelta(seconds=spec.interval_seconds) if spec.interval_seconds \
+                else SAFETY_NET
+            self._scheduler.add_job(
+                self._run, IntervalTrigger(seconds=interval.total_seconds()),
+                args=[spec.name, "schedule"], id=spec.name, name=spec.name,
+                replace_existing=True, next_run_time=now if spec.run_at_start else None,
+            )
+            if not spec.run_at_start:
+                self._scheduler.get_job(spec.name).modify(next_run_time=now + interval)
+        self._scheduler.start()
+        log.info("scheduler started: %s", ", ".join(
+            f"{s.name} every {int(s.interval_seconds // 60)} min" if s.interval_seconds
+            else f"{s.name} on demand" for s in self._specs.values()))
+
+    def trigger(self, name: str, why: str = "manual") -> bool:
+        """Run job `name` as soon as possible (coalesced with a run in progress)."""
+        if name not in self._specs or self._stop.stopped:
+            return False
+        self._scheduler.add_job(self._run, args=[name, why], id=f"{name}-now-{why}",
+                                replace_existing=True, misfire_grace_time=None)
+        return True
+
+    def running(self) -> set[str]:
+        with self._lock:
+            return set(self._running)
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """When each job runs next (None when paused)."""
+        runs: dict[str, datetime | None] = {}
+        for name in self._specs:
+            job: Any = self._scheduler.get_job(name)
+            runs[name] = job.next_run_time if job is not None else None
+        return runs
+
+    def shutdown(self) -> None:
+        """Take no new runs; running jobs finish on their own (they watch the stop token)."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def _run(self, name: str, why: str) -> None:
+        with self._lock:
+            if name in self._running:
+                self._again.add(name)
+                return
+            self._running.add(name)
+        try:
+            while not self._stop.stopped:
+                result = self._runner.run(name, self._specs[name].run, trigger=why)
+                if result.ok:
+                    for follower in self._specs[name].then(result.counts):
+                        self.trigger(follower, f"after {name}")
+                with self._lock:  # checked and cleared under one lock: no trigger is lost
+                    if name not in self._again:
+                        self._running.discard(name)
+                        return
+                    self._again.discard(name)
+                why = "coalesced"
+        finally:
+            with self._lock:
+                self._running.discard(name)
