@@ -70,6 +70,11 @@ class Scheduler:
         with self._lock:
             return set(self._running)
 
+    def waiting(self) -> set[str]:
+        """Jobs triggered while running: one more run of each follows the current one."""
+        with self._lock:
+            return set(self._again)
+
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job runs next (None when paused)."""
         runs: dict[str, datetime | None] = {}
