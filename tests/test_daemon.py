@@ -1,0 +1,152 @@
+"""`plexfm run` as a subprocess against the loopback fakes: the whole service, for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.fakes.history_gen import generate_history
+from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
+from tests.fakes.plex_db import build_plex_db
+from tests.fakes.plex_library_gen import generate_library
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not reached before the deadline: {what}")
+        time.sleep(0.05)
+
+
+class Daemon:
+    def __init__(self, fake: FakeLastfm, tmp: Path, **settings: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        library = generate_library(300, seed=2)
+        plex_db = tmp / "plex.db"
+        build_plex_db(plex_db, library)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXFM_")}
+        self.env.update({
+            "PLEXFM_LASTFM_API_KEY": DEFAULT_API_KEY, "PLEXFM_LASTFM_USER": "alice",
+            "PLEXFM_LASTFM_API_URL": fake.url, "PLEXFM_LASTFM_REQUESTS_PER_SECOND": "200",
+            "PLEXFM_LASTFM_MAX_RETRIES": "1", "PLEXFM_LASTFM_TIMEOUT_SECONDS": "5",
+            "PLEXFM_PLEX_DATABASE": str(plex_db), "PLEXFM_STORE_DATA_DIR": str(tmp / "data"),
+            "PLEXFM_WEB_PORT": str(self.port), "PLEXFM_SCHEDULE_PULL_MINUTES": "0.02",
+            "PLEXFM_SCHEDULE_RETRY_BUDGET": "2", **settings,
+        })
+        self.log = tmp / "daemon.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "daemon", "run"], cwd=ROOT,
+                                            env=self.env, stdout=log, stderr=log)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            response = requests.get(f"{self.url}/healthz", timeout=5)
+        except requests.ConnectionError:
+            return 0, {}
+        return response.status_code, response.json()
+
+    def status(self) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-m", "daemon", "status", "--json"], cwd=ROOT,
+                             env=self.env, capture_output=True, text=True, check=True)
+        return dict(json.loads(out.stdout))
+
+    def stop(self) -> tuple[int, float]:
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        return code, time.monotonic() - started
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLastfm]:
+    server = FakeLastfm(seed=3)
+    server.add_user("alice", generate_history(5_000, seed=31))
+    with server:
+        yield server
+
+
+def test_daemon_backfills_matches_serves_health_and_stops(fake: FakeLastfm,
+                                                          tmp_path: Path) -> None:
+    daemon = Daemon(fake, tmp_path)
+    daemon.start()
+    try:
+        until(lambda: daemon.health()[0] == 200, what="/healthz 200")
+        until(lambda: daemon.status()["backfill_complete"], what="backfill")
+        until(lambda: daemon.status()["library_tracks"] > 0, what="library mirror")
+        until(lambda: daemon.status()["queued"] + daemon.status()["matched"] > 0,
+              what="matching")
+        status = daemon.status()
+        assert status["scrobbles"] == len(fake.scrobbles("alice"))
+        metrics = requests.get(f"{daemon.url}/metrics", timeout=5).text
+        assert f"plexfm_scrobbles {float(status['scrobbles'])}" in metrics
+    finally:
+        code, seconds = daemon.stop()
+    assert code == 0
+    assert seconds < 10
+    log = daemon.log.read_text()
+    assert DEFAULT_API_KEY not in log
+    assert "Traceback" not in log
+
+
+def test_upstream_outage_turns_health_503_then_recovers(fake: FakeLastfm,
+                                                        tmp_path: Path) -> None:
+    daemon = Daemon(fake, tmp_path)
+    daemon.start()
+    try:
+        until(lambda: daemon.status()["backfill_complete"], what="backfill")
+        outage = fake.faults.add("http503", count=1_000_000)
+        until(lambda: daemon.health()[0] == 503, what="/healthz 503 during the outage")
+        code, body = daemon.health()
+        assert any(reason.startswith("pull: failed") and "503" in reason
+                   for reason in body["reasons"]), body
+        assert outage.fired >= 2
+        fake.faults.clear()
+        until(lambda: daemon.health()[0] == 200, what="/healthz 200 after recovery")
+    finally:
+        code, _seconds = daemon.stop()
+    assert code == 0
+    log = daemon.log.read_text()
+    assert log.count("job pull failed") == 1  # logged once when it started failing
+    assert log.count("job pull recovered") == 1
+
+
+def test_sigterm_during_a_long_backfill_exits_promptly(tmp_path: Path) -> None:
+    server = FakeLastfm(seed=4, latency=0.3)
+    server.add_user("alice", generate_history(60_000, seed=32))
+    with server:
+        daemon = Daemon(server, tmp_path, PLEXFM_LASTFM_PAGE_SIZE="200",
+                        PLEXFM_LASTFM_REQUESTS_PER_SECOND="5")
+        daemon.start()
+        until(lambda: len(server.requests) >= 5, what="backfill under way")
+        code, seconds = daemon.stop()
+        assert code == 0
+        assert seconds < 10
+        status = daemon.status()
+    assert status["backfill_complete"] is False
+    assert status["jobs"]["pull"]["outcome"] == "cancelled"
