@@ -17,6 +17,7 @@ import json
 import logging
 import platform
 import random
+import resource
 import shutil
 import sqlite3
 import sys
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         "tracks": args.tracks, "plays": args.plays, "revert": args.revert,
         "apply_s": round(apply_s, 2), "revert_s": round(revert_s, 2),
         "apply_budget_s": 30, "revert_budget_s": 10,
-        "db_bytes": pristine.stat().st_size, "python": platform.python_version(),
+        "db_bytes": pristine.stat().st_size,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version, "machine": platform.machine(),
     }
     (OUT / "writer.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -148,7 +148,9 @@ def test_the_write_connection_cannot_touch_other_tables(db: PlexDb) -> None:
         for sql in ("UPDATE metadata_items SET updated_at = 1 WHERE id = 1",
                     "INSERT INTO taggings(metadata_item_id) VALUES (1)",
                     "DELETE FROM accounts", "CREATE TABLE x(a)",
-                    "DROP INDEX index_metadata_item_views_on_guid"):
+                    "DROP INDEX index_metadata_item_views_on_guid",
+                    "PRAGMA journal_mode = DELETE", "PRAGMA writable_schema = ON",
+                    "ATTACH DATABASE ':memory:' AS other"):
             with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
                 conn.execute(sql)
     finally:
@@ -164,12 +166,9 @@ def test_apply_writes_exact_counts_and_history(db: PlexDb) -> None:
     last_native = owner_plays[native][-1]
     plays = [PlayToWrite(10, native, last_native + 100), PlayToWrite(11, native, 1_300_000_000),
              PlayToWrite(12, native, 1_300_000_000), PlayToWrite(20, fresh, 1_600_000_000),
-             PlayToWrite(21, fresh, 1_500_000_000), PlayToWrite(30, guest_only, 1_400_000_000),
-             PlayToWrite(40, 999_999, 1_400_000_000),
-             PlayToWrite(41, lib.tracks[0].album_id, 1_400_000_000)]
+             PlayToWrite(21, fresh, 1_500_000_000), PlayToWrite(30, guest_only, 1_400_000_000)]
     result = _writer(db).apply(plays, [], backup_dir=None)
 
-    assert result.skipped == [40, 41]
     assert sorted(result.inserted) == [10, 11, 12, 20, 21, 30]
     assert result.touched_tracks == 3
     assert result.deleted == []
@@ -208,6 +207,20 @@ def test_apply_writes_exact_counts_and_history(db: PlexDb) -> None:
             "device_id": None, "view_type": 0,
         }
     assert other_tables(db.path) == others
+
+
+def test_plays_of_unknown_tracks_refuse_the_whole_batch(db: PlexDb, tmp_path: Path) -> None:
+    native, _, _ = _pick(db)
+    before = dump(db.path, keep_updated_at=True)
+    album = db.library.tracks[0].album_id
+    plays = [PlayToWrite(1, native, NOW), PlayToWrite(2, 999_999, NOW),
+             PlayToWrite(3, album, NOW), PlayToWrite(4, 999_999, NOW - 1)]
+    with pytest.raises(PlexWriteError) as caught:
+        _writer(db).apply(plays, [], backup_dir=tmp_path / "backups")
+    assert str(caught.value) == (f"3 plays name rating keys that are not tracks in Plex's "
+                                 f"database (e.g. {album}, 999999); nothing written")
+    assert dump(db.path, keep_updated_at=True) == before
+    assert not list_backups(tmp_path / "backups")
 
 
 def test_apply_then_remove_restores_both_tables_exactly(db: PlexDb) -> None:
@@ -252,6 +265,33 @@ def test_partial_removal_recomputes_count_and_last_played(db: PlexDb) -> None:
     row = settings_of(db.path, guid)
     assert row is not None
     assert (row["view_count"], row["last_viewed_at"]) == (count0, last0)
+
+
+@pytest.mark.parametrize("state", ["rating", "marker"])
+def test_a_settings_row_we_created_stays_when_it_gained_state(db: PlexDb, state: str) -> None:
+    _, fresh, _ = _pick(db)
+    guid = db.library.track_by_id[fresh].guid
+    conn = _connect(db.path)
+    conn.execute('CREATE TABLE "metadata_item_setting_markers" ("id" INTEGER PRIMARY KEY '
+                 'AUTOINCREMENT NOT NULL, "metadata_item_setting_id" integer NOT NULL, '
+                 '"marker_type" integer)')
+    conn.close()
+    writer = _writer(db)
+    ids = writer.apply([PlayToWrite(1, fresh, NOW)], [], backup_dir=None).inserted
+    created = settings_of(db.path, guid)
+    assert created is not None
+    conn = _connect(db.path)
+    if state == "rating":
+        conn.execute("UPDATE metadata_item_settings SET rating = 8 WHERE id = ?",
+                     (created["id"],))
+    else:
+        conn.execute("INSERT INTO metadata_item_setting_markers (metadata_item_setting_id, "
+                     "marker_type) VALUES (?, 1)", (created["id"],))
+    conn.close()
+    writer.apply([], [ids[1]], backup_dir=None)
+    row = settings_of(db.path, guid)
+    assert row is not None
+    assert (row["id"], row["view_count"], row["last_viewed_at"]) == (created["id"], 0, None)
 
 
 def test_played_mark_without_history_survives(db: PlexDb) -> None:
@@ -719,7 +759,6 @@ def test_write_result_is_plain_values(db: PlexDb) -> None:
     result = _writer(db).apply([PlayToWrite(7, native, NOW)], [], backup_dir=None)
     assert isinstance(result, WriteResult)
     assert isinstance(result.inserted[7], int)
-    assert result.skipped == []
     with pytest.raises(ValueError, match="unique"):
         _writer(db).apply([PlayToWrite(7, native, NOW), PlayToWrite(7, native, NOW)], [],
                           backup_dir=None)

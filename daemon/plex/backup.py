@@ -43,6 +43,9 @@ _TEMP_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX,
     sqlite3.SQLITE_DROP_TEMP_TABLE, sqlite3.SQLITE_DROP_TEMP_INDEX,
 })
+# The only PRAGMAs our connections run (reads of table_info/page_count included).
+_PRAGMAS = frozenset({"busy_timeout", "temp_store", "cache_size", "wal_checkpoint", "table_info",
+                      "page_count"})
 _SCHEMA_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER,
     sqlite3.SQLITE_CREATE_VIEW, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_DROP_INDEX,
@@ -70,14 +73,15 @@ def as_plex_error(exc: sqlite3.Error, path: Path, doing: str) -> PlexWriteError:
 
 def _authorizer(writable: Collection[str]) -> Callable[[int, str | None, str | None,
                                                          str | None, str | None], int]:
-    """An SQLite authorizer: writes only to ``writable`` tables of main, or to TEMP."""
+    """An SQLite authorizer: writes only to ``writable`` tables of main or to TEMP; no schema
+    changes, no ATTACH, and only the PRAGMAs this package uses."""
     allowed = frozenset(writable)
 
     def check(action: int, arg1: str | None, _arg2: str | None, db: str | None,
               _trigger: str | None) -> int:
         if action in _WRITE_ACTIONS and db != "temp" and arg1 not in allowed:
             return sqlite3.SQLITE_DENY
-        if action in _SCHEMA_DDL:
+        if action in _SCHEMA_DDL or (action == sqlite3.SQLITE_PRAGMA and arg1 not in _PRAGMAS):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
 
@@ -238,7 +242,7 @@ def restore_backup(backup: Path, target: Path, *, busy_timeout_ms: int = 15000) 
         raise PlexWriteError(f"Plex's database directory not found: {target.parent}")
     src = _read_only(backup)
     try:
-        expected = _snapshot(src)[1:]
+        expected = _snapshot(src)
     except sqlite3.Error as exc:
         src.close()
         raise PlexWriteError(f"not a Plex library database backup: {backup}") from exc
@@ -247,8 +251,8 @@ def restore_backup(backup: Path, target: Path, *, busy_timeout_ms: int = 15000) 
         try:
             dst.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             src.backup(dst, progress=_give_up_when_busy)
-            got = _snapshot(dst)[1:]
-            _checkpoint(dst)
+            got = _snapshot(dst)
+            checkpoint(dst)
         finally:
             dst.close()
     except sqlite3.Error as exc:
@@ -260,7 +264,7 @@ def restore_backup(backup: Path, target: Path, *, busy_timeout_ms: int = 15000) 
     log.info("Restored Plex's database %s from %s", target, backup)
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
+def checkpoint(conn: sqlite3.Connection) -> None:
     """``PRAGMA wal_checkpoint(TRUNCATE)``; failing to checkpoint is not an error."""
     try:
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -270,5 +274,3 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
     if busy:
         log.info("WAL checkpoint of Plex's database was blocked by a reader (not an error)")
 
-
-checkpoint = _checkpoint

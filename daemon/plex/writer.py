@@ -57,7 +57,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import PlexWriteError
@@ -87,7 +87,7 @@ INDEXED_TIMESTAMPS = frozenset({(VIEWS_TABLE, "viewed_at")})
 LEGACY_GLOB = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
 LEGACY_FORMAT = "%Y-%m-%d %H:%M:%S"
 TRACK_TYPE = 10
-CACHE_KIB = 262144  # page cache of the write connection: big batches touch big indexes
+CACHE_KIB = 131072  # page cache of the write connection: big batches touch big indexes
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,6 @@ class WriteResult:
     touched_tracks: int  # settings rows updated or created
     backup: Path | None
     timestamp_mode: str  # "integer" or "legacy-string"
-    skipped: list[int] = field(default_factory=list)  # keys whose rating_key is no track here
 
 
 def _declared_mode(declared: str) -> str | None:
@@ -261,8 +260,9 @@ class PlexDatabaseWriter:
               dry_run: bool = False) -> WriteResult:
         """Delete our ``remove`` history ids, insert ``add``, recompute counts: one transaction.
 
-        Only ``remove`` ids that exist and belong to the account are deleted. Plays whose
-        ``rating_key`` is not a track with a guid in this DB are not written (``skipped``).
+        Only ``remove`` ids that exist and belong to the account are deleted. Every play gets
+        its row or nothing is written: a ``rating_key`` that is not a track (with a guid) in
+        this DB refuses the whole batch, before the backup.
         ``backup_dir``: back up first (under the write lock). ``dry_run``: do everything, then
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
         """
@@ -280,8 +280,7 @@ class PlexDatabaseWriter:
                 result = self._apply_locked(conn, add, remove, backup_dir, keep_backups, dry_run)
                 conn.execute("ROLLBACK" if dry_run else "COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise as_plex_error(exc, self.path, "writing") from exc
                 raise
@@ -289,26 +288,36 @@ class PlexDatabaseWriter:
                 checkpoint(conn)
         finally:
             conn.close()
-        log.info("%s Plex's database: %d plays inserted, %d removed, %d settings rows touched, "
-                 "%d skipped (%s timestamps)", "Dry run on" if dry_run else "Wrote",
-                 len(result.inserted), len(result.deleted), result.touched_tracks,
-                 len(result.skipped), result.timestamp_mode)
+        log.info("%s Plex's database: %d plays inserted, %d removed, %d settings rows touched "
+                 "(%s timestamps)", "Dry run on" if dry_run else "Wrote", len(result.inserted),
+                 len(result.deleted), result.touched_tracks, result.timestamp_mode)
         return result
 
     def _apply_locked(self, conn: sqlite3.Connection, add: Sequence[PlayToWrite],
                       remove: Sequence[int], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool) -> WriteResult:
         mode = detect_timestamp_mode(conn)
+        job = _PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
+        job.resolve(add)  # reads and checks only: a refusal comes before the backup
         backup = None
-        if backup_dir is not None and not dry_run:
+        if backup_dir is not None and not dry_run and (add or remove):
             backup = backup_database(self.path, Path(backup_dir), keep=keep_backups,
                                      busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
-        job = _PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         deleted = job.remove(remove)
-        inserted, skipped = job.insert(add)
+        inserted = job.insert(add)
         touched = job.update_settings()
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
-                           backup=backup, timestamp_mode=mode, skipped=skipped)
+                           backup=backup, timestamp_mode=mode)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open; a failing ROLLBACK must not hide the real error
+    (SQLite then rolls back itself when the connection closes, or recovers from the WAL)."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.error("ROLLBACK of Plex's database failed: %s", exc)
 
 
 VIEW_COLUMNS = ("account_id", "guid", "metadata_type", "library_section_id", "grandparent_title",
@@ -362,8 +371,8 @@ class _PlayWrite:
                      requested - len(deleted), self.account)
         return deleted
 
-    def insert(self, plays: Sequence[PlayToWrite]) -> tuple[dict[int, int], list[int]]:
-        """Insert one history row per play; returns (key -> new view id, skipped keys)."""
+    def resolve(self, plays: Sequence[PlayToWrite]) -> None:
+        """Look up the plays' tracks (TEMP tables only); refuse keys that are no tracks."""
         conn = self.conn
         conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT)")
         per_track = Counter(p.rating_key for p in plays)
@@ -378,16 +387,23 @@ class _PlayWrite:
             "WHERE t.metadata_type = ? AND coalesce(t.guid, '') != ''", (TRACK_TYPE,))
         conn.execute("UPDATE plexfm_track SET parent_index = (SELECT v.parent_index "
                      "FROM main.metadata_item_views v WHERE v.guid = plexfm_track.guid "
-                     "ORDER BY v.id DESC LIMIT 1)")
-        known = {row[0] for row in conn.execute("SELECT rating_key FROM plexfm_track")}
-        skipped = [p.key for p in plays if p.rating_key not in known]
-        if skipped:
-            log.warning("%d plays name rating keys that are not tracks in Plex's database "
-                        "(e.g. key %s); not written", len(skipped), skipped[0])
-        todo = sorted((p for p in plays if p.rating_key in known),
-                      key=lambda p: (p.viewed_at, p.key))
+                     "AND v.parent_index IS NOT NULL ORDER BY v.id DESC LIMIT 1)")
+        unknown = [row[0] for row in conn.execute(
+            "SELECT rating_key FROM plexfm_keys WHERE rating_key NOT IN "
+            "(SELECT rating_key FROM plexfm_track) ORDER BY rating_key LIMIT 5")]
+        if unknown:
+            missing = conn.execute("SELECT sum(plays) FROM plexfm_keys WHERE rating_key NOT IN "
+                                   "(SELECT rating_key FROM plexfm_track)").fetchone()[0]
+            raise PlexWriteError(
+                f"{missing} plays name rating keys that are not tracks in Plex's database "
+                f"(e.g. {', '.join(map(str, unknown))}); nothing written")
+
+    def insert(self, plays: Sequence[PlayToWrite]) -> dict[int, int]:
+        """Insert one history row per (resolved) play; returns key -> new view id."""
+        conn = self.conn
+        todo = sorted(plays, key=lambda p: (p.viewed_at, p.key))
         if not todo:
-            return {}, skipped
+            return {}
         to_db = self.to_db
         conn.executemany("INSERT INTO plexfm_add VALUES (?, ?, ?)",
                          ((n, p.rating_key, to_db(p.viewed_at)) for n, p in enumerate(todo, 1)))
@@ -399,7 +415,7 @@ class _PlayWrite:
             "JOIN plexfm_track t ON t.rating_key = a.rating_key ORDER BY a.seq",
             (self.account, TRACK_TYPE))
         first = self._verify_inserted(len(todo))
-        return {p.key: first + n for n, p in enumerate(todo)}, skipped
+        return {p.key: first + n for n, p in enumerate(todo)}
 
     def _verify_inserted(self, count: int) -> int:
         """Check the new rows are ids first..first+count-1 in seq order; returns first."""
@@ -473,8 +489,11 @@ class _PlayWrite:
             return
         empty = " AND ".join(SETTINGS_STATE[c].format(c=f's."{c}"')
                              for c in sorted(columns & SETTINGS_STATE.keys()))
-        tables = {row[0] for row in conn.execute("SELECT name FROM main.sqlite_master")}
-        if "metadata_item_setting_markers" in tables:
+        markers = {row[1] for row in conn.execute(
+            "PRAGMA main.table_info(metadata_item_setting_markers)")}
+        if markers and "metadata_item_setting_id" not in markers:
+            return
+        if markers:
             empty += (" AND NOT EXISTS (SELECT 1 FROM main.metadata_item_setting_markers m "
                       "WHERE m.metadata_item_setting_id = s.id)")
         conn.execute(
