@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         "apply_s": round(apply_s, 2), "revert_s": round(revert_s, 2),
         "apply_budget_s": 30, "revert_budget_s": 10,
         "db_bytes": pristine.stat().st_size,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "python": platform.python_version(),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version, "machine": platform.machine(),
     }
     (OUT / "writer.json").write_text(json.dumps(result, indent=2) + "\n")
