@@ -25,6 +25,7 @@ from daemon.stopping import StopToken
 from daemon.store.engine import open_store
 
 if TYPE_CHECKING:
+    from daemon.apply import Applier
     from daemon.plex.library import LibrarySource
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,33 @@ def build_library_source(config: Config) -> LibrarySource:
                       "and plex.token to mirror the library")
 
 
+def build_applier(config: Config, engine: Engine, stop: StopToken | None = None) -> Applier:
+    """The apply job's runner for this configuration (Plex's database and, if set, server)."""
+    from daemon.apply import Applier, ApplySettings
+    from daemon.config import parse_window
+    from daemon.plex.server import PlexServerProbe
+
+    plex, apply = config.plex, config.apply
+    if apply.mode != "api" and not plex.database:
+        raise ConfigError("plex.database", f"required by apply.mode {apply.mode} (set it, or "
+                          "use apply.mode api with plex.url and plex.token)")
+    if apply.mode == "api" and not (plex.url and plex.token):
+        raise ConfigError("plex.url", "apply.mode api needs plex.url and plex.token")
+    probe = PlexServerProbe(plex.url, plex.token, timeout=min(plex.timeout_seconds, 10)) \
+        if plex.url else None
+    window = config.apply_window or parse_window("00:00-23:59")  # off: only --now applies
+    settings = ApplySettings(
+        database=Path(plex.database), mode=apply.mode, window=window,
+        accounts=config.accounts, slack_seconds=int(apply.dedupe_slack_minutes * 60),
+        backup_dir=Path(apply.backup_dir) if apply.backup_dir else config.data_dir / "backups",
+        backups_keep=apply.backups_keep, lock_path=config.data_dir / "apply.lock",
+        stop_command=apply.stop_command, start_command=apply.start_command,
+        session_poll_seconds=apply.session_poll_seconds,
+        plex_stop_timeout=apply.plex_stop_timeout_seconds, live_batch=apply.live_batch_size,
+    )
+    return Applier(engine, settings, probe=probe, stop=stop)
+
+
 def service_jobs(application: App, stop: StopToken) -> list[JobSpec]:
     """The jobs this configuration enables, bound to this application's clients and store."""
     config = application.config
@@ -69,10 +97,20 @@ def service_jobs(application: App, stop: StopToken) -> list[JobSpec]:
             return build_library_source(config)
     else:
         log.info("library job off: set plex.database or plex.url to mirror the library")
+    applier = None
+    if config.plex.database or config.apply.mode == "api":
+        applier = build_applier(config, application.engine, stop)
+    else:
+        log.info("apply job off: set plex.database (or apply.mode api) to write plays to Plex")
+    butler = None
+    if config.plex.url and config.plex.token:
+        from daemon.plex.server import PlexServerProbe
+
+        butler = PlexServerProbe(config.plex.url, config.plex.token, timeout=5).butler_hours
     return job_table(
         config, application.engine, stop,
         lastfm=build_lastfm_client(config, sleep=stop.sleep),
-        library_source=library,
+        library_source=library, applier=applier, butler_hours=butler,
     )
 
 

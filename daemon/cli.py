@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     listing.add_argument("--status", choices=["auto", "manual", "not_in_library", "queued"],
                          help="only tracks with this status")
+    apply = sub.add_parser("apply", help="write matched plays into Plex (in the window)")
+    apply.add_argument("--dry-run", action="store_true", help="report what would change")
+    apply.add_argument("--now", action="store_true",
+                       help="ignore the window (not the lock, not the running-Plex check)")
+    revert = sub.add_parser("revert", help="remove plays plexfm wrote into Plex")
+    revert.add_argument("--all", action="store_true", required=True,
+                        help="every play plexfm wrote (Plex's own plays are never touched)")
+    revert.add_argument("--now", action="store_true", help="ignore the window")
+    revert.add_argument("--dry-run", action="store_true", help="report what would change")
+    restore = sub.add_parser("restore", help="put a backup of Plex's database back (Plex "
+                             "must be stopped)")
+    restore.add_argument("backup", type=Path, metavar="BACKUP")
     sub.add_parser("run", help="run the service: scheduled jobs and the web server")
     sub.add_parser("healthcheck", help="exit 0 when every enabled job is healthy, 1 otherwise")
     status = sub.add_parser("status", help="what the store holds")
@@ -117,7 +129,8 @@ def _cmd_import(args: argparse.Namespace, application: app.App) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, application: app.App) -> int:
-    status = collect_status(application.engine, application.config.lastfm.user)
+    status = collect_status(application.engine, application.config.lastfm.user,
+                            application.config.accounts)
     if args.json:
         print(json.dumps(status, sort_keys=True))
     else:
@@ -215,6 +228,44 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
                                 "reason", "suggestions")}
 
 
+def _cmd_apply(args: argparse.Namespace, application: app.App) -> int:
+    applier = app.build_applier(application.config, application.engine)
+    revert_all = args.command == "revert"
+    result = application.runner.run(
+        "revert" if revert_all else "apply",
+        lambda: applier.run(force_window=args.now, dry_run=args.dry_run, revert_all=revert_all),
+    )
+    if not result.ok:
+        print(f"plexfm: {args.command} failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    c = result.counts
+    if "skipped" in c:
+        print(f"skipped: {c['skipped']}")
+        return EXIT_OK
+    if c["mode"] == "dry-run":
+        print(f"dry run: would write {c['to_add']:,} plays and remove {c['to_remove']:,}; "
+              f"{c['already_in_plex']:,} already in Plex")
+        return EXIT_OK
+    print(f"wrote {c['added']:,} plays, removed {c['removed']:,}; {c['already_in_plex']:,} "
+          f"already in Plex" + (f"; backup {c['backup']}" if c.get("backup") else ""))
+    if c.get("unremovable"):
+        print(f"{c['unremovable']:,} plays written in api mode cannot be removed (Plex's API "
+              "cannot unmark one play)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_restore(args: argparse.Namespace, application: app.App) -> int:
+    from daemon.plex.backup import restore_backup
+
+    database = application.config.plex.database
+    if not database:
+        raise ConfigError("plex.database", "restore needs the path of Plex's database")
+    restore_backup(args.backup, Path(database))
+    print(f"restored {args.backup} over {database}; the plays plexfm wrote after that backup "
+          "are gone from Plex: run 'plexfm apply' to write them again")
+    return EXIT_OK
+
+
 def _cmd_run(_args: argparse.Namespace, application: app.App) -> int:
     from daemon import service
 
@@ -237,6 +288,9 @@ def _cmd_healthcheck(_args: argparse.Namespace, application: app.App) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
+    "apply": _cmd_apply,
+    "revert": _cmd_apply,
+    "restore": _cmd_restore,
     "run": _cmd_run,
     "healthcheck": _cmd_healthcheck,
     "library": _cmd_library,

@@ -13,6 +13,7 @@ import os
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,48 @@ def _one_of(*choices: str) -> Check:
         return None
 
     return check
+
+
+WINDOW_OFF = "off"
+
+
+def _window(value: Any) -> str | None:
+    if str(value).strip().lower() == WINDOW_OFF:
+        return None
+    try:
+        parse_window(str(value))
+    except ValueError:
+        return f"must look like 04:00-05:00 (local time) or be off, got {value!r}"
+    return None
+
+
+def parse_window(text: str) -> tuple[dt_time, dt_time]:
+    """'HH:MM-HH:MM' as (start, end) local times; the window may cross midnight."""
+    start, _, end = text.partition("-")
+    first = dt_time.fromisoformat(start.strip())
+    last = dt_time.fromisoformat(end.strip())
+    if first == last:
+        raise ValueError("empty window")
+    return first, last
+
+
+def _accounts(value: Any) -> str | None:
+    try:
+        parse_accounts(str(value))
+    except ValueError:
+        return f"must look like 'alice:1, bob:5' (last.fm user: Plex account id), got {value!r}"
+    return None
+
+
+def parse_accounts(text: str) -> dict[str, int]:
+    """'alice:1, bob:5' as {"alice": 1, "bob": 5} ('' is an empty mapping)."""
+    mapping: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        user, _, account = part.rpartition(":")
+        if not user.strip():
+            raise ValueError(part)
+        mapping[user.strip()] = int(account)
+    return mapping
 
 
 def _http_url(value: Any) -> str | None:
@@ -106,6 +149,36 @@ class PlexConfig:
     section: str = _setting("Music", "title of the music library section")
     timeout_seconds: float = _setting(30.0, "timeout of one request to Plex",
                                       check=_between(1, 600))
+    account_id: int = _setting(1, "Plex account the plays of lastfm.user are written for "
+                               "(1 is the server owner)", check=_between(1, 10**9))
+    accounts: str = _setting("", "more last.fm users and their Plex accounts, e.g. "
+                             "'partner:5, kid:7' (their scrobbles must be pulled too)",
+                             check=_accounts)
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    mode: str = _setting("offline", "how plays reach Plex: offline, live, api or dry-run",
+                         check=_one_of("offline", "live", "api", "dry-run"))
+    window: str = _setting("04:00-05:00", "maintenance window, local time (HH:MM-HH:MM), or "
+                           "off (no scheduled apply; run plexfm apply --now yourself)",
+                           check=_window)
+    stop_command: str = _setting("", "command that stops Plex for the window, e.g. "
+                                 "'systemctl stop plexmediaserver'")
+    start_command: str = _setting("", "command that starts Plex after the window, e.g. "
+                                  "'systemctl start plexmediaserver'")
+    backup_dir: str = _setting("", "where Plex database backups go (default: data_dir/backups)")
+    backups_keep: int = _setting(7, "how many backups to keep", check=_between(1, 1000))
+    dedupe_slack_minutes: float = _setting(
+        5.0, "a scrobble within the track's duration plus this of a play Plex already has is "
+        "that play", check=_between(0, 1440))
+    session_poll_seconds: float = _setting(
+        60.0, "while someone is playing, look again after this long (within the window)",
+        check=_between(1, 3600))
+    plex_stop_timeout_seconds: float = _setting(
+        120.0, "how long Plex may take to stop", check=_between(1, 3600))
+    live_batch_size: int = _setting(
+        5000, "plays per transaction in live mode (short write locks)", check=_between(1, 10**7))
 
 
 @dataclass(frozen=True)
@@ -153,6 +226,7 @@ class Config:
     plex: PlexConfig = field(default_factory=PlexConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    apply: ApplyConfig = field(default_factory=ApplyConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "(defaults)"
@@ -165,6 +239,18 @@ class Config:
             return Path(state.split(":")[0])
         xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(xdg) / "plexfm"
+
+    @property
+    def apply_window(self) -> tuple[dt_time, dt_time] | None:
+        """The maintenance window, None when scheduled applies are off."""
+        if self.apply.window.strip().lower() == WINDOW_OFF:
+            return None
+        return parse_window(self.apply.window)
+
+    @property
+    def accounts(self) -> dict[str, int]:
+        """last.fm user -> Plex account id, lastfm.user first."""
+        return {self.lastfm.user: self.plex.account_id, **parse_accounts(self.plex.accounts)}
 
     @property
     def store_url(self) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -19,8 +21,10 @@ from daemon.ingest import PullSettings, pull
 from daemon.lastfm import LastfmClient
 from daemon.progress import LogProgress
 from daemon.stopping import StopToken
+from daemon.window import in_window
 
 if TYPE_CHECKING:
+    from daemon.apply import Applier
     from daemon.plex.library import LibrarySource
 
 log = logging.getLogger(__name__)
@@ -36,12 +40,30 @@ class JobSpec:
     run: JobFunction
     interval_seconds: float | None  # None: only when triggered (and once a day as a safety net)
     run_at_start: bool = False
+    daily_at: dt_time | None = None  # instead of an interval: every day at this local time
     retry_budget: int = 3
     then: Callable[[dict[str, Any]], Sequence[str]] = field(default=lambda _counts: ())
     """Jobs to run right after a successful run, given its counts."""
 
     def expectation(self) -> Expectation:
         return Expectation(self.name, self.interval_seconds, self.retry_budget)
+
+
+def warn_butler_overlap(window: tuple[dt_time, dt_time],
+                        butler: tuple[int, int] | None) -> bool:
+    """Log a warning when the window overlaps Plex's Butler hours; True when it does."""
+    if butler is None:
+        return False
+    start, end = butler
+    butler_hours = {h % 24 for h in range(start, end if end > start else end + 24)}
+    first, last = window[0].hour, window[1].hour + (1 if window[1].minute else 0)
+    window_hours = {h % 24 for h in range(first, last if last > first else last + 24)}
+    if butler_hours & window_hours:
+        log.warning("apply.window %s-%s overlaps Plex's Butler hours %02d:00-%02d:00, when Plex "
+                    "backs up and optimizes the same database: move one of them",
+                    f"{window[0]:%H:%M}", f"{window[1]:%H:%M}", start, end)
+        return True
+    return False
 
 
 def pull_settings(config: Config) -> PullSettings:
@@ -63,6 +85,8 @@ def job_table(
     *,
     lastfm: LastfmClient,
     library_source: Callable[[], LibrarySource] | None,
+    applier: Applier | None = None,
+    butler_hours: Callable[[], tuple[int, int] | None] | None = None,
 ) -> list[JobSpec]:
     """Every enabled job of the service, bound to its dependencies."""
     schedule = config.schedule
@@ -85,7 +109,16 @@ def job_table(
 
         return reconcile.match(engine)
 
-    specs.append(JobSpec("match", run_match, None, run_at_start=True, retry_budget=budget))
+    window = config.apply_window
+
+    def after_match(counts: dict[str, Any]) -> Sequence[str]:
+        """Inside the window, newly matched plays go to Plex at once (not tomorrow)."""
+        if applier is None or window is None or not counts.get("matched"):
+            return ()
+        return ("apply",) if in_window(window, datetime.now().astimezone()) else ()
+
+    specs.append(JobSpec("match", run_match, None, run_at_start=True, retry_budget=budget,
+                         then=after_match))
 
     if library_source is not None and schedule.library_minutes > 0:
         source_factory = library_source
@@ -97,4 +130,17 @@ def job_table(
 
         specs.append(JobSpec("library", run_library, schedule.library_minutes * 60,
                              run_at_start=True, retry_budget=budget))
+    if applier is not None and window is None:
+        log.info("scheduled apply off (apply.window: off): run plexfm apply --now to write")
+    if applier is not None and window is not None:
+        warn_butler_overlap(window, butler_hours() if butler_hours else None)
+        runner = applier
+
+        def run_apply() -> dict[str, Any]:
+            return runner.run()
+
+        # also at start: a service (re)started inside the window applies at once; outside it,
+        # the run records "outside the window" and the daily trigger does the work
+        specs.append(JobSpec("apply", run_apply, None, daily_at=window[0], run_at_start=True,
+                             retry_budget=1))
     return specs

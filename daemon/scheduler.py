@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.jobs import JobSpec
@@ -44,18 +45,26 @@ class Scheduler:
         """Register every job and start the scheduler thread."""
         now = datetime.now().astimezone()
         for spec in self._specs.values():
+            if spec.daily_at is not None:
+                self._scheduler.add_job(
+                    self._run, CronTrigger(hour=spec.daily_at.hour, minute=spec.daily_at.minute),
+                    args=[spec.name, "schedule"], id=spec.name, name=spec.name,
+                    replace_existing=True,
+                )
+                if spec.run_at_start:  # e.g. restarted inside the window: carry on
+                    self.trigger(spec.name, "start")
+                continue
             interval = timedelta(seconds=spec.interval_seconds) if spec.interval_seconds \
                 else SAFETY_NET
             self._scheduler.add_job(
                 self._run, IntervalTrigger(seconds=interval.total_seconds()),
                 args=[spec.name, "schedule"], id=spec.name, name=spec.name,
-                replace_existing=True, next_run_time=now if spec.run_at_start else None,
+                replace_existing=True, next_run_time=now if spec.run_at_start else now + interval,
             )
-            if not spec.run_at_start:
-                self._scheduler.get_job(spec.name).modify(next_run_time=now + interval)
         self._scheduler.start()
         log.info("scheduler started: %s", ", ".join(
-            f"{s.name} every {int(s.interval_seconds // 60)} min" if s.interval_seconds
+            f"{s.name} daily at {s.daily_at:%H:%M}" if s.daily_at
+            else f"{s.name} every {s.interval_seconds / 60:g} min" if s.interval_seconds
             else f"{s.name} on demand" for s in self._specs.values()))
 
     def trigger(self, name: str, why: str = "manual") -> bool:

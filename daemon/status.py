@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from daemon.store import jobruns, matches, syncstate
+from daemon.store import jobruns, ledger, matches, syncstate
 from daemon.store import library as library_store
 from daemon.store import scrobbles as scrobble_queries
 
 
-def collect_status(engine: Engine, user: str) -> dict[str, Any]:
+def collect_status(
+    engine: Engine, user: str, accounts: dict[str, int] | None = None
+) -> dict[str, Any]:
     """Plain data: counts, time span, backfill state and each job's last run."""
     with engine.connect() as conn:
         stats = scrobble_queries.stats(conn)
@@ -20,7 +22,14 @@ def collect_status(engine: Engine, user: str) -> dict[str, Any]:
         runs = jobruns.latest(conn)
         by_status = matches.status_counts(conn)
         library_tracks = library_store.count(conn)
+        applied = ledger.summary(conn)
+        matched_plays = ledger.matched_play_count(conn, list(accounts or {user: 1}))
     return {
+        "applied_plays": applied["applied_plays"],
+        "already_in_plex": applied["already_in_plex"],
+        "pending_plays": max(0, matched_plays - applied["applied_plays"]
+                             - applied["already_in_plex"]),
+        "last_apply": applied["last_apply"],
         "library_tracks": library_tracks,
         "matched": by_status[matches.AUTO] + by_status[matches.MANUAL],
         "matched_auto": by_status[matches.AUTO],
@@ -57,7 +66,13 @@ def format_status(status: dict[str, Any]) -> str:
         f"library:    {status['library_tracks']:,} tracks",
         f"matches:    {status['matched']:,} matched ({status['matched_auto']:,} automatically),"
         f" {status['queued']:,} queued, {status['not_in_library']:,} not in library",
+        f"plex:       {status['applied_plays']:,} plays written, {status['already_in_plex']:,} "
+        f"already there, {status['pending_plays']:,} waiting for the next window",
     ]
+    last = status["last_apply"]
+    if last:
+        lines.append(f"last apply: {last['state']} at {when(last['started_at'])} ({last['mode']}"
+                     f", +{last['added']:,} / -{last['removed']:,})")
     for name, run in status["jobs"].items():
         suffix = f" ({run['error']})" if run["error"] else ""
         lines.append(f"job {name}: {run['outcome']} at {when(run['started_at'])}{suffix}")

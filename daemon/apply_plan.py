@@ -1,0 +1,111 @@
+"""What an apply must do, computed purely from frames: no store, no Plex, no clock.
+
+1. `diff`: compare the plays that should be in Plex (matched, dated scrobbles of mapped users)
+   with the ledger. A ledger row whose scrobble is no longer matched, or matched to another
+   track or account, is reverted; a desired play neither applied nor known to be in Plex
+   already is a candidate. Records of "already in Plex" whose match changed are dropped, so
+   they are checked again.
+2. `dedupe`: a candidate within (track duration + slack) of a play Plex recorded natively for
+   the same track and account is that play (Plex or Plexamp scrobbled it to last.fm itself),
+   not a new one. Each native play absorbs at most one scrobble: scrobbles in time order each
+   take the earliest unclaimed native play in their window; native plays claimed by earlier
+   applies stay claimed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import cast
+
+import pandas as pd
+
+DEFAULT_DURATION_S = 240  # when Plex has no duration for a track
+
+
+@dataclass
+class Diff:
+    candidates: pd.DataFrame  # scrobble_id, account_id, rating_key, uts, duration_ms
+    remove: list[tuple[int, int, int]] = field(default_factory=list)
+    """Ledger rows to revert: (scrobble_id, view_id, account_id)."""
+    unremovable: list[int] = field(default_factory=list)  # ledger rows without a view id
+    forget_in_plex: list[int] = field(default_factory=list)
+    claimed: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+
+
+def diff(
+    desired: pd.DataFrame,
+    accounts: Mapping[str, int],
+    ledger: pd.DataFrame,
+    in_plex: pd.DataFrame,
+) -> Diff:
+    """Split desired plays and the ledger into reverts and candidates (see module doc)."""
+    want = desired.assign(account_id=desired["user"].map(accounts))
+    want = want[want["account_id"].notna()].astype({"account_id": "int64"})
+    merged = ledger.merge(want[["scrobble_id", "account_id", "rating_key"]], on="scrobble_id",
+                          how="left", suffixes=("", "_want"))
+    stale = merged[(merged["rating_key"] != merged["rating_key_want"])
+                   | (merged["account_id"] != merged["account_id_want"])]
+    with_view = stale[stale["view_id"].notna()]
+    result = Diff(candidates=pd.DataFrame())
+    result.remove = list(zip(with_view["scrobble_id"].astype(int).tolist(),
+                             with_view["view_id"].astype(int).tolist(),
+                             with_view["account_id"].astype(int).tolist(), strict=True))
+    result.unremovable = [int(i) for i in stale[stale["view_id"].isna()]["scrobble_id"]]
+    kept = set(ledger["scrobble_id"]) - set(stale["scrobble_id"])
+
+    known = in_plex.merge(want[["scrobble_id", "account_id", "rating_key"]], on="scrobble_id",
+                          how="left", suffixes=("", "_want"))
+    outdated = known[(known["rating_key"] != known["rating_key_want"])
+                     | (known["account_id"] != known["account_id_want"])]
+    result.forget_in_plex = [int(i) for i in outdated["scrobble_id"]]
+    still = known[~known["scrobble_id"].isin(outdated["scrobble_id"])]
+    for group, times in still.groupby(["account_id", "rating_key"])["native_viewed_at"]:
+        account, key = cast(tuple[int, int], group)
+        result.claimed[(int(account), int(key))] = sorted(int(t) for t in times)
+
+    done = kept | set(still["scrobble_id"])
+    result.candidates = want[~want["scrobble_id"].isin(done)][
+        ["scrobble_id", "account_id", "rating_key", "uts", "duration_ms"]
+    ].sort_values(["account_id", "rating_key", "uts", "scrobble_id"], kind="stable")
+    return result
+
+
+def dedupe(
+    candidates: pd.DataFrame,
+    natives: Mapping[tuple[int, int], list[int]],
+    claimed: Mapping[tuple[int, int], list[int]],
+    slack_seconds: int,
+) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int]]]:
+    """Return (plays to write, plays already in Plex), each (scrobble_id, account_id,
+    rating_key, uts or native time). `natives`: (account, rating_key) -> sorted native times."""
+    write: list[tuple[int, int, int, int]] = []
+    already: list[tuple[int, int, int, int]] = []
+    columns = ("scrobble_id", "account_id", "rating_key", "uts", "duration_ms")
+    rows = zip(*(candidates[c].tolist() for c in columns), strict=True)
+    free: dict[tuple[int, int], list[int]] = {}
+    for scrobble_id, account, key, uts, duration_ms in rows:
+        track = (int(account), int(key))
+        native = natives.get(track)
+        if not native:
+            write.append((int(scrobble_id), *track, int(uts)))
+            continue
+        if track not in free:
+            taken = list(claimed.get(track, ()))
+            pool = list(native)
+            for t in taken:  # a native play claimed before is not available again
+                at = bisect_left(pool, t)
+                if at < len(pool) and pool[at] == t:
+                    pool.pop(at)
+            free[track] = pool
+        pool = free[track]
+        duration = duration_ms / 1000 if duration_ms and duration_ms == duration_ms else \
+            DEFAULT_DURATION_S
+        window = duration + slack_seconds
+        at = bisect_left(pool, uts - window)
+        if at < len(pool) and pool[at] <= uts + window:
+            already.append((int(scrobble_id), *track, pool.pop(at)))
+        else:
+            write.append((int(scrobble_id), *track, int(uts)))
+    return write, already

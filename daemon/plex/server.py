@@ -1,0 +1,104 @@
+"""Questions for a running Plex server before the maintenance window touches its database.
+
+Is it up? Is anyone playing (sessions, through plexapi)? When does Plex's own Butler run
+(ButlerStartHour/ButlerEndHour, so the window can avoid it)? Plain values in; the token never
+appears in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from xml.etree import ElementTree
+
+import requests
+
+from daemon.errors import PlexError
+
+log = logging.getLogger(__name__)
+
+
+class PlexServerProbe:
+    """A Plex server at `url` with `token`; every call has a timeout."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 5.0,
+                 session: requests.Session | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._session = session or requests.Session()
+
+    def reachable(self) -> bool:
+        """True when the server answers at all (it is running)."""
+        try:
+            self._session.get(f"{self.url}/identity", timeout=self._timeout)
+        except requests.RequestException:
+            return False
+        return True
+
+    def active_sessions(self) -> int:
+        """How many streams are playing now (PlexError when it cannot be told)."""
+        from plexapi.server import PlexServer  # imported on use: plexapi is slow to import
+
+        try:
+            server: Any = PlexServer(  # type: ignore[no-untyped-call]
+                self.url, self._token, session=self._session, timeout=self._timeout)
+            return len(server.sessions())
+        except Exception as exc:  # plexapi raises many kinds; none may carry the token out
+            raise PlexError(f"cannot list Plex sessions at {self.url}: "
+                            f"{exc.__class__.__name__}") from None
+
+    def mark_played(self, rating_key: int) -> None:
+        """Plex's "mark played" (GET /:/scrobble): view_count + 1, last played = now."""
+        try:
+            response = self._session.get(
+                f"{self.url}/:/scrobble", params={"key": str(rating_key),
+                                                  "identifier": "com.plexapp.plugins.library"},
+                headers={"X-Plex-Token": self._token}, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise PlexError(f"cannot reach Plex at {self.url}: {exc.__class__.__name__}") from None
+        if response.status_code != 200:
+            raise PlexError(f"Plex refused to mark {rating_key} played: HTTP "
+                            f"{response.status_code}")
+
+    def history(self, account_id: int, *, page: int = 1000) -> dict[int, list[int]]:
+        """rating_key -> sorted viewedAt of the account's play history (all pages)."""
+        plays: dict[int, list[int]] = {}
+        start = 0
+        while True:
+            try:
+                response = self._session.get(
+                    f"{self.url}/status/sessions/history/all",
+                    params={"accountID": str(account_id), "sort": "viewedAt:asc"},
+                    headers={"X-Plex-Token": self._token, "X-Plex-Container-Start": str(start),
+                             "X-Plex-Container-Size": str(page)}, timeout=self._timeout)
+                root = ElementTree.fromstring(response.content)  # noqa: S314 - see butler_hours
+            except (requests.RequestException, ElementTree.ParseError) as exc:
+                raise PlexError(f"cannot read Plex's play history at {self.url}: "
+                                f"{exc.__class__.__name__}") from None
+            items = list(root)
+            for item in items:
+                key, viewed = item.get("ratingKey"), item.get("viewedAt")
+                if key and viewed:
+                    plays.setdefault(int(key), []).append(int(viewed))
+            start += len(items)
+            if not items or start >= int(root.get("totalSize", start)):
+                break
+        for times in plays.values():
+            times.sort()
+        return plays
+
+    def butler_hours(self) -> tuple[int, int] | None:
+        """(ButlerStartHour, ButlerEndHour) from the server's preferences, when readable."""
+        try:
+            response = self._session.get(f"{self.url}/:/prefs",
+                                         headers={"X-Plex-Token": self._token},
+                                         timeout=self._timeout)
+            # the user's own server; plexapi parses the same XML with ElementTree
+            root = ElementTree.fromstring(response.content)  # noqa: S314
+            values = {s.get("id"): int(s.get("value", "")) for s in root.iter("Setting")
+                      if s.get("id") in ("ButlerStartHour", "ButlerEndHour")}
+            return values["ButlerStartHour"], values["ButlerEndHour"]
+        except (requests.RequestException, ElementTree.ParseError, ValueError, KeyError):
+            log.debug("Plex's Butler hours are not readable at %s", self.url)
+            return None

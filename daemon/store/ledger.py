@@ -1,0 +1,140 @@
+"""What plexfm wrote into Plex (the ledger), what Plex already had, and each apply batch.
+
+`applied_plays` has one row per scrobble written as a Plex history row (its view id), so every
+write can be undone exactly; `plays_in_plex` records scrobbles found to be a play Plex already
+counted natively (never written); `apply_batches` records each apply, and a batch left in state
+"writing" tells the next apply that a crash may have separated Plex's commit from ours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+if TYPE_CHECKING:  # pandas loads with the first apply, not with every command (status...)
+    import pandas as pd
+
+WRITING, DONE, FAILED, RECOVERED = "writing", "done", "failed", "recovered"
+
+
+def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
+    """Every dated scrobble of `users` whose track is matched: scrobble_id, user, uts,
+    rating_key, duration_ms (of the library track)."""
+    import pandas as pd
+
+    marks = ", ".join("?" for _ in users)
+    return pd.read_sql_query(
+        "SELECT s.id AS scrobble_id, s.user, s.uts, m.rating_key, l.duration_ms"
+        " FROM scrobbles s JOIN scrobbled_tracks t ON t.artist = s.artist AND t.title = s.title"
+        " AND t.album = s.album JOIN matches m ON m.track_id = t.id"
+        " LEFT JOIN library_tracks l ON l.rating_key = m.rating_key"
+        f" WHERE m.status IN ('auto', 'manual') AND s.uts > 0 AND s.user IN ({marks})",
+        conn, params=tuple(users),
+    )
+
+
+def matched_play_count(conn: Connection, users: Sequence[str]) -> int:
+    """How many dated scrobbles of `users` are matched to a library track."""
+    marks = ", ".join("?" for _ in users)
+    return int(conn.exec_driver_sql(
+        "SELECT count(*) FROM scrobbles s JOIN scrobbled_tracks t ON t.artist = s.artist"
+        " AND t.title = s.title AND t.album = s.album JOIN matches m ON m.track_id = t.id"
+        f" WHERE m.status IN ('auto', 'manual') AND s.uts > 0 AND s.user IN ({marks})",
+        tuple(users)).scalar_one())
+
+
+def applied(conn: Connection) -> pd.DataFrame:
+    """The ledger: scrobble_id, account_id, rating_key, view_id."""
+    import pandas as pd
+
+    return pd.read_sql_query(
+        "SELECT scrobble_id, account_id, rating_key, view_id FROM applied_plays", conn
+    )
+
+
+def in_plex(conn: Connection) -> pd.DataFrame:
+    """Scrobbles recorded as plays Plex already had: scrobble_id, account_id, rating_key,
+    native_viewed_at."""
+    import pandas as pd
+
+    return pd.read_sql_query(
+        "SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM plays_in_plex", conn
+    )
+
+
+def start_batch(conn: Connection, mode: str, max_view_id_before: int | None) -> int:
+    """Record an apply about to write; return its id."""
+    result = conn.exec_driver_sql(
+        "INSERT INTO apply_batches (started_at, mode, state, max_view_id_before)"
+        " VALUES (?, ?, ?, ?)", (time.time(), mode, WRITING, max_view_id_before))
+    return int(result.lastrowid or 0)
+
+
+def finish_batch(conn: Connection, batch_id: int, state: str, *, added: int = 0,
+                 removed: int = 0, already: int = 0, backup: str | None = None,
+                 note: str | None = None) -> None:
+    conn.exec_driver_sql(
+        "UPDATE apply_batches SET finished_at = ?, state = ?, added = ?, removed = ?,"
+        " already_in_plex = ?, backup = ?, note = ? WHERE id = ?",
+        (time.time(), state, added, removed, already, backup, note, batch_id))
+
+
+def unfinished_batches(conn: Connection) -> list[tuple[int, int | None]]:
+    """Batches left in state "writing" by a crash: (id, max_view_id_before)."""
+    return [(int(i), m) for i, m in conn.exec_driver_sql(
+        "SELECT id, max_view_id_before FROM apply_batches WHERE state = ? ORDER BY id",
+        (WRITING,))]
+
+
+def record_applied(conn: Connection, batch_id: int,
+                   rows: Iterable[tuple[int, int, int, int | None]]) -> int:
+    """Add ledger rows (scrobble_id, account_id, rating_key, view_id); return how many."""
+    now = int(time.time())
+    data = [(*row, batch_id, now) for row in rows]
+    if not data:
+        return 0
+    conn.exec_driver_sql(
+        "INSERT OR REPLACE INTO applied_plays (scrobble_id, account_id, rating_key, view_id,"
+        " batch_id, applied_at) VALUES (?, ?, ?, ?, ?, ?)", data)
+    return len(data)
+
+
+def forget_applied(conn: Connection, scrobble_ids: Iterable[int]) -> None:
+    """Drop ledger rows whose history rows were removed from Plex."""
+    _delete(conn, "applied_plays", scrobble_ids)
+
+
+def record_in_plex(conn: Connection, rows: Iterable[tuple[int, int, int, int]]) -> None:
+    """Remember scrobbles that are plays Plex already had
+    (scrobble_id, account_id, rating_key, native_viewed_at)."""
+    now = int(time.time())
+    data = [(*row, now) for row in rows]
+    if data:
+        conn.exec_driver_sql(
+            "INSERT OR REPLACE INTO plays_in_plex (scrobble_id, account_id, rating_key,"
+            " native_viewed_at, checked_at) VALUES (?, ?, ?, ?, ?)", data)
+
+
+def forget_in_plex(conn: Connection, scrobble_ids: Iterable[int]) -> None:
+    """Drop "already in Plex" records whose match changed (they are checked again)."""
+    _delete(conn, "plays_in_plex", scrobble_ids)
+
+
+def _delete(conn: Connection, table: str, scrobble_ids: Iterable[int]) -> None:
+    rows = [(int(i),) for i in scrobble_ids]
+    if rows:
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE scrobble_id = ?", rows)
+
+
+def summary(conn: Connection) -> dict[str, Any]:
+    """Counts for status: applied plays, plays already in Plex, and the last apply."""
+    applied_count = conn.exec_driver_sql("SELECT count(*) FROM applied_plays").scalar_one()
+    already = conn.exec_driver_sql("SELECT count(*) FROM plays_in_plex").scalar_one()
+    last = conn.exec_driver_sql(
+        "SELECT id, started_at, finished_at, mode, state, added, removed, already_in_plex,"
+        " backup, note FROM apply_batches ORDER BY id DESC LIMIT 1").mappings().first()
+    return {"applied_plays": int(applied_count), "already_in_plex": int(already),
+            "last_apply": dict(last) if last else None}

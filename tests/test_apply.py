@@ -1,0 +1,273 @@
+"""The apply job end to end against fixture Plex databases that carry Plex's ICU/FTS traps."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from datetime import datetime
+from datetime import time as dt_time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from daemon import reconcile
+from daemon.apply import Applier, ApplySettings
+from daemon.matching import normalize_artist, normalize_title
+from daemon.plex.library_db import DatabaseLibrary
+from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter
+from daemon.scrobble import Scrobble, with_ordinals
+from daemon.store import ledger, matches
+from daemon.store import scrobbles as scrobble_queries
+from daemon.store.engine import write
+from daemon.window import in_window
+from tests.fakes.plex_db import build_plex_db
+from tests.fakes.plex_library_gen import Library, Track, generate_library
+
+LIBRARY = generate_library(300, seed=9)
+T0 = 1_700_000_000
+
+
+def plain(library: Library, count: int) -> list[Track]:
+    def key(t: Track) -> tuple[str, str]:
+        artist = library.track_artist(t) or library.artist_of(t).title
+        return normalize_artist(artist), normalize_title(t.title).key
+
+    live = [t for t in library.tracks if t.deleted_at is None]
+    seen = Counter(key(t) for t in live)
+    return [t for t in live if seen[key(t)] == 1][:count]
+
+
+TRACKS = plain(LIBRARY, 12)
+
+
+def scrobble(track: Track, uts: int) -> Scrobble:
+    artist = LIBRARY.track_artist(track) or LIBRARY.artist_of(track).title
+    return Scrobble(uts, artist, track.title, LIBRARY.album_of(track).title)
+
+
+def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Both writable tables, minus the columns a write may legitimately touch."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        views = conn.execute("SELECT * FROM metadata_item_views ORDER BY id").fetchall()
+        names = [r[1] for r in conn.execute("PRAGMA table_info(metadata_item_settings)")]
+        keep = [n for n in names if n not in ("updated_at", "changed_at")]
+        settings = conn.execute(f"SELECT {', '.join(keep)} FROM metadata_item_settings "
+                                "ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return {"views": views, "settings": settings}
+
+
+def view_count(path: Path, track: Track, account: int = 1) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT coalesce(sum(view_count), 0) FROM metadata_item_settings s"
+                           " JOIN metadata_items t ON t.guid = s.guid WHERE t.id = ? AND"
+                           " s.account_id = ?", (track.id, account)).fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+def history_rows(path: Path, track: Track) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM metadata_item_views v JOIN metadata_items"
+                                " t ON t.guid = v.guid WHERE t.id = ?", (track.id,))
+                   .fetchone()[0])
+    finally:
+        conn.close()
+
+
+def setup(tmp_path: Path, engine: Engine, plays: list[Scrobble], *,
+          natives: list[tuple[int, int, int]] = (),  # type: ignore[assignment]
+          legacy: bool = False) -> Path:
+    db = tmp_path / "plex.db"
+    build_plex_db(db, LIBRARY, native_plays=natives, legacy_timestamps=legacy)
+    with write(engine) as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(plays), "test")
+    reconcile.refresh_library(DatabaseLibrary(str(db)), engine)
+    return db
+
+
+def applier(engine: Engine, db: Path, tmp_path: Path, **overrides: Any) -> Applier:
+    settings: dict[str, Any] = {
+        "database": db, "mode": "offline", "window": (dt_time(4), dt_time(5)),
+        "accounts": {"alice": 1}, "slack_seconds": 300, "backup_dir": tmp_path / "backups",
+        "backups_keep": 3, "lock_path": tmp_path / "apply.lock",
+    }
+    settings.update(overrides)
+    return Applier(engine, ApplySettings(**settings))
+
+
+def test_counts_and_history_are_exact_after_apply(tmp_path: Path, engine: Engine) -> None:
+    plays = [scrobble(t, T0 + i * 1000 + n) for i, t in enumerate(TRACKS) for n in range(i % 3 + 1)]
+    db = setup(tmp_path, engine, plays)
+    counts = applier(engine, db, tmp_path).run(force_window=True)
+    assert counts["added"] == len(plays)
+    assert counts["backup"]
+    assert Path(counts["backup"]).exists()
+    for i, track in enumerate(TRACKS):
+        assert view_count(db, track) == i % 3 + 1
+        assert history_rows(db, track) == i % 3 + 1
+    with engine.connect() as conn:
+        assert ledger.summary(conn)["applied_plays"] == len(plays)
+
+
+def test_apply_twice_equals_apply_once(tmp_path: Path, engine: Engine) -> None:
+    db = setup(tmp_path, engine, [scrobble(t, T0 + i) for i, t in enumerate(TRACKS)])
+    run = applier(engine, db, tmp_path)
+    run.run(force_window=True)
+    after_once = dump(db)
+    again = run.run(force_window=True)
+    assert (again["added"], again["removed"]) == (0, 0)
+    assert dump(db) == after_once
+
+
+def test_native_plays_are_not_doubled(tmp_path: Path, engine: Engine) -> None:
+    track = TRACKS[0]
+    native_time = T0 + 50_000
+    plays = [scrobble(track, native_time + 30), scrobble(track, native_time + 10_000)]
+    db = setup(tmp_path, engine, plays, natives=[(track.id, 1, native_time)])
+    counts = applier(engine, db, tmp_path).run(force_window=True)
+    assert (counts["added"], counts["already_in_plex"]) == (1, 1)
+    assert view_count(db, track) == 2  # Plex's native play + our one new play
+    assert history_rows(db, track) == 2
+    assert applier(engine, db, tmp_path).run(force_window=True)["already_in_plex"] == 0
+
+
+def test_changing_a_match_moves_exactly_our_plays(tmp_path: Path, engine: Engine) -> None:
+    first, second = TRACKS[0], TRACKS[1]
+    db = setup(tmp_path, engine, [scrobble(first, T0), scrobble(first, T0 + 500)],
+               natives=[(first.id, 1, T0 - 90_000)])
+    run = applier(engine, db, tmp_path)
+    run.run(force_window=True)
+    assert view_count(db, first) == 3
+    with write(engine) as conn:
+        track_id = matches.find_track(conn, *scrobble(first, 0)[1:4])
+        assert track_id is not None
+        matches.decide(conn, track_id, matches.MANUAL, second.id)
+    counts = run.run(force_window=True)
+    assert (counts["added"], counts["removed"]) == (2, 2)
+    assert view_count(db, first) == 1  # the native play stays
+    assert history_rows(db, first) == 1
+    assert view_count(db, second) == 2
+
+
+def test_revert_all_restores_the_exact_prior_state(tmp_path: Path, engine: Engine) -> None:
+    db = setup(tmp_path, engine, [scrobble(t, T0 + i * 7) for i, t in enumerate(TRACKS)],
+               natives=[(TRACKS[0].id, 1, T0 - 10**6), (TRACKS[3].id, 1, T0 - 10**5)])
+    before = dump(db)
+    run = applier(engine, db, tmp_path)
+    run.run(force_window=True)
+    assert dump(db) != before
+    counts = run.run(force_window=True, revert_all=True)
+    assert counts["removed"] == len(TRACKS)
+    assert dump(db) == before
+    with engine.connect() as conn:
+        assert ledger.summary(conn)["applied_plays"] == 0
+
+
+def test_legacy_string_timestamp_database(tmp_path: Path, engine: Engine) -> None:
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)], legacy=True)
+    applier(engine, db, tmp_path).run(force_window=True)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        kinds = {row[0] for row in conn.execute(
+            "SELECT typeof(viewed_at) FROM metadata_item_views")}
+    finally:
+        conn.close()
+    assert kinds == {"text"}
+    assert view_count(db, TRACKS[0]) == 1
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, engine: Engine) -> None:
+    db = setup(tmp_path, engine, [scrobble(t, T0 + i) for i, t in enumerate(TRACKS)])
+    before = dump(db)
+    counts = applier(engine, db, tmp_path).run(dry_run=True)
+    assert counts["to_add"] == len(TRACKS)
+    assert dump(db) == before
+    assert not (tmp_path / "backups").exists()
+
+
+def test_outside_the_window_is_skipped_with_a_reason(tmp_path: Path, engine: Engine) -> None:
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
+    run = applier(engine, db, tmp_path)
+    run._now = lambda: datetime(2026, 11, 21, 12, 0).astimezone()
+    assert run.run() == {"skipped": "outside the window 04:00-05:00"}
+    run._now = lambda: datetime(2026, 11, 21, 4, 30).astimezone()
+    assert run.run()["added"] == 1
+
+
+@pytest.mark.parametrize(("start", "end", "at", "inside"), [
+    (4, 5, 4, True), (4, 5, 5, False), (23, 1, 0, True), (23, 1, 22, False), (23, 1, 23, True),
+])
+def test_windows_may_cross_midnight(start: int, end: int, at: int, inside: bool) -> None:
+    moment = datetime(2026, 1, 1, at, 0).astimezone()
+    assert in_window((dt_time(start), dt_time(end)), moment) is inside
+
+
+def test_a_crash_after_plex_committed_is_recovered_without_doubling(
+    tmp_path: Path, engine: Engine
+) -> None:
+    plays = [scrobble(t, T0 + i) for i, t in enumerate(TRACKS)]
+    db = setup(tmp_path, engine, plays)
+    # what a crash leaves: the batch started, Plex committed, our ledger never heard back
+    with write(engine) as conn:
+        batch = ledger.start_batch(conn, "offline", 0)
+        desired = ledger.desired_plays(conn, ["alice"])
+    PlexDatabaseWriter(db).apply(
+        [PlayToWrite(key=int(r.scrobble_id), rating_key=int(r.rating_key), viewed_at=int(r.uts))
+         for r in desired.itertuples()], [], backup_dir=None)
+    counts = applier(engine, db, tmp_path).run(force_window=True)
+    assert counts["recovered"] == len(TRACKS)
+    assert counts["added"] == 0
+    for track in TRACKS:
+        assert view_count(db, track) == 1
+    with engine.connect() as conn:
+        states = dict(conn.exec_driver_sql("SELECT id, state FROM apply_batches").all())
+    assert states[batch] == "recovered"
+
+
+def test_a_locked_plex_database_gives_up_cleanly(tmp_path: Path, engine: Engine) -> None:
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
+    before = dump(db)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        run = Applier(engine, ApplySettings(
+            database=db, mode="offline", window=(dt_time(4), dt_time(5)),
+            accounts={"alice": 1}, slack_seconds=300, backup_dir=tmp_path / "b",
+            backups_keep=3, lock_path=tmp_path / "l"),
+            writer=lambda account: PlexDatabaseWriter(db, account_id=account,
+                                                      busy_timeout_ms=200))
+        with pytest.raises(Exception, match="locked"):
+            run.run(force_window=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert dump(db) == before
+    with engine.connect() as conn:
+        summary = ledger.summary(conn)
+    assert summary["applied_plays"] == 0
+    assert summary["last_apply"]["state"] == "failed"
+    assert "locked" in summary["last_apply"]["note"]
+
+
+@pytest.mark.parametrize(("window", "butler", "overlaps"), [
+    ((dt_time(4), dt_time(5)), (2, 5), True),
+    ((dt_time(1), dt_time(2)), (2, 5), False),
+    ((dt_time(5), dt_time(6)), (2, 5), False),
+    ((dt_time(23, 30), dt_time(0, 30)), (0, 3), True),
+    ((dt_time(12), dt_time(13)), (23, 1), False),
+    ((dt_time(4), dt_time(5)), None, False),
+])
+def test_window_overlapping_the_butler_is_warned(
+    window: tuple[dt_time, dt_time], butler: tuple[int, int] | None, overlaps: bool
+) -> None:
+    from daemon.jobs import warn_butler_overlap
+
+    assert warn_butler_overlap(window, butler) is overlaps
