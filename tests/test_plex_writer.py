@@ -352,7 +352,7 @@ def test_duplicate_settings_rows_update_the_lowest_id(db: PlexDb,
     conn.close()
     first = settings_of(db.path, guid)
     assert first is not None
-    with caplog.at_level(logging.WARNING, logger="daemon.plex.writer"):
+    with caplog.at_level(logging.WARNING, logger="daemon.plex"):
         _writer(db).apply([PlayToWrite(1, native, 1_400_000_000)], [], backup_dir=None)
     rows = _rows(db.path, "SELECT id, view_count FROM metadata_item_settings "
                           "WHERE account_id = 1 AND guid = ? ORDER BY id", guid)

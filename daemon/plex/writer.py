@@ -8,8 +8,9 @@ write only ``metadata_item_settings`` and ``metadata_item_views`` (and its own T
 Plex's ICU/FTS triggers on ``metadata_items``/``tags`` can never fire. Each `apply` is ONE
 ``BEGIN IMMEDIATE`` transaction under a busy timeout; the consistent backup is taken by a second
 connection *while* that write lock is held (so the backup is exactly the state the write starts
-from), every step runs set-based over TEMP tables, the inserted rows are verified, any
-exception rolls back, and ``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT.
+from), every step runs set-based over TEMP tables (`daemon.plex.playcounts`), the inserted
+rows are verified, any exception rolls back, and ``PRAGMA wal_checkpoint(TRUNCATE)`` is
+attempted after COMMIT. Callers serialise applies with `FileLock` (one plexfm at a time).
 
 Timestamps are written in the DB's own convention (`detect_timestamp_mode`): ``integer`` (Unix
 seconds, ``dt_integer(8)`` columns, PMS since 2022) or ``legacy-string`` (local time
@@ -55,7 +56,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +71,7 @@ from daemon.plex.backup import (
     restore_backup,
 )
 from daemon.plex.lock import FileLock
+from daemon.plex.playcounts import TRACK_TYPE, PlayWrite
 
 __all__ = [
     "FileLock", "PlayToWrite", "PlexDatabaseWriter", "WriteResult", "detect_timestamp_mode",
@@ -86,8 +87,6 @@ TIMESTAMP_COLUMNS = {SETTINGS_TABLE: ("last_viewed_at", "created_at", "updated_a
 INDEXED_TIMESTAMPS = frozenset({(VIEWS_TABLE, "viewed_at")})
 LEGACY_GLOB = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
 LEGACY_FORMAT = "%Y-%m-%d %H:%M:%S"
-TRACK_TYPE = 10
-CACHE_KIB = 131072  # page cache of the write connection: big batches touch big indexes
 
 
 @dataclass(frozen=True)
@@ -297,7 +296,7 @@ class PlexDatabaseWriter:
                       remove: Sequence[int], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool) -> WriteResult:
         mode = detect_timestamp_mode(conn)
-        job = _PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
+        job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
         backup = None
         if backup_dir is not None and not dry_run and (add or remove):
@@ -318,185 +317,3 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
         log.error("ROLLBACK of Plex's database failed: %s", exc)
-
-
-VIEW_COLUMNS = ("account_id", "guid", "metadata_type", "library_section_id", "grandparent_title",
-                "parent_index", "parent_title", "index", "title", "thumb_url", "viewed_at",
-                "grandparent_guid", "originally_available_at", "device_id")
-# metadata_item_settings columns that hold a user's state; a row whose state is all empty is
-# the same as no row. A column not listed here (a newer PMS) means: never delete rows.
-SETTINGS_STATE = {"rating": "{c} IS NULL", "view_offset": "coalesce({c}, 0) = 0",
-                  "view_count": "coalesce({c}, 0) = 0", "last_viewed_at": "{c} IS NULL",
-                  "skip_count": "coalesce({c}, 0) = 0", "last_skipped_at": "{c} IS NULL",
-                  "extra_data": "coalesce({c}, '') = ''", "last_rated_at": "{c} IS NULL"}
-SETTINGS_BOOKKEEPING = frozenset({"id", "account_id", "guid", "created_at", "updated_at",
-                                  "changed_at"})
-
-
-class _PlayWrite:
-    """The set-based steps of one apply, on a connection inside BEGIN IMMEDIATE."""
-
-    def __init__(self, conn: sqlite3.Connection, account_id: int,
-                 to_db: Callable[[int], int | str], now: int) -> None:
-        self.conn = conn
-        self.account = account_id
-        self.to_db = to_db
-        self.now = to_db(now)
-        conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
-        conn.execute("CREATE TEMP TABLE plexfm_rm(id INTEGER PRIMARY KEY, guid TEXT, viewed_at)")
-        conn.execute("CREATE TEMP TABLE plexfm_add(seq INTEGER PRIMARY KEY, "
-                     "rating_key INTEGER NOT NULL, viewed_at NOT NULL)")
-        conn.execute("CREATE TEMP TABLE plexfm_track(rating_key INTEGER PRIMARY KEY, "
-                     "guid TEXT NOT NULL, section INTEGER, title TEXT, idx INTEGER, album TEXT, "
-                     "artist TEXT, artist_guid TEXT, parent_index INTEGER)")
-
-    def remove(self, view_ids: Sequence[int]) -> list[int]:
-        """Delete those of ``view_ids`` that exist for the account; returns the ids deleted."""
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE plexfm_rm_in(id INTEGER PRIMARY KEY)")
-        conn.executemany("INSERT OR IGNORE INTO plexfm_rm_in VALUES (?)",
-                         ((int(i),) for i in view_ids))
-        conn.execute("INSERT INTO plexfm_rm SELECT v.id, v.guid, v.viewed_at FROM plexfm_rm_in r "
-                     "JOIN main.metadata_item_views v ON v.id = r.id WHERE v.account_id = ?",
-                     (self.account,))
-        conn.execute("CREATE INDEX temp.plexfm_rm_guid ON plexfm_rm(guid, viewed_at)")
-        deleted = [row[0] for row in conn.execute("SELECT id FROM plexfm_rm ORDER BY id")]
-        gone = conn.execute("DELETE FROM main.metadata_item_views "
-                            "WHERE id IN (SELECT id FROM plexfm_rm)").rowcount
-        if gone != len(deleted):
-            raise PlexWriteError(f"deleted {gone} history rows, expected {len(deleted)}")
-        requested = conn.execute("SELECT count(*) FROM plexfm_rm_in").fetchone()[0]
-        if requested > len(deleted):
-            log.info("%d history ids to remove were already gone or not account %d's",
-                     requested - len(deleted), self.account)
-        return deleted
-
-    def resolve(self, plays: Sequence[PlayToWrite]) -> None:
-        """Look up the plays' tracks (TEMP tables only); refuse keys that are no tracks."""
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT)")
-        per_track = Counter(p.rating_key for p in plays)
-        conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?)",
-                         ((int(k), n) for k, n in per_track.items()))
-        conn.execute(
-            "INSERT INTO plexfm_track SELECT t.id, t.guid, t.library_section_id, t.title, "
-            't."index", al.title, ar.title, ar.guid, NULL FROM plexfm_keys k '
-            "JOIN main.metadata_items t ON t.id = k.rating_key "
-            "LEFT JOIN main.metadata_items al ON al.id = t.parent_id "
-            "LEFT JOIN main.metadata_items ar ON ar.id = al.parent_id "
-            "WHERE t.metadata_type = ? AND coalesce(t.guid, '') != ''", (TRACK_TYPE,))
-        conn.execute("UPDATE plexfm_track SET parent_index = (SELECT v.parent_index "
-                     "FROM main.metadata_item_views v WHERE v.guid = plexfm_track.guid "
-                     "AND v.parent_index IS NOT NULL ORDER BY v.id DESC LIMIT 1)")
-        unknown = [row[0] for row in conn.execute(
-            "SELECT rating_key FROM plexfm_keys WHERE rating_key NOT IN "
-            "(SELECT rating_key FROM plexfm_track) ORDER BY rating_key LIMIT 5")]
-        if unknown:
-            missing = conn.execute("SELECT sum(plays) FROM plexfm_keys WHERE rating_key NOT IN "
-                                   "(SELECT rating_key FROM plexfm_track)").fetchone()[0]
-            raise PlexWriteError(
-                f"{missing} plays name rating keys that are not tracks in Plex's database "
-                f"(e.g. {', '.join(map(str, unknown))}); nothing written")
-
-    def insert(self, plays: Sequence[PlayToWrite]) -> dict[int, int]:
-        """Insert one history row per (resolved) play; returns key -> new view id."""
-        conn = self.conn
-        todo = sorted(plays, key=lambda p: (p.viewed_at, p.key))
-        if not todo:
-            return {}
-        to_db = self.to_db
-        conn.executemany("INSERT INTO plexfm_add VALUES (?, ?, ?)",
-                         ((n, p.rating_key, to_db(p.viewed_at)) for n, p in enumerate(todo, 1)))
-        columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS)
-        conn.execute(
-            f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "
-            "t.artist, t.parent_index, t.album, t.idx, t.title, NULL, a.viewed_at, "
-            "t.artist_guid, NULL, NULL FROM plexfm_add a "
-            "JOIN plexfm_track t ON t.rating_key = a.rating_key ORDER BY a.seq",
-            (self.account, TRACK_TYPE))
-        first = self._verify_inserted(len(todo))
-        return {p.key: first + n for n, p in enumerate(todo)}
-
-    def _verify_inserted(self, count: int) -> int:
-        """Check the new rows are ids first..first+count-1 in seq order; returns first."""
-        conn = self.conn
-        last = conn.execute("SELECT max(id) FROM main.metadata_item_views").fetchone()[0]
-        first = int(last) - count + 1
-        matching = conn.execute(
-            "SELECT count(*) FROM plexfm_add a JOIN plexfm_track t ON t.rating_key = a.rating_key"
-            " JOIN main.metadata_item_views v ON v.id = :first + a.seq - 1 WHERE v.guid = t.guid"
-            " AND v.viewed_at = a.viewed_at AND v.account_id = :account",
-            {"first": first, "account": self.account}).fetchone()[0]
-        newer = conn.execute("SELECT count(*) FROM main.metadata_item_views WHERE id >= ?",
-                             (first,)).fetchone()[0]
-        if matching != count or newer != count:
-            raise PlexWriteError("inserted history rows did not get consecutive ids; "
-                                 "rolled back")
-        return first
-
-    def update_settings(self) -> int:
-        """Recompute view_count/last_viewed_at of every touched guid; returns rows touched."""
-        conn, account = self.conn, {"account": self.account, "now": self.now}
-        conn.execute("CREATE TEMP TABLE plexfm_guid(guid TEXT PRIMARY KEY, added INT DEFAULT 0, "
-                     "removed INT DEFAULT 0, sid INT, nrows INT DEFAULT 0, old_count INT, "
-                     "old_last, new_count INT, new_last)")
-        conn.execute("INSERT INTO plexfm_guid(guid, added) SELECT t.guid, sum(k.plays) "
-                     "FROM plexfm_track t JOIN plexfm_keys k ON k.rating_key = t.rating_key "
-                     "GROUP BY t.guid")
-        conn.execute("INSERT INTO plexfm_guid(guid, removed) SELECT guid, count(*) FROM plexfm_rm "
-                     "WHERE guid IS NOT NULL GROUP BY guid "
-                     "ON CONFLICT(guid) DO UPDATE SET removed = excluded.removed")
-        conn.execute(
-            "UPDATE plexfm_guid SET sid = s.sid, nrows = s.n FROM (SELECT guid, min(id) AS sid, "
-            "count(*) AS n FROM main.metadata_item_settings WHERE account_id = :account "
-            "AND guid IN (SELECT guid FROM plexfm_guid) GROUP BY guid) s "
-            "WHERE s.guid = plexfm_guid.guid", account)
-        conn.execute("UPDATE plexfm_guid SET old_count = s.view_count, old_last = s.last_viewed_at "
-                     "FROM main.metadata_item_settings s WHERE s.id = plexfm_guid.sid")
-        conn.execute(
-            "UPDATE plexfm_guid SET new_count = max(0, coalesce(old_count, 0) + added - removed), "
-            "new_last = (SELECT max(v.viewed_at) FROM main.metadata_item_views v "
-            "WHERE v.guid = plexfm_guid.guid AND v.account_id = :account)", account)
-        conn.execute(
-            "UPDATE plexfm_guid SET new_last = old_last WHERE old_last IS NOT NULL "
-            "AND (new_last IS NULL OR old_last > new_last) AND NOT EXISTS (SELECT 1 FROM "
-            "plexfm_rm r WHERE r.guid = plexfm_guid.guid AND r.viewed_at = plexfm_guid.old_last)")
-        self._log_duplicates()
-        touched = conn.execute(
-            "UPDATE main.metadata_item_settings SET view_count = g.new_count, "
-            "last_viewed_at = g.new_last, updated_at = :now FROM plexfm_guid g "
-            "WHERE metadata_item_settings.id = g.sid", account).rowcount
-        touched += conn.execute(
-            "INSERT INTO main.metadata_item_settings (account_id, guid, view_count, "
-            "last_viewed_at, created_at, updated_at) SELECT :account, guid, new_count, new_last, "
-            ":now, :now FROM plexfm_guid WHERE sid IS NULL AND new_count > 0 ORDER BY guid",
-            account).rowcount
-        self._delete_empty_settings()
-        return touched
-
-    def _log_duplicates(self) -> None:
-        dup = self.conn.execute("SELECT count(*), min(guid) FROM plexfm_guid "
-                                "WHERE nrows > 1").fetchone()
-        if dup[0]:
-            log.warning("%d tracks have duplicate metadata_item_settings rows for account %d "
-                        "(e.g. %s); updated the lowest id of each", dup[0], self.account, dup[1])
-
-    def _delete_empty_settings(self) -> None:
-        """Delete settings rows our removals left without any state (see module docstring)."""
-        conn = self.conn
-        columns = {row[1] for row in conn.execute("PRAGMA main.table_info(metadata_item_settings)")}
-        if not columns <= SETTINGS_BOOKKEEPING | SETTINGS_STATE.keys():
-            return
-        empty = " AND ".join(SETTINGS_STATE[c].format(c=f's."{c}"')
-                             for c in sorted(columns & SETTINGS_STATE.keys()))
-        markers = {row[1] for row in conn.execute(
-            "PRAGMA main.table_info(metadata_item_setting_markers)")}
-        if markers and "metadata_item_setting_id" not in markers:
-            return
-        if markers:
-            empty += (" AND NOT EXISTS (SELECT 1 FROM main.metadata_item_setting_markers m "
-                      "WHERE m.metadata_item_setting_id = s.id)")
-        conn.execute(
-            f"DELETE FROM main.metadata_item_settings WHERE id IN (SELECT s.id FROM "
-            f"main.metadata_item_settings s JOIN plexfm_guid g ON g.sid = s.id WHERE g.removed > 0"
-            f" AND g.added = 0 AND g.nrows = 1 AND {empty})")
