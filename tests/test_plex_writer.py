@@ -322,9 +322,14 @@ def test_removal_only_deletes_the_accounts_existing_rows(db: PlexDb) -> None:
     ours = writer.apply([PlayToWrite(1, native, 1_400_000_000)], [], backup_dir=None).inserted
     guest_view = _rows(db.path, "SELECT id FROM metadata_item_views WHERE account_id = ? "
                                 "LIMIT 1", GUEST)[0]["id"]
-    result = writer.apply([], [ours[1], guest_view, 10**9, ours[1]], backup_dir=None)
+    conn = _connect(db.path)
+    episode = conn.execute("INSERT INTO metadata_item_views (account_id, guid, metadata_type, "
+                           "viewed_at) VALUES (1, 'plex://episode/x', 4, 1)").lastrowid
+    conn.close()
+    result = writer.apply([], [ours[1], guest_view, 10**9, ours[1], episode], backup_dir=None)
     assert result.deleted == [ours[1]]
-    assert _rows(db.path, "SELECT id FROM metadata_item_views WHERE id = ?", guest_view)
+    for kept in (guest_view, episode):
+        assert _rows(db.path, "SELECT id FROM metadata_item_views WHERE id = ?", kept)
     assert writer.apply([], [ours[1]], backup_dir=None).deleted == []
 
 
@@ -526,6 +531,11 @@ def test_backup_rotation_keeps_the_newest(db: PlexDb, tmp_path: Path) -> None:
     dest = tmp_path / "backups"
     dest.mkdir()
     (dest / "notes.txt").write_text("not a backup")
+    stale = dest / ".com.plexapp.plugins.library.20200101T000000Z.db.partial"
+    fresh = dest / ".com.plexapp.plugins.library.20991231T000000Z.db.partial"
+    for leftover in (stale, fresh):  # what a killed backup leaves behind
+        leftover.write_bytes(b"torn")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
     made = []
     for step in (0, 0, 60, 120, 180):  # two in the same second get a -1 suffix
         now[0] += step
@@ -533,6 +543,8 @@ def test_backup_rotation_keeps_the_newest(db: PlexDb, tmp_path: Path) -> None:
     assert made[1].name.endswith("Z-1.db")
     assert list_backups(dest) == made[2:]
     assert (dest / "notes.txt").exists()
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to a backup still running
     native, _, _ = _pick(db)
     now[0] += 60
     result = writer.apply([PlayToWrite(1, native, NOW)], [], backup_dir=dest, keep_backups=2)

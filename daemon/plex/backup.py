@@ -37,6 +37,7 @@ SETTINGS_TABLE = "metadata_item_settings"
 VIEWS_TABLE = "metadata_item_views"
 PLEX_TABLES = ("metadata_items", SETTINGS_TABLE, VIEWS_TABLE)
 BACKUP_PREFIX = "com.plexapp.plugins.library."
+STALE_PARTIAL_SECONDS = 3600
 BACKUP_NAME = re.compile(r"^com\.plexapp\.plugins\.library\.(\d{8}T\d{6}Z)(?:-(\d+))?\.db$")
 _WRITE_ACTIONS = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
 _TEMP_DDL = frozenset({
@@ -153,13 +154,19 @@ def list_backups(dest_dir: Path) -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def rotate_backups(dest_dir: Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` backups; returns the deleted paths."""
+def rotate_backups(dest_dir: Path, keep: int, *, now: float | None = None) -> list[Path]:
+    """Delete all but the newest ``keep`` backups, and ``.partial`` leftovers of killed backups
+    older than `STALE_PARTIAL_SECONDS`; returns the deleted backups."""
     backups = list_backups(dest_dir)
     doomed = backups[: max(0, len(backups) - keep)]
     for old in doomed:
         old.unlink(missing_ok=True)
         log.info("Removed old Plex DB backup %s", old)
+    cutoff = (time.time() if now is None else now) - STALE_PARTIAL_SECONDS
+    for leftover in dest_dir.glob(f".{BACKUP_PREFIX}*.partial*"):
+        if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+            leftover.unlink(missing_ok=True)
+            log.info("Removed the leftover of an interrupted backup: %s", leftover)
     return doomed
 
 
@@ -182,7 +189,9 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
         src.execute("BEGIN")  # one read snapshot for the counts and the copy
         expected = _snapshot(src)
         dst = sqlite3.connect(partial)
-        try:
+        try:  # durability comes from the fsync below; a torn .partial is simply deleted
+            dst.execute("PRAGMA synchronous = OFF")
+            dst.execute("PRAGMA journal_mode = OFF")
             src.backup(dst, progress=_give_up_when_busy)
         finally:
             dst.close()

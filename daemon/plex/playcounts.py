@@ -53,14 +53,15 @@ class PlayWrite:
                      "artist TEXT, artist_guid TEXT, parent_index INTEGER)")
 
     def remove(self, view_ids: Sequence[int]) -> list[int]:
-        """Delete those of ``view_ids`` that exist for the account; returns the ids deleted."""
+        """Delete those of ``view_ids`` that exist as track plays of the account; returns the
+        ids deleted (a movie's or another account's row is never ours, so never deleted)."""
         conn = self.conn
         conn.execute("CREATE TEMP TABLE plexfm_rm_in(id INTEGER PRIMARY KEY)")
         conn.executemany("INSERT OR IGNORE INTO plexfm_rm_in VALUES (?)",
                          ((int(i),) for i in view_ids))
         conn.execute("INSERT INTO plexfm_rm SELECT v.id, v.guid, v.viewed_at FROM plexfm_rm_in r "
-                     "JOIN main.metadata_item_views v ON v.id = r.id WHERE v.account_id = ?",
-                     (self.account,))
+                     "JOIN main.metadata_item_views v ON v.id = r.id WHERE v.account_id = ? "
+                     "AND v.metadata_type = ?", (self.account, TRACK_TYPE))
         conn.execute("CREATE INDEX temp.plexfm_rm_guid ON plexfm_rm(guid, viewed_at)")
         deleted = [row[0] for row in conn.execute("SELECT id FROM plexfm_rm ORDER BY id")]
         gone = conn.execute("DELETE FROM main.metadata_item_views "
@@ -69,7 +70,7 @@ class PlayWrite:
             raise PlexWriteError(f"deleted {gone} history rows, expected {len(deleted)}")
         requested = conn.execute("SELECT count(*) FROM plexfm_rm_in").fetchone()[0]
         if requested > len(deleted):
-            log.info("%d history ids to remove were already gone or not account %d's",
+            log.info("%d history ids to remove were gone or not account %d's track plays",
                      requested - len(deleted), self.account)
         return deleted
 
