@@ -194,3 +194,33 @@ apply_batches = Table(
     Column("backup", Text),
     Column("note", Text),
 )
+
+# migration 4: the status page (library_fts and scrobbled_fts are FTS5 tables, not here)
+Index("ix_scrobbled_tracks_plays", scrobbled_tracks.c.plays.desc(), scrobbled_tracks.c.id)
+Index("ix_scrobbled_tracks_album", scrobbled_tracks.c.album)
+Index("ix_applied_plays_rating_key", applied_plays.c.rating_key)
+
+queue_skips = Table(
+    "queue_skips",
+    metadata,
+    Column("track_id", Integer, primary_key=True),
+    Column("until", Integer, nullable=False),
+    Column("at", Integer, nullable=False),
+)
+
+page_stats = Table(
+    "page_stats",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("refreshed_at", Float, nullable=False),
+)
+
+library_plays = Table(
+    "library_plays",
+    metadata,
+    Column("rating_key", Integer, primary_key=True),
+    Column("plays", Integer, nullable=False),
+    Column("tracks", Integer, nullable=False),
+    Index("ix_library_plays_plays", "plays", "rating_key"),
+)
