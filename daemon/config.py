@@ -213,6 +213,66 @@ class StoreConfig:
     url: str = _setting("", "SQLAlchemy URL of plexfm's store (default: SQLite in data_dir)")
 
 
+def _zone(value: Any) -> str | None:
+    if not str(value).strip():
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value).strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"must be an IANA time zone such as Europe/Berlin (or empty), got {value!r}"
+    return None
+
+
+def _aliases(value: Any) -> str | None:
+    try:
+        parse_aliases(str(value))
+    except ValueError:
+        return f"must look like 'hiphop=hip hop, dnb=drum and bass', got {value!r}"
+    return None
+
+
+def parse_aliases(text: str) -> dict[str, str]:
+    """'a=b, c=d' as {"a": "b", "c": "d"} ('' is an empty mapping; a blank target ignores a)."""
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        tag, equals, genre = part.partition("=")
+        if not equals or not tag.strip():
+            raise ValueError(part)
+        mapping[tag.strip()] = genre.strip()
+    return mapping
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    timezone: str = _setting("", "time zone of the listening views, e.g. Europe/Berlin "
+                             "(empty: the system's)", check=_zone)
+    hemisphere: str = _setting("north", "hemisphere for seasons: north or south",
+                               check=_one_of("north", "south"))
+    min_tag_weight: int = _setting(
+        10, "last.fm tags weighted below this (the top tag is 100) are not genres",
+        check=_between(0, 100))
+    genre_aliases: str = _setting(
+        "", "extra tag=genre mappings, e.g. 'chiptune=electronic, krautrock=krautrock' "
+        "(a new genre name is added to the whitelist; 'tag=' ignores a tag)", check=_aliases)
+
+
+@dataclass(frozen=True)
+class TagsConfig:
+    interval_minutes: float = _setting(
+        360.0, "fetch genre tags of new artists from last.fm every N minutes (0 turns the job "
+        "off)", check=_between(0, 10080))
+    max_age_days: float = _setting(
+        180.0, "tags older than this are fetched again", check=_between(1, 3650))
+    refresh_per_run: int = _setting(
+        300, "most old tags refreshed per run (oldest first)", check=_between(0, 100_000))
+    track_tags: bool = _setting(
+        True, "for artists without tags, ask track.getTopTags for their most played tracks")
+    tracks_per_artist: int = _setting(
+        3, "tracks asked for per artist without tags", check=_between(1, 20))
+
+
 @dataclass(frozen=True)
 class LogConfig:
     level: str = _setting(
@@ -229,6 +289,8 @@ class Config:
     apply: ApplyConfig = field(default_factory=ApplyConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    tags: TagsConfig = field(default_factory=TagsConfig)
     source: str = "(defaults)"
 
     @property

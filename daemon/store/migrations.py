@@ -248,11 +248,69 @@ _V4 = _sql(
     "CREATE INDEX ix_library_plays_plays ON library_plays (plays, rating_key)",
 )
 
+_V5 = _sql(
+    """CREATE TABLE tag_state (
+        artist TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        fetched_at INTEGER NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    )""",
+    "CREATE INDEX ix_tag_state_fetched ON tag_state (fetched_at)",
+    """CREATE TABLE artist_tags (
+        artist TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        weight INTEGER NOT NULL,
+        PRIMARY KEY (artist, tag)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE artist_genres (
+        artist TEXT NOT NULL,
+        genre TEXT NOT NULL,
+        weight INTEGER NOT NULL,
+        rank INTEGER NOT NULL,
+        PRIMARY KEY (artist, genre)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_state (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE rollup_hourly (
+        user TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        weekday INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, day, hour)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_monthly_artist (
+        user TEXT NOT NULL,
+        month INTEGER NOT NULL,
+        artist TEXT NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, month, artist)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_monthly_track (
+        user TEXT NOT NULL,
+        month INTEGER NOT NULL,
+        track_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, month, track_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_track_total (
+        user TEXT NOT NULL,
+        track_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, track_id)
+    ) WITHOUT ROWID""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "scrobbles, sync state, job runs, imports", _V1),
     Migration(2, "library mirror, scrobbled tracks, matches and their history", _V2),
     Migration(3, "apply ledger, plays already in Plex, apply batches", _V3),
     Migration(4, "status page: library search, queue skips, cached counts", _V4),
+    Migration(5, "analytics: artist tags and genres, tag fetch state, listening rollups", _V5),
 )
 
 

@@ -224,3 +224,82 @@ library_plays = Table(
     Column("tracks", Integer, nullable=False),
     Index("ix_library_plays_plays", "plays", "rating_key"),
 )
+
+# migration 5: analytics (tags of artists, their genres, and rollups of plays in local time)
+tag_state = Table(
+    "tag_state",
+    metadata,
+    Column("artist", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("fetched_at", Integer, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Index("ix_tag_state_fetched", "fetched_at"),
+)
+
+artist_tags = Table(
+    "artist_tags",
+    metadata,
+    Column("artist", Text, primary_key=True),
+    Column("tag", Text, primary_key=True),
+    Column("weight", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+artist_genres = Table(
+    "artist_genres",
+    metadata,
+    Column("artist", Text, primary_key=True),
+    Column("genre", Text, primary_key=True),
+    Column("weight", Integer, nullable=False),
+    Column("rank", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+rollup_hourly = Table(
+    "rollup_hourly",
+    metadata,
+    Column("user", Text, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("hour", Integer, primary_key=True),
+    Column("weekday", Integer, nullable=False),
+    Column("plays", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+rollup_monthly_artist = Table(
+    "rollup_monthly_artist",
+    metadata,
+    Column("user", Text, primary_key=True),
+    Column("month", Integer, primary_key=True),
+    Column("artist", Text, primary_key=True),
+    Column("plays", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+rollup_monthly_track = Table(
+    "rollup_monthly_track",
+    metadata,
+    Column("user", Text, primary_key=True),
+    Column("month", Integer, primary_key=True),
+    Column("track_id", Integer, primary_key=True),
+    Column("plays", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+rollup_track_total = Table(
+    "rollup_track_total",
+    metadata,
+    Column("user", Text, primary_key=True),
+    Column("track_id", Integer, primary_key=True),
+    Column("plays", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
