@@ -86,7 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what the store holds")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("check-config", help="validate the configuration and print it (redacted)")
+    sub.add_parser("web-password", help="read a status page password (stdin or prompt) and "
+                   "print the hash to paste into web.password")
     return parser
+
+
+def _web_password() -> int:
+    """Print the hash of a password read from the terminal (asked twice) or from stdin."""
+    import getpass
+
+    from daemon.web.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("status page password: ")
+        if getpass.getpass("again: ") != password:
+            print("plexfm: the passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("plexfm: use at least 8 characters", file=sys.stderr)
+        return EXIT_USAGE
+    print(hash_password(password))
+    print("# paste into config.yaml as web.password (or PLEXFM_WEB_PASSWORD)", file=sys.stderr)
+    return EXIT_OK
 
 
 def _cmd_pull(args: argparse.Namespace, application: app.App) -> int:
@@ -271,8 +294,10 @@ def _cmd_run(_args: argparse.Namespace, application: app.App) -> int:
 
     stop = StopToken()
     specs = app.service_jobs(application, stop)
-    return service.run(specs, application.runner, application.engine, application.config.web,
-                       stop=stop, close=application.close)
+    config = application.config
+    return service.run(specs, application.runner, application.engine, config.web,
+                       stop=stop, close=application.close, users=list(config.accounts),
+                       window=config.apply_window, secrets=config.secrets())
 
 
 def _cmd_healthcheck(_args: argparse.Namespace, application: app.App) -> int:
@@ -312,6 +337,8 @@ def _check_config(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "web-password":  # needs no configuration
+        return _web_password()
     try:
         config = load_config(args.config)
     except ConfigError as exc:

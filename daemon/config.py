@@ -197,11 +197,27 @@ class ScheduleConfig:
     )
 
 
+def _password_hash(value: Any) -> str | None:
+    from daemon.web.passwords import is_password_hash  # hashlib only, no web stack
+
+    if value and not is_password_hash(str(value)):
+        return ("must be a hash made by `plexfm web-password`, not the password itself "
+                "(run it and paste its output)")
+    return None
+
+
 @dataclass(frozen=True)
 class WebConfig:
     enabled: bool = _setting(True, "serve /healthz, /metrics and the status page")
     host: str = _setting("127.0.0.1", "address the web server listens on")
     port: int = _setting(8411, "port the web server listens on", check=_between(1, 65535))
+    password: str = _setting(
+        "", "hash of the status page password, made by plexfm web-password (required when "
+        "web.host is not a loopback address, unless web.trusted_header is set)",
+        secret=True, check=_password_hash)
+    trusted_header: str = _setting(
+        "", "request header set by an authenticating reverse proxy, e.g. X-Forwarded-User "
+        "(the proxy must be the only way in, and must drop this header from clients)")
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ carries on: every job resumes from what the store says.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import time as dt_time
 from types import FrameType
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -26,6 +29,8 @@ from daemon.runs import JobRunner
 from daemon.scheduler import Scheduler
 from daemon.stopping import StopToken
 from daemon.web import WebDeps, create_app
+from daemon.web.auth import Protection, is_loopback
+from daemon.web.refresh import StatsRefresher
 from daemon.web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,31 @@ def health_function(
     return lambda: evaluate(engine, expectations, started_at=started_at)
 
 
+def protection(web_config: WebConfig) -> Protection:
+    """How the status page is protected; ConfigError (exit 2) when it listens beyond this
+    machine without a password or a trusted proxy header."""
+    chosen = Protection(password_hash=web_config.password,
+                        trusted_header=web_config.trusted_header.strip())
+    if not chosen.active and not is_loopback(web_config.host):
+        raise ConfigError("web.host", f"{web_config.host} is reachable from other machines: "
+                          "set web.password (a hash from `plexfm web-password`) or "
+                          "web.trusted_header first, or keep web.host 127.0.0.1")
+    return chosen
+
+
+def refreshing(spec: JobSpec, refresher: StatsRefresher) -> JobSpec:
+    """`spec` whose runs ask for the page's cached counts to be recomputed afterwards."""
+    job = spec.run
+
+    def run_then_refresh() -> dict[str, Any]:
+        try:
+            return job()
+        finally:
+            refresher.request()
+
+    return dataclasses.replace(spec, run=run_then_refresh)
+
+
 def run(
     specs: list[JobSpec],
     runner: JobRunner,
@@ -51,18 +81,39 @@ def run(
     close: Callable[[], None],
     install_signals: bool = True,
     on_listening: Callable[[str], None] | None = None,
+    users: Sequence[str] = (),
+    window: tuple[dt_time, dt_time] | None = None,
+    secrets: Sequence[str] = (),
 ) -> int:
-    """Serve until `stop` is set (SIGTERM/SIGINT set it); return the exit status."""
+    """Serve until `stop` is set (SIGTERM/SIGINT set it); return the exit status.
+
+    `users`: the last.fm users whose plays go to Plex; `window`: the apply window (shown on
+    the page); `secrets`: values no response may carry.
+    """
     started = time.time()
-    scheduler = Scheduler(specs, runner, stop)
     web: WebServer | None = None
+    refresher: StatsRefresher | None = None
     if web_config.enabled:
-        deps = WebDeps(engine=engine, health=health_function(engine, specs, started))
+        guard = protection(web_config)
+        refresher = StatsRefresher(engine, users)
+        specs = [refreshing(spec, refresher) for spec in specs]
+    scheduler = Scheduler(specs, runner, stop)
+    if web_config.enabled and refresher is not None:
+        names = tuple(spec.name for spec in specs)
+        deps = WebDeps(
+            engine=engine, health=health_function(engine, specs, started),
+            trigger=lambda name: scheduler.trigger(name, "web"), next_runs=scheduler.next_runs,
+            running=scheduler.running, jobs=names,
+            window=window if "apply" in names else None, users=tuple(users),
+            protection=guard, stats_changed=refresher.request, secrets=tuple(secrets),
+        )
         try:
             web = WebServer(create_app(deps), web_config.host, web_config.port)
         except OSError as exc:
             raise ConfigError("web.port", f"cannot listen on {web_config.host}:"
                               f"{web_config.port}: {exc.strerror or exc}") from exc
+        log.info("status page: %s", guard.describe())
+        refresher.request()
     if install_signals:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("received %s: stopping", signal.Signals(signum).name)

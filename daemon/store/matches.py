@@ -110,7 +110,7 @@ def decide(conn: Connection, track_id: int, status: str, rating_key: int | None)
     _history(conn, [(track_id, now, "user", old_status, old_key, status, rating_key)])
 
 
-def requeue(conn: Connection, track_id: int, reason: str) -> None:
+def requeue(conn: Connection, track_id: int, reason: str, origin: str = "library") -> None:
     """Send a decided track back to the queue with `reason` (its match is no longer valid)."""
     old_status, old_key = current(conn, [track_id]).get(track_id, (None, None))
     now = int(time.time())
@@ -118,7 +118,52 @@ def requeue(conn: Connection, track_id: int, reason: str) -> None:
         "UPDATE matches SET status = ?, rating_key = NULL, rule = NULL, reason = ?,"
         " decided_at = ? WHERE track_id = ?", (QUEUED, reason, now, track_id)
     )
-    _history(conn, [(track_id, now, "library", old_status, old_key, QUEUED, None)])
+    _history(conn, [(track_id, now, origin, old_status, old_key, QUEUED, None)])
+
+
+def decide_many(conn: Connection, decisions: Iterable[tuple[int, str, int | None]]) -> int:
+    """Record many user decisions (track_id, status, rating_key) at once; return how many.
+
+    The bulk form of `decide` (one history row each), for the status page's bulk actions.
+    """
+    rows = list(decisions)
+    if any(status not in USER_STATUSES for _t, status, _k in rows):
+        raise ValueError("not a user decision")
+    if not rows:
+        return 0
+    before = current(conn, (t for t, _s, _k in rows))
+    now = int(time.time())
+    conn.exec_driver_sql(
+        "INSERT INTO matches (track_id, status, rating_key, rule, reason, decided_at)"
+        " VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (track_id) DO UPDATE SET status ="
+        " excluded.status, rating_key = excluded.rating_key, rule = excluded.rule,"
+        " reason = NULL, decided_at = excluded.decided_at",
+        [(t, s, k, s, now) for t, s, k in rows],
+    )
+    _history(conn, [(t, now, "user", *before.get(t, (None, None)), s, k) for t, s, k in rows])
+    return len(rows)
+
+
+def skip(conn: Connection, track_ids: Iterable[int], until: int) -> int:
+    """Hide queued tracks from the queue until `until` (Unix time); return how many.
+
+    Not a decision: the match and its history are untouched, so re-matching and applying
+    ignore it; the track simply comes back to the queue afterwards.
+    """
+    now = int(time.time())
+    rows = [(int(t), int(until), now) for t in track_ids]
+    if rows:
+        conn.exec_driver_sql(
+            "INSERT INTO queue_skips (track_id, until, at) VALUES (?, ?, ?) ON CONFLICT"
+            " (track_id) DO UPDATE SET until = excluded.until, at = excluded.at", rows)
+    return len(rows)
+
+
+def unskip(conn: Connection, track_ids: Iterable[int]) -> None:
+    """Show skipped tracks in the queue again."""
+    rows = [(int(t),) for t in track_ids]
+    if rows:
+        conn.exec_driver_sql("DELETE FROM queue_skips WHERE track_id = ?", rows)
 
 
 def undo(conn: Connection, track_id: int) -> tuple[str, int | None] | None:

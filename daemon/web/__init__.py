@@ -1,19 +1,28 @@
-"""The embedded web application: health, metrics and (later) the status page.
+"""The embedded web application: the status page, its JSON API, /healthz and /metrics.
 
 `create_app` is the app factory (no module-level app): everything it serves comes from the
-store through the dependencies it is given.
+store and from the functions it is given in `WebDeps` (the scheduler's trigger and next runs),
+never from the configuration (so no secret can reach a page). Blueprints: web/pages.py (HTML),
+web/api.py (JSON and every POST), web/auth.py (login, who may connect), web/csrf.py.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
 
 from daemon.health import Health
+from daemon.web import auth, csrf
+from daemon.web.actions import Actions
+from daemon.web.auth import Protection
 from daemon.web.metrics import StoreCollector
 
 SECURITY_HEADERS = {
@@ -26,25 +35,75 @@ SECURITY_HEADERS = {
 }
 
 
+def _no_trigger(_name: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class WebDeps:
-    """What the web application reads from."""
+    """What the web application reads from and may call."""
 
     engine: Engine
     health: Callable[[], Health]
+    trigger: Callable[[str], bool] = _no_trigger
+    """Run a job now (the scheduler's trigger); False when the job is not enabled."""
+    next_runs: Callable[[], dict[str, datetime | None]] = dict
+    running: Callable[[], set[str]] = set
+    jobs: tuple[str, ...] = ()  # the enabled jobs
+    window: tuple[dt_time, dt_time] | None = None  # the apply window, None: no scheduled apply
+    users: tuple[str, ...] = ()  # the last.fm users whose plays go to Plex
+    protection: Protection = field(default_factory=Protection)
+    stats_changed: Callable[[], None] = lambda: None
+    """Ask for the cached counts to be recomputed (after a decision)."""
+    secrets: tuple[str, ...] = ()
+    """Values that must never leave in a response (belt and braces: nothing here holds them)."""
+    session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
 
 def create_app(deps: WebDeps) -> Flask:
-    """The Flask application serving /healthz and /metrics."""
+    """The Flask application: pages, JSON API, /healthz and /metrics."""
+    from daemon.web import api, pages
+
     app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=deps.session_key, SESSION_COOKIE_NAME="plexfm_session",
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30), JSON_SORT_KEYS=False,
+        TEMPLATES_AUTO_RELOAD=False, SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    app.extensions["plexfm"] = deps
+    app.extensions["plexfm.actions"] = Actions(deps.engine, trigger=deps.trigger,
+                                               changed=deps.stats_changed, window=deps.window)
     registry = CollectorRegistry()
     registry.register(StoreCollector(deps.engine, deps.health))
+    auth.install(app, deps.protection)
+    csrf.install(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    leaks = [s.encode() for s in deps.secrets if len(s) >= 4]
 
     @app.after_request
     def secure(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if leaks and not response.direct_passthrough:
+            body = response.get_data()
+            if any(secret in body for secret in leaks):
+                for secret in leaks:
+                    body = body.replace(secret, b"********")
+                response.set_data(body)
         return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        from flask import render_template, request
+
+        code = exc.code or 500
+        if request.path.startswith("/api/") or request.is_json or \
+                request.accept_mimetypes.best == "application/json":
+            return jsonify(error=exc.description), code
+        return Response(render_template("error.html", code=code, message=exc.description),
+                        mimetype="text/html"), code
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

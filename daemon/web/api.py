@@ -1,0 +1,200 @@
+"""The JSON API behind every page, and every state change (POST, CSRF-checked).
+
+GET endpoints return what the matching page shows. POST endpoints record decisions in the
+store only (never in Plex) and answer JSON, or, for a plain HTML form (no JavaScript), redirect
+back to the page with a message. docs/api.md documents each endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, request
+
+from daemon.web import csrf, dashboard, history, params, queries
+from daemon.web.actions import ActionError, Actions, Outcome
+from daemon.web.auth import safe_next
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def deps() -> Any:
+    return current_app.extensions["plexfm"]
+
+
+def actions() -> Actions:
+    found: Actions = current_app.extensions["plexfm.actions"]
+    return found
+
+
+def read_store(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with deps().engine.connect() as conn, conn.begin():
+        return fn(conn, *args, **kwargs)
+
+
+def dashboard_data() -> dict[str, Any]:
+    d = deps()
+    data: dict[str, Any] = read_store(
+        dashboard.dashboard, users=d.users, jobs=d.jobs, next_runs=d.next_runs,
+        running=d.running, window=d.window, now=datetime.now().astimezone())
+    return data
+
+
+def queue_data() -> dict[str, Any]:
+    paging = params.paging(25)
+    rows, total = read_store(queries.queue, params.queue_filter(), now=int(time.time()),
+                             limit=paging.per_page, offset=paging.offset)
+    return {"items": rows, **paging.info(total, len(rows))}
+
+
+def matches_data() -> dict[str, Any]:
+    paging = params.paging(50)
+    rows, total = read_store(queries.match_list, params.match_filter(),
+                             limit=paging.per_page, offset=paging.offset)
+    return {"items": rows, **paging.info(total, len(rows))}
+
+
+def library_data() -> dict[str, Any]:
+    paging = params.paging(50)
+    rows, total = read_store(queries.library_list, **params.library_args(),
+                             limit=paging.per_page, offset=paging.offset)
+    return {"items": rows, **paging.info(total, len(rows))}
+
+
+def history_data() -> dict[str, Any]:
+    before = request.args.get("before", type=int)
+    limit = params.int_arg("limit", 50, 1, 200)
+
+    def read(conn: Any) -> dict[str, Any]:
+        scrobbles = history.recent_scrobbles(conn, deps().users, before=before, limit=limit)
+        return {"scrobbles": scrobbles, "apply_runs": history.apply_runs(conn),
+                "apply_batches": history.apply_batches(conn),
+                "next_before": scrobbles[-1]["uts"] if len(scrobbles) == limit else None}
+
+    data: dict[str, Any] = read_store(read)
+    return data
+
+
+@bp.get("/dashboard")
+def get_dashboard() -> Response:
+    return jsonify(dashboard_data())
+
+
+@bp.get("/queue")
+def get_queue() -> Response:
+    return jsonify(queue_data())
+
+
+@bp.get("/queue/bulk-preview")
+def bulk_preview() -> Response:
+    """How many tracks a bulk accept with this min_score (and artist) would decide."""
+    score = params.int_arg("min_score", 90, 0, 100)
+    pairs = read_store(queries.queue_top_above, score, params.text_arg("artist"))
+    return jsonify(min_score=score, tracks=len(pairs))
+
+
+@bp.get("/matches")
+def get_matches() -> Response:
+    return jsonify(matches_data())
+
+
+@bp.get("/library")
+def get_library() -> Response:
+    return jsonify(library_data())
+
+
+@bp.get("/library/search")
+def search() -> Response:
+    """Library tracks matching ?q= (words are prefixes; artist, title and album)."""
+    limit = params.int_arg("limit", 20, 1, 50)
+    return jsonify(items=read_store(queries.search_library, params.text_arg("q"), limit))
+
+
+@bp.get("/history")
+def get_history() -> Response:
+    return jsonify(history_data())
+
+
+@bp.get("/csrf")
+def get_csrf() -> Response:
+    """This session's CSRF token, for scripts (keep the session cookie it sets)."""
+    return jsonify(csrf_token=csrf.token())
+
+
+def _answer(do: Callable[[], Outcome]) -> Any:
+    """Run an action; JSON for scripts and the page's JavaScript, a redirect for forms."""
+    wants_json = request.is_json or request.accept_mimetypes.best == "application/json"
+    back = safe_next(request.form.get("next") or request.args.get("next"))
+    try:
+        outcome = do()
+    except ActionError as exc:
+        if wants_json:
+            response = jsonify(ok=False, error=str(exc))
+            response.status_code = exc.status
+            return response
+        flash(str(exc), "error")
+        return redirect(back, 303)
+    if wants_json:
+        return jsonify(ok=True, message=outcome.message, **outcome.counts)
+    flash(outcome.message, "ok")
+    return redirect(back, 303)
+
+
+@bp.post("/tracks/<int:track_id>/accept")
+def accept(track_id: int) -> Any:
+    return _answer(lambda: actions().accept(
+        track_id, params.body_int(params.body(), "rating_key")))
+
+
+@bp.post("/tracks/<int:track_id>/not-in-library")
+def not_in_library(track_id: int) -> Any:
+    return _answer(lambda: actions().not_in_library(track_id))
+
+
+@bp.post("/tracks/<int:track_id>/skip")
+def skip(track_id: int) -> Any:
+    return _answer(lambda: actions().skip(
+        track_id, params.body_int(params.body(), "days", 7)))
+
+
+@bp.post("/tracks/<int:track_id>/unskip")
+def unskip(track_id: int) -> Any:
+    return _answer(lambda: actions().unskip(track_id))
+
+
+@bp.post("/tracks/<int:track_id>/requeue")
+def requeue(track_id: int) -> Any:
+    return _answer(lambda: actions().requeue(track_id))
+
+
+@bp.post("/tracks/<int:track_id>/undo")
+def undo(track_id: int) -> Any:
+    return _answer(lambda: actions().undo(track_id))
+
+
+@bp.post("/queue/bulk-accept")
+def bulk_accept() -> Any:
+    def do() -> Outcome:
+        data = params.body()
+        return actions().bulk_accept(params.body_int(data, "min_score"),
+                                     str(data.get("artist") or "").strip())
+    return _answer(do)
+
+
+@bp.post("/queue/bulk-not-in-library")
+def bulk_not_in_library() -> Any:
+    return _answer(lambda: actions().bulk_not_in_library(
+        str(params.body().get("artist") or "").strip()))
+
+
+@bp.post("/jobs/<name>/run")
+def run_job(name: str) -> Any:
+    return _answer(lambda: actions().run_job(name))
+
+
+@bp.post("/apply")
+def apply_at_window() -> Any:
+    return _answer(lambda: actions().apply_at_window())

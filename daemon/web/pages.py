@@ -1,0 +1,111 @@
+"""The status page's HTML views: Dashboard, Queue, Matches, Library, History.
+
+Each view renders the same data as its JSON endpoint (web/api.py), readable without
+JavaScript; forms POST to the API, which redirects back here. Templates autoescape every value
+(track names are user data).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, render_template, request
+
+from daemon.web import api, params, queries
+
+bp = Blueprint("pages", __name__)
+
+NAV = (("pages.dashboard", "Dashboard"), ("pages.queue", "Queue"),
+       ("pages.matches", "Matches"), ("pages.library", "Library"), ("pages.history", "History"))
+STATUS_LABELS = {"auto": "auto", "manual": "manual", "not_in_library": "not in library",
+                 "queued": "queued", None: "undecided"}
+
+
+def when(ts: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Unix seconds as local time; an en dash when unknown."""
+    if ts is None:
+        return "\N{EN DASH}"
+    return datetime.fromtimestamp(float(ts)).astimezone().strftime(fmt)
+
+
+def ago(ts: float | None) -> str:
+    """Unix seconds as "5 min ago" / "in 2 h"."""
+    if ts is None:
+        return "never"
+    delta = float(ts) - time.time()
+    future, seconds = delta > 0, abs(delta)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            text = f"{seconds / size:.0f} {unit}"
+            break
+    else:
+        text = f"{seconds:.0f} s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def num(value: Any) -> str:
+    return "\N{EN DASH}" if value is None else f"{int(value):,}"
+
+
+def page_url(**changes: Any) -> str:
+    """This page's URL with some query parameters changed (None removes one)."""
+    args = {k: v for k, v in request.args.items()}
+    for key, value in changes.items():
+        if value is None or value == "":
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    query = urlencode(args)
+    return request.path + (f"?{query}" if query else "")
+
+
+def here() -> str:
+    """This page's path and query (where a form sends the browser back to)."""
+    return request.full_path.rstrip("?")
+
+
+@bp.record_once
+def helpers(state: Any) -> None:
+    """Template globals (visible in imported macros too)."""
+    state.app.jinja_env.globals.update(
+        nav=NAV, when=when, ago=ago, num=num, page_url=page_url, status_label=STATUS_LABELS,
+        here=here)
+
+
+@bp.get("/")
+def dashboard() -> str:
+    return render_template("dashboard.html", d=api.dashboard_data())
+
+
+@bp.get("/queue")
+def queue() -> str:
+    data = api.queue_data()
+    search_for = request.args.get("search_for", type=int)
+    lq = params.text_arg("lq")
+    found = api.read_store(queries.search_library, lq, 20) if search_for and lq else []
+    return render_template("queue.html", data=data, f=params.queue_filter(),
+                           search_for=search_for, lq=lq, found=found)
+
+
+@bp.get("/matches")
+def matches() -> str:
+    data = api.matches_data()
+    change = request.args.get("change", type=int)
+    lq = params.text_arg("lq")
+    found = api.read_store(queries.search_library, lq, 20) if change and lq else []
+    return render_template("matches.html", data=data, f=params.match_filter(), change=change,
+                           lq=lq, found=found, statuses=queries.STATUS_FILTERS,
+                           sorts=list(queries.MATCH_SORTS))
+
+
+@bp.get("/library")
+def library() -> str:
+    return render_template("library.html", data=api.library_data(), a=params.library_args())
+
+
+@bp.get("/history")
+def history() -> str:
+    return render_template("history.html", data=api.history_data())

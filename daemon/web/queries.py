@@ -1,0 +1,218 @@
+"""The status page's read queries: one function per list, each bounded (LIMIT) and indexed.
+
+Every function takes the caller's Connection and returns plain dicts, ready for a template or
+for JSON. Nothing here writes; decisions go through `daemon.store.matches` (web/actions.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from daemon.store import matches
+
+COUNT_CAP = 10_000  # filtered totals are counted up to this ("10,000+")
+MATCHED = "matched"  # status filter: auto or manual
+STATUS_FILTERS = (MATCHED, *matches.STATUSES, "all")
+ORIGINS = ("auto", "manual")
+MATCH_SORTS = {
+    "plays": "t.plays DESC, t.id",
+    "artist": "t.artist, t.title, t.album",
+    "recent": "m.decided_at DESC, t.id",
+}
+LIBRARY_SORTS = ("plays", "artist")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """`text` as an FTS5 query: every word as a prefix, all required; None when no word."""
+    words = _WORD.findall(text.casefold())[:8]
+    return " ".join(f'"{w}"*' for w in words) or None
+
+
+def _capped_count(conn: Connection, sql: str, params: Sequence[Any]) -> int:
+    return int(conn.exec_driver_sql(
+        f"SELECT count(*) FROM ({sql} LIMIT {COUNT_CAP + 1})", tuple(params)).scalar_one())
+
+
+def library_tracks(conn: Connection, keys: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Library tracks by rating key (with plexfm plays), for suggestions and match targets."""
+    wanted = sorted(set(keys))
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = conn.exec_driver_sql(
+            "SELECT l.rating_key, l.title, l.album_artist, l.track_artist, l.album,"
+            " l.album_year, coalesce(p.plays, 0) AS plays FROM library_tracks l LEFT JOIN"
+            f" library_plays p ON p.rating_key = l.rating_key WHERE l.rating_key IN ({marks})",
+            tuple(chunk)).mappings()
+        found.update({int(r["rating_key"]): dict(r) for r in rows})
+    return found
+
+
+def search_library(conn: Connection, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Library tracks whose artist, title or album words start with the words of `text`,
+    best first (FTS5 rank)."""
+    query = fts_query(text)
+    if query is None:
+        return []
+    rows = conn.exec_driver_sql(
+        "SELECT l.rating_key, l.title, l.album_artist, l.track_artist, l.album, l.album_year,"
+        " coalesce(p.plays, 0) AS plays FROM (SELECT rowid FROM library_fts WHERE library_fts"
+        " MATCH ? ORDER BY rank LIMIT ?) f JOIN library_tracks l ON l.rating_key = f.rowid"
+        " LEFT JOIN library_plays p ON p.rating_key = l.rating_key",
+        (query, limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    artist: str = ""
+    skipped: bool = False  # show the skipped tracks instead of the waiting ones
+
+
+def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
+          offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Queued tracks, most played first, with reason and suggestions (each with its library
+    track); and how many there are."""
+    where = ["m.status = 'queued'",
+             "k.track_id IS NOT NULL" if f.skipped else "k.track_id IS NULL"]
+    params: list[Any] = [now]
+    if f.artist:
+        where.append("t.artist = ?")
+        params.append(f.artist)
+    base = ("FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id LEFT JOIN queue_skips k"
+            f" ON k.track_id = m.track_id AND k.until > ? WHERE {' AND '.join(where)}")
+    total = _capped_count(conn, f"SELECT 1 {base}", params)
+    rows = [dict(r) for r in conn.exec_driver_sql(
+        "SELECT t.id AS track_id, t.artist, t.title, t.album, t.plays, m.reason, m.suggestions,"
+        f" k.until AS skipped_until {base} ORDER BY t.plays DESC, t.id LIMIT ? OFFSET ?",
+        (*params, limit, offset)).mappings()]
+    for row in rows:
+        row["suggestions"] = [{"rating_key": int(k), "score": int(s)}
+                              for k, s in json.loads(row["suggestions"] or "[]")][:5]
+    found = library_tracks(conn, (s["rating_key"] for r in rows for s in r["suggestions"]))
+    for row in rows:
+        row["suggestions"] = [{**s, "track": found[s["rating_key"]]} for s in row["suggestions"]
+                              if s["rating_key"] in found]
+    return rows, total
+
+
+def queue_top_above(conn: Connection, min_score: int, artist: str = "") -> list[tuple[int, int]]:
+    """(track_id, rating_key of the top suggestion) of queued tracks whose top suggestion
+    scores at least `min_score` (skipped ones included: the action is explicit)."""
+    sql = ("SELECT m.track_id, json_extract(m.suggestions, '$[0][0]') FROM matches m"
+           " JOIN scrobbled_tracks t ON t.id = m.track_id WHERE m.status = 'queued'"
+           " AND json_extract(m.suggestions, '$[0][1]') >= ?")
+    params: list[Any] = [min_score]
+    if artist:
+        sql += " AND t.artist = ?"
+        params.append(artist)
+    return [(int(t), int(k)) for t, k in conn.exec_driver_sql(sql, tuple(params)) if k is not None]
+
+
+def queued_of_artist(conn: Connection, artist: str) -> list[int]:
+    """Track ids of every queued track scrobbled under `artist` (exactly as scrobbled)."""
+    return [int(t) for (t,) in conn.exec_driver_sql(
+        "SELECT m.track_id FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id"
+        " WHERE m.status = 'queued' AND t.artist = ?", (artist,))]
+
+
+@dataclass(frozen=True)
+class MatchFilter:
+    status: str = MATCHED
+    origin: str = ""
+    artist: str = ""
+    album: str = ""
+    text: str = ""
+    sort: str = "plays"
+
+
+def match_list(conn: Connection, f: MatchFilter, *, limit: int,
+               offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Scrobbled tracks with their decision, library track and plays written to Plex; and
+    how many match the filter (counted up to COUNT_CAP)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if f.status == MATCHED:
+        where.append("m.status IN ('auto', 'manual')")
+    elif f.status in matches.STATUSES:
+        where.append("m.status = ?")
+        params.append(f.status)
+    if f.origin == "auto":
+        where.append("m.status IN ('auto', 'queued')")
+    elif f.origin == "manual":
+        where.append("m.status IN ('manual', 'not_in_library')")
+    for column, value in (("artist", f.artist), ("album", f.album)):
+        if value:
+            where.append(f"t.{column} = ?")
+            params.append(value)
+    query = fts_query(f.text) if f.text else None
+    if query is not None:
+        where.append("t.id IN (SELECT rowid FROM scrobbled_fts WHERE scrobbled_fts MATCH ?)")
+        params.append(query)
+    base = ("FROM scrobbled_tracks t JOIN matches m ON m.track_id = t.id"
+            + (f" WHERE {' AND '.join(where)}" if where else ""))
+    total = _capped_count(conn, f"SELECT 1 {base}", params)
+    order = MATCH_SORTS.get(f.sort, MATCH_SORTS["plays"])
+    rows = [dict(r) for r in conn.exec_driver_sql(
+        "SELECT t.id AS track_id, t.artist, t.title, t.album, t.plays, m.status, m.rating_key,"
+        f" m.rule, m.decided_at {base} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, limit, offset)).mappings()]
+    found = library_tracks(conn, (r["rating_key"] for r in rows if r["rating_key"] is not None))
+    written = written_per_track(conn, [r["rating_key"] for r in rows
+                                       if r["rating_key"] is not None])
+    for row in rows:
+        row["track"] = found.get(row["rating_key"]) if row["rating_key"] is not None else None
+        row["written"] = written.get((row["artist"], row["title"], row["album"]), 0)
+    return rows, total
+
+
+def written_per_track(conn: Connection, keys: Sequence[int]) -> dict[tuple[str, str, str], int]:
+    """Plays written to Plex for library tracks `keys`, per scrobbled (artist, title, album)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for artist, title, album, n in conn.exec_driver_sql(
+            "SELECT s.artist, s.title, s.album, count(*) FROM applied_plays a JOIN scrobbles s"
+            f" ON s.id = a.scrobble_id WHERE a.rating_key IN ({marks})"
+            " GROUP BY s.artist, s.title, s.album", tuple(chunk)):
+            counts[(artist, title, album)] = int(n)
+    return counts
+
+
+def library_list(conn: Connection, *, text: str, sort: str, unplayed: bool, limit: int,
+                 offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Library tracks with plexfm's play count (from the cached `library_plays`); and how
+    many match (counted up to COUNT_CAP)."""
+    where: list[str] = []
+    params: list[Any] = []
+    query = fts_query(text) if text else None
+    if query is not None:
+        where.append("l.rating_key IN (SELECT rowid FROM library_fts WHERE library_fts MATCH ?)")
+        params.append(query)
+    if unplayed:
+        where.append("coalesce(p.plays, 0) = 0")
+    base = ("FROM library_tracks l LEFT JOIN library_plays p ON p.rating_key = l.rating_key"
+            + (f" WHERE {' AND '.join(where)}" if where else ""))
+    if sort == "plays" and not unplayed and query is None:
+        base = "FROM library_plays p JOIN library_tracks l ON l.rating_key = p.rating_key"
+        order = "p.plays DESC, p.rating_key"
+    elif sort == "plays":
+        order = "coalesce(p.plays, 0) DESC, l.rating_key"
+    else:
+        order = "l.album_artist, l.album, l.disc_number, l.track_number, l.rating_key"
+    total = _capped_count(conn, f"SELECT 1 {base}", params)
+    rows = conn.exec_driver_sql(
+        "SELECT l.rating_key, l.title, l.album_artist, l.track_artist, l.album, l.album_year,"
+        f" coalesce(p.plays, 0) AS plays, coalesce(p.tracks, 0) AS tracks {base}"
+        f" ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset)).mappings()
+    return [dict(r) for r in rows], total

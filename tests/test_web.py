@@ -1,0 +1,382 @@
+"""The status page through Flask's test client: every page and JSON endpoint, decisions into
+the store, CSRF, escaping of hostile track names, and secrets kept out of every response.
+
+`build_store` fills a store with a small library, scrobbles and decisions (queued tracks with
+suggestions, matches, one hostile name); tests/test_browser.py drives the same data in Chromium.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from daemon.health import Health
+from daemon.scrobble import Scrobble, with_ordinals
+from daemon.store import matches, pagestats, tracks
+from daemon.store import scrobbles as scrobble_queries
+from daemon.store.engine import write
+from daemon.web import WebDeps, create_app
+
+XSS_ARTIST = '<script>alert("xss-artist")</script>'
+XSS_TITLE = '"><img src=x onerror=alert(1)>'
+API_KEY = "0123456789abcdef0123456789abcdef"
+PLEX_TOKEN = "plex-token-SECRET-42"
+T0 = 1_700_000_000
+
+# rating_key, title, album_artist, track_artist, album, year
+LIBRARY = [
+    (101, "Yesterday", "The Beatles", "", "Help!", 1965),
+    (102, "Help!", "The Beatles", "", "Help!", 1965),
+    (103, "Let It Be", "The Beatles", "", "Let It Be", 1970),
+    (104, "Let It Be (Live)", "The Beatles", "", "Anthology 3", 1996),
+    (201, "Waterloo", "ABBA", "", "Waterloo", 1974),
+    (202, "Dancing Queen", "ABBA", "", "Arrival", 1976),
+    (301, "Jóga", "Björk", "", "Homogenic", 1997),
+    (302, "Hyperballad", "Björk", "", "Post", 1995),
+    (401, XSS_TITLE, XSS_ARTIST, "", "<b>bold album</b>", 2001),
+]
+
+# artist, title, album, plays, decision: (status, rating_key, reason, suggestions)
+SCROBBLED: list[tuple[str, str, str, int, tuple[str, int | None, str | None,
+                                                  tuple[tuple[int, int], ...]]]] = [
+    ("The Beatles", "Yesterday", "Help!", 9, ("auto", 101, None, ())),
+    ("The Beatles", "Let It Be - Live", "", 7,
+     ("queued", None, "different version", ((104, 92), (103, 80)))),
+    ("ABBA", "Waterlo", "Waterloo", 6, ("queued", None, "close title", ((201, 95), (202, 40)))),
+    ("Bjork", "Joga", "Homogenic", 5, ("queued", None, "close title", ((301, 88),))),
+    ("Unknown Band", "Song A", "", 4, ("queued", None, "no artist in library", ())),
+    ("Unknown Band", "Song B", "", 3, ("queued", None, "no artist in library", ())),
+    (XSS_ARTIST, XSS_TITLE, "<b>bold album</b>", 2,
+     ("queued", None, "close title", ((401, 91),))),
+    ("ABBA", "Dancing Queen", "Arrival", 2, ("auto", 202, None, ())),
+]
+
+
+def build_store(engine: Engine, user: str = "alice") -> dict[str, int]:
+    """Fill the store (library, scrobbles, decisions, cached counts); return track ids by
+    title."""
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO library_tracks (rating_key, section_id, title, album_artist,"
+            " track_artist, album, album_year, refreshed_at) VALUES (?, 1, ?, ?, ?, ?, ?, 0)",
+            LIBRARY)
+        plays = [Scrobble(T0 + i * 1000 + n, artist, title, album)
+                 for i, (artist, title, album, count, _d) in enumerate(SCROBBLED)
+                 for n in range(count)]
+        scrobble_queries.insert_rows(conn, user, with_ordinals(plays), "test")
+        tracks.fold_new_scrobbles(conn)
+        ids = {title: int(i) for i, title in conn.exec_driver_sql(
+            "SELECT id, title FROM scrobbled_tracks")}
+        matches.save_decisions(conn, [
+            matches.Decision(ids[title], status, key, "exact" if key else None, reason, (),
+                             suggestions)
+            for _a, title, _al, _n, (status, key, reason, suggestions) in SCROBBLED], "auto")
+    pagestats.refresh(engine, [user])
+    return ids
+
+
+@dataclass
+class Calls:
+    triggered: list[str] = field(default_factory=list)
+    changed: int = 0
+
+
+@pytest.fixture
+def ids(engine: Engine) -> dict[str, int]:
+    return build_store(engine)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+def make_app(engine: Engine, calls: Calls, **overrides: Any) -> Flask:
+    def trigger(name: str) -> bool:
+        calls.triggered.append(name)
+        return name in ("pull", "match", "apply")
+
+    def changed() -> None:
+        calls.changed += 1
+
+    settings: dict[str, Any] = {
+        "engine": engine, "health": lambda: Health(True), "trigger": trigger,
+        "jobs": ("pull", "match", "apply"), "users": ("alice",), "stats_changed": changed,
+        "secrets": (API_KEY, PLEX_TOKEN),
+    }
+    settings.update(overrides)
+    return create_app(WebDeps(**settings))
+
+
+@pytest.fixture
+def client(engine: Engine, ids: dict[str, int], calls: Calls) -> FlaskClient:
+    return make_app(engine, calls).test_client()
+
+
+def token(client: FlaskClient) -> str:
+    found = client.get("/api/csrf").json
+    assert found is not None
+    return str(found["csrf_token"])
+
+
+def post(client: FlaskClient, url: str, **data: Any) -> Any:
+    return client.post(url, json=data, headers={"X-CSRF-Token": token(client)})
+
+
+def status_of(engine: Engine, track_id: int) -> tuple[str, int | None] | None:
+    with engine.connect() as conn:
+        return matches.current(conn, [track_id]).get(track_id)
+
+
+PAGES = ["/", "/queue", "/matches", "/library", "/history", "/queue?artist=ABBA",
+         "/queue?skipped=1", "/matches?status=all&sort=artist&q=beat",
+         "/matches?status=queued&origin=auto", "/library?sort=artist&unplayed=1",
+         "/library?q=bjor", "/queue?search_for=1&lq=let+it", "/matches?change=1&lq=water"]
+ENDPOINTS = ["/api/dashboard", "/api/queue", "/api/matches", "/api/library", "/api/history",
+             "/api/library/search?q=let", "/api/queue/bulk-preview?min_score=90", "/api/csrf",
+             "/api/matches?status=all&artist=ABBA&page=2", "/api/library?q=beatles&sort=plays"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_with_headers(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "text/html"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    html = response.get_data(as_text=True)
+    assert "<script>" not in html.replace('<script src="/static/plexfm.js" defer></script>', "")
+    assert not re.search(r"<[a-z]+[^>]*\son[a-z]+=", html), "inline event handler"
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_every_json_endpoint_answers(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.is_json
+
+
+def test_dashboard_shows_the_cached_counts(client: FlaskClient) -> None:
+    data = client.get("/api/dashboard").json
+    assert data is not None
+    stats = data["stats"]
+    assert stats["scrobbles"] == sum(row[3] for row in SCROBBLED)
+    assert stats["queued"] == 6
+    assert stats["matched_tracks"] == 2
+    assert stats["matched_share_plays"] == round(100 * 11 / 38, 1)
+    assert [job["name"] for job in data["jobs"]][:3] == ["pull", "match", "apply"]
+    assert data["backfill"][0]["user"] == "alice"
+
+
+def test_queue_is_most_played_first_with_suggestions(client: FlaskClient) -> None:
+    data = client.get("/api/queue").json
+    assert data is not None
+    items = data["items"]
+    assert [i["title"] for i in items][:3] == ["Let It Be - Live", "Waterlo", "Joga"]
+    first = items[0]
+    assert first["reason"] == "different version"
+    assert [(s["rating_key"], s["score"]) for s in first["suggestions"]] == [(104, 92), (103, 80)]
+    assert first["suggestions"][0]["track"]["title"] == "Let It Be (Live)"
+    assert data["total"] == 6
+
+
+def test_library_search_finds_by_prefix_and_diacritics(client: FlaskClient) -> None:
+    def search(q: str) -> list[int]:
+        found = client.get(f"/api/library/search?q={q}").json
+        assert found is not None
+        return [t["rating_key"] for t in found["items"]]
+
+    assert set(search("beat let")) == {103, 104}
+    assert search("bjork jog") == [301]
+    assert search("jóga") == [301]
+    assert set(search("abba")) == {201, 202}
+    assert search("") == []
+    assert search('"*') == []
+
+
+def test_accept_a_suggestion_goes_to_the_store_only(client: FlaskClient, engine: Engine,
+                                                    ids: dict[str, int], calls: Calls) -> None:
+    response = post(client, f"/api/tracks/{ids['Waterlo']}/accept", rating_key=201)
+    assert response.status_code == 200
+    assert response.json["ok"] is True
+    assert status_of(engine, ids["Waterlo"]) == ("manual", 201)
+    assert calls.changed == 1
+    with engine.connect() as conn:
+        origin = conn.exec_driver_sql("SELECT origin FROM match_history WHERE track_id = ?"
+                                      " ORDER BY id DESC", (ids["Waterlo"],)).scalar()
+    assert origin == "user"
+    queue = client.get("/api/queue").json
+    assert queue is not None
+    assert "Waterlo" not in [i["title"] for i in queue["items"]]
+
+
+def test_accept_refuses_unknown_tracks(client: FlaskClient, ids: dict[str, int]) -> None:
+    assert post(client, f"/api/tracks/{ids['Waterlo']}/accept", rating_key=999).status_code \
+        == 404
+    assert post(client, "/api/tracks/99999/accept", rating_key=201).status_code == 404
+    response = post(client, f"/api/tracks/{ids['Waterlo']}/accept", rating_key="x")
+    assert response.status_code == 400
+
+
+def test_not_in_library_skip_and_unskip(client: FlaskClient, engine: Engine,
+                                        ids: dict[str, int]) -> None:
+    post(client, f"/api/tracks/{ids['Song A']}/not-in-library")
+    assert status_of(engine, ids["Song A"]) == ("not_in_library", None)
+    post(client, f"/api/tracks/{ids['Song B']}/skip", days=3)
+    assert status_of(engine, ids["Song B"]) == ("queued", None)  # not a decision
+    queue = client.get("/api/queue").json
+    skipped = client.get("/api/queue?skipped=1").json
+    assert queue is not None
+    assert skipped is not None
+    assert "Song B" not in [i["title"] for i in queue["items"]]
+    assert [i["title"] for i in skipped["items"]] == ["Song B"]
+    post(client, f"/api/tracks/{ids['Song B']}/unskip")
+    queue = client.get("/api/queue").json
+    assert queue is not None
+    assert "Song B" in [i["title"] for i in queue["items"]]
+
+
+def test_bulk_actions(client: FlaskClient, engine: Engine, ids: dict[str, int]) -> None:
+    preview = client.get("/api/queue/bulk-preview?min_score=90").json
+    assert preview == {"min_score": 90, "tracks": 3}
+    response = post(client, "/api/queue/bulk-accept", min_score=90)
+    assert response.json["accepted"] == 3
+    assert status_of(engine, ids["Let It Be - Live"]) == ("manual", 104)
+    assert status_of(engine, ids["Waterlo"]) == ("manual", 201)
+    assert status_of(engine, ids["Joga"]) == ("queued", None)  # 88 < 90
+    response = post(client, "/api/queue/bulk-not-in-library", artist="Unknown Band")
+    assert response.json["marked"] == 2
+    assert status_of(engine, ids["Song A"]) == ("not_in_library", None)
+    assert status_of(engine, ids["Song B"]) == ("not_in_library", None)
+    assert post(client, "/api/queue/bulk-not-in-library", artist="").status_code == 400
+
+
+def test_remove_change_and_undo_a_match(client: FlaskClient, engine: Engine,
+                                        ids: dict[str, int], calls: Calls) -> None:
+    yesterday = ids["Yesterday"]
+    post(client, f"/api/tracks/{yesterday}/requeue")
+    assert status_of(engine, yesterday) == ("queued", None)
+    post(client, f"/api/tracks/{yesterday}/accept", rating_key=102)
+    assert status_of(engine, yesterday) == ("manual", 102)
+    rows = client.get("/api/matches?origin=manual").json
+    assert rows is not None
+    assert [r["title"] for r in rows["items"]] == ["Yesterday"]
+    assert rows["items"][0]["track"]["title"] == "Help!"
+    response = post(client, f"/api/tracks/{yesterday}/undo")
+    assert response.json["was"] == "manual"
+    assert status_of(engine, yesterday) is None
+    assert "match" in calls.triggered  # the rules decide it again
+
+
+def test_jobs_and_apply_buttons(client: FlaskClient, calls: Calls) -> None:
+    assert post(client, "/api/jobs/pull/run").json["started"] is True
+    assert post(client, "/api/jobs/match/run").status_code == 200
+    assert post(client, "/api/jobs/library/run").status_code == 409  # not enabled here
+    assert post(client, "/api/jobs/rm-rf/run").status_code == 404
+    assert calls.triggered == ["pull", "match", "library"]
+    assert post(client, "/api/apply").status_code == 409  # no window in this app
+
+
+def test_apply_at_next_window(engine: Engine, ids: dict[str, int], calls: Calls) -> None:
+    from datetime import datetime, timedelta
+
+    now = datetime.now().astimezone()
+    closed = ((now + timedelta(hours=2)).time(), (now + timedelta(hours=3)).time())
+    app = make_app(engine, calls, window=closed)
+    answer = post(app.test_client(), "/api/apply").json
+    assert answer["applying"] is False
+    assert "next window" in answer["message"]
+    assert calls.triggered == []
+    opened = ((now - timedelta(minutes=5)).time(), (now + timedelta(minutes=50)).time())
+    answer = post(make_app(engine, calls, window=opened).test_client(), "/api/apply").json
+    assert answer["applying"] is True
+    assert calls.triggered == ["apply"]
+
+
+def test_forms_without_javascript_redirect_back_with_a_message(
+    client: FlaskClient, engine: Engine, ids: dict[str, int]
+) -> None:
+    csrf = token(client)
+    response = client.post(f"/api/tracks/{ids['Joga']}/accept",
+                           data={"csrf_token": csrf, "rating_key": "301", "next": "/queue"},
+                           headers={"Accept": "text/html"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/queue"
+    assert status_of(engine, ids["Joga"]) == ("manual", 301)
+    page = client.get("/queue").get_data(as_text=True)
+    assert "Matched Bjork \N{EN DASH} Joga to Jóga" in page
+    evil = client.post(f"/api/tracks/{ids['Song A']}/skip",
+                       data={"csrf_token": csrf, "next": "//evil.example/"})
+    assert evil.headers["Location"] == "/"  # no open redirect
+
+
+@pytest.mark.parametrize("url", ["/api/tracks/{id}/accept", "/api/tracks/{id}/not-in-library",
+                                 "/api/queue/bulk-accept", "/api/jobs/pull/run", "/api/apply"])
+def test_csrf_missing_is_400_wrong_is_403_and_nothing_changes(
+    client: FlaskClient, engine: Engine, ids: dict[str, int], calls: Calls, url: str
+) -> None:
+    target = url.format(id=ids["Waterlo"])
+    fields = {"rating_key": "201", "min_score": "0"}
+    token(client)  # the session has a token; the requests below do not carry it
+    assert client.post(target, data=fields).status_code == 400
+    assert client.post(target, data={**fields, "csrf_token": "forged"}).status_code == 403
+    assert client.post(target, json=fields, headers={"X-CSRF-Token": "x" * 43}).status_code \
+        == 403
+    other = make_app(engine, calls).test_client()  # another browser's token
+    assert client.post(target, data={**fields, "csrf_token": token(other)}).status_code == 403
+    assert status_of(engine, ids["Waterlo"]) == ("queued", None)
+    assert calls.triggered == []
+    assert calls.changed == 0
+
+
+def test_hostile_track_names_are_escaped_everywhere(client: FlaskClient,
+                                                    ids: dict[str, int]) -> None:
+    for path in ["/queue", "/matches?status=all", "/library?sort=artist", "/history",
+                 f"/queue?search_for={ids[XSS_TITLE]}&lq=bold"]:
+        html = client.get(path).get_data(as_text=True)
+        assert XSS_ARTIST not in html, path
+        assert "<img src=x" not in html, path
+        assert "<b>bold album</b>" not in html, path
+        assert "&lt;script&gt;alert(&#34;xss-artist&#34;)&lt;/script&gt;" in html or \
+            "&lt;img src=x onerror=alert(1)&gt;" in html, path
+    found = client.get("/api/library/search?q=bold").json
+    assert found is not None
+    assert found["items"][0]["title"] == XSS_TITLE  # JSON carries the raw text, as JSON
+
+
+def test_secrets_never_leave_in_a_response(engine: Engine, ids: dict[str, int],
+                                           calls: Calls) -> None:
+    with write(engine) as conn:  # even if a secret reached the store (it must not)
+        conn.exec_driver_sql(
+            "INSERT INTO job_runs (job, trigger, started_at, finished_at, outcome, error)"
+            f" VALUES ('pull', 'x', 1, 2, 'error', 'bad key {API_KEY} token {PLEX_TOKEN}')")
+    client = make_app(engine, calls).test_client()
+    for path in [*PAGES, *ENDPOINTS, "/healthz", "/metrics"]:
+        body = client.get(path).get_data()
+        assert API_KEY.encode() not in body, path
+        assert PLEX_TOKEN.encode() not in body, path
+    assert b"********" in client.get("/").get_data()
+
+
+def test_static_assets_are_served_locally(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+    assert sorted(assets) == ["/static/plexfm.css", "/static/plexfm.js"]
+    for asset in assets:
+        assert client.get(asset).status_code == 200
+    assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
+
+
+def test_dns_rebinding_host_is_refused_on_localhost(client: FlaskClient) -> None:
+    assert client.get("/", headers={"Host": "evil.example:8411"}).status_code == 403
+    assert client.get("/", headers={"Host": "127.0.0.1:8411"}).status_code == 200
+    assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 200
