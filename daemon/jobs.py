@@ -130,6 +130,21 @@ def job_table(
 
         specs.append(JobSpec("library", run_library, schedule.library_minutes * 60,
                              run_at_start=True, retry_budget=budget))
+    if config.tags.interval_minutes > 0:
+        def run_tags() -> dict[str, Any]:
+            from daemon import tags  # pandas and the analytics load with the first tags run
+            from daemon.analytics.report import AnalyticsSettings
+
+            analytics = AnalyticsSettings.from_config(config)
+            return tags.run(lastfm, engine, tags.TagSettings.from_config(config),
+                            analytics.rules, analytics.zone, stop=stop)
+
+        def after_tags(counts: dict[str, Any]) -> Sequence[str]:
+            """A run that stopped at its time budget is followed by the next one at once."""
+            return ("tags",) if counts.get("left") else ()
+
+        specs.append(JobSpec("tags", run_tags, config.tags.interval_minutes * 60,
+                             run_at_start=True, retry_budget=budget, then=after_tags))
     if applier is not None and window is None:
         log.info("scheduled apply off (apply.window: off): run plexfm apply --now to write")
     if applier is not None and window is not None:
