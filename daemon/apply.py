@@ -204,10 +204,10 @@ class Applier:
                 result, batch = self._one_transaction(account, chunk, list(drop),
                                                       backup is None)
                 backup = backup or result.backup
-                with write(self._engine) as conn:
+                with write(self._engine) as conn:  # forget first: a moved play is re-added
+                    ledger.forget_applied(conn, [drop[v] for v in result.deleted])
                     ledger.record_applied(conn, batch, (
                         (p[0], account, p[2], result.inserted[p[0]]) for p in chunk))
-                    ledger.forget_applied(conn, [drop[v] for v in result.deleted])
                     ledger.finish_batch(conn, batch, ledger.DONE, added=len(chunk),
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
@@ -229,7 +229,7 @@ class Applier:
             batch = ledger.start_batch(conn, self._s.mode, before)
         try:
             result = self._writer(account).apply(
-                [PlayToWrite(key=p[0], rating_key=p[2], viewed_at=p[3]) for p in chunk], drop,
+                [PlayToWrite(p[0], p[2], p[3]) for p in chunk], drop,
                 backup_dir=self._s.backup_dir if with_backup else None,
                 keep_backups=self._s.backups_keep)
         except Exception as exc:
@@ -288,7 +288,7 @@ class Applier:
             gone = set(ours) - history.existing_views(self._s.database, ours)
             lost = applied[applied["view_id"].isin(gone)]["scrobble_id"].astype(int).tolist()
             with write(self._engine) as conn:
-                ledger.record_applied(conn, batch, adopt)
+                ledger.record_applied(conn, batch, adopt, replace=True)
                 ledger.forget_applied(conn, lost)
                 ledger.finish_batch(conn, batch, ledger.RECOVERED, added=len(adopt),
                                     removed=len(lost), note="completed after a crash")

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,12 +79,18 @@ def test_killed_applies_leave_consistent_state(tmp_path: Path) -> None:
                 "PLEXFM_PLEX_DATABASE": str(db), "PLEXFM_STORE_DATA_DIR": str(data),
                 "PLEXFM_LOG_LEVEL": "WARNING"})
     command = [sys.executable, "-m", "daemon", "apply", "--now"]
+    revert = [sys.executable, "-m", "daemon", "revert", "--all", "--now"]
+    quiet = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    started = time.monotonic()  # one full apply, timed, so the kills land inside one
+    subprocess.run(command, check=True, **quiet)  # type: ignore[call-overload]
+    full = time.monotonic() - started
+    subprocess.run(revert, check=True, **quiet)  # type: ignore[call-overload]
+    consistent(db)
     kills = 0
-    for _ in range(10):
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+    for _ in range(8):
+        process = subprocess.Popen(command, **quiet)  # type: ignore[call-overload]
         try:
-            process.wait(timeout=rng.uniform(0.5, 4.0))  # a random moment of the apply
+            process.wait(timeout=rng.uniform(0.3, 0.95) * full)  # a random moment of the apply
             finished = True
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
@@ -93,8 +100,7 @@ def test_killed_applies_leave_consistent_state(tmp_path: Path) -> None:
         consistent(db)
         ledger_rows_exist(data / "plexfm.db", db)
         if finished:  # it completed: undo everything so the next run writes again
-            subprocess.run([sys.executable, "-m", "daemon", "revert", "--all", "--now"],
-                           cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(revert, check=True, **quiet)  # type: ignore[call-overload]
             consistent(db)
     assert kills >= 3
     final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,

@@ -59,6 +59,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from daemon.errors import PlexWriteError
 from daemon.plex.backup import (
@@ -89,9 +90,9 @@ LEGACY_GLOB = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[
 LEGACY_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-@dataclass(frozen=True)
-class PlayToWrite:
-    """One scrobble to insert as a Plex history row."""
+class PlayToWrite(NamedTuple):
+    """One scrobble to insert as a Plex history row (a NamedTuple: a million are built per
+    large apply, ten times faster than a frozen dataclass)."""
 
     key: int  # caller's id for this play (our scrobble id), echoed back
     rating_key: int  # metadata_items.id of the track

@@ -20,49 +20,57 @@ if TYPE_CHECKING:  # pandas loads with the first apply, not with every command (
 WRITING, DONE, FAILED, RECOVERED = "writing", "done", "failed", "recovered"
 
 
+# CROSS JOIN fixes SQLite's join order: the narrow scrobble_tracks is walked in rowid order
+# (sequential pages); matches and library_tracks are primary-key lookups.
+_DESIRED = """
+SELECT st.scrobble_id, st.user, st.uts, m.rating_key, l.duration_ms
+FROM scrobble_tracks st CROSS JOIN matches m ON m.track_id = st.track_id
+LEFT JOIN library_tracks l ON l.rating_key = m.rating_key
+WHERE m.status IN ('auto', 'manual') AND st.uts > 0 AND st.user IN ({marks})
+"""
+
+
+def _frame(conn: Connection, sql: str, params: tuple[Any, ...],
+           columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a DataFrame through the driver's cursor (1M rows: no Row objects)."""
+    import pandas as pd
+
+    cursor = conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+    return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+
 def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
     """Every dated scrobble of `users` whose track is matched: scrobble_id, user, uts,
     rating_key, duration_ms (of the library track)."""
-    import pandas as pd
-
     marks = ", ".join("?" for _ in users)
-    return pd.read_sql_query(
-        "SELECT s.id AS scrobble_id, s.user, s.uts, m.rating_key, l.duration_ms"
-        " FROM scrobbles s JOIN scrobbled_tracks t ON t.artist = s.artist AND t.title = s.title"
-        " AND t.album = s.album JOIN matches m ON m.track_id = t.id"
-        " LEFT JOIN library_tracks l ON l.rating_key = m.rating_key"
-        f" WHERE m.status IN ('auto', 'manual') AND s.uts > 0 AND s.user IN ({marks})",
-        conn, params=tuple(users),
-    )
+    frame = _frame(conn, _DESIRED.format(marks=marks), tuple(users),
+                   ["scrobble_id", "user", "uts", "rating_key", "duration_ms"])
+    return frame.astype({"scrobble_id": "int64", "uts": "int64", "rating_key": "int64"})
 
 
 def matched_play_count(conn: Connection, users: Sequence[str]) -> int:
     """How many dated scrobbles of `users` are matched to a library track."""
     marks = ", ".join("?" for _ in users)
     return int(conn.exec_driver_sql(
-        "SELECT count(*) FROM scrobbles s JOIN scrobbled_tracks t ON t.artist = s.artist"
-        " AND t.title = s.title AND t.album = s.album JOIN matches m ON m.track_id = t.id"
-        f" WHERE m.status IN ('auto', 'manual') AND s.uts > 0 AND s.user IN ({marks})",
-        tuple(users)).scalar_one())
+        "SELECT count(*) FROM scrobble_tracks st CROSS JOIN matches m ON m.track_id ="
+        f" st.track_id WHERE m.status IN ('auto', 'manual') AND st.uts > 0 AND st.user IN"
+        f" ({marks})", tuple(users)).scalar_one())
 
 
 def applied(conn: Connection) -> pd.DataFrame:
     """The ledger: scrobble_id, account_id, rating_key, view_id."""
-    import pandas as pd
-
-    return pd.read_sql_query(
-        "SELECT scrobble_id, account_id, rating_key, view_id FROM applied_plays", conn
-    )
+    columns = ["scrobble_id", "account_id", "rating_key", "view_id"]
+    frame = _frame(conn, f"SELECT {', '.join(columns)} FROM applied_plays", (), columns)
+    return frame.astype({"scrobble_id": "int64", "account_id": "int64", "rating_key": "int64",
+                         "view_id": "Int64"})
 
 
 def in_plex(conn: Connection) -> pd.DataFrame:
     """Scrobbles recorded as plays Plex already had: scrobble_id, account_id, rating_key,
     native_viewed_at."""
-    import pandas as pd
-
-    return pd.read_sql_query(
-        "SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM plays_in_plex", conn
-    )
+    columns = ["scrobble_id", "account_id", "rating_key", "native_viewed_at"]
+    return _frame(conn, f"SELECT {', '.join(columns)} FROM plays_in_plex", (), columns
+                  ).astype("int64")
 
 
 def start_batch(conn: Connection, mode: str, max_view_id_before: int | None) -> int:
@@ -90,15 +98,18 @@ def unfinished_batches(conn: Connection) -> list[tuple[int, int | None]]:
 
 
 def record_applied(conn: Connection, batch_id: int,
-                   rows: Iterable[tuple[int, int, int, int | None]]) -> int:
-    """Add ledger rows (scrobble_id, account_id, rating_key, view_id); return how many."""
+                   rows: Iterable[tuple[int, int, int, int | None]],
+                   *, replace: bool = False) -> int:
+    """Add ledger rows (scrobble_id, account_id, rating_key, view_id); return how many.
+
+    `replace` overwrites rows that exist (recovery); otherwise the rows must be new."""
     now = int(time.time())
-    data = [(*row, batch_id, now) for row in rows]
+    data = sorted((*row, batch_id, now) for row in rows)  # key order: sequential B-tree work
     if not data:
         return 0
     conn.exec_driver_sql(
-        "INSERT OR REPLACE INTO applied_plays (scrobble_id, account_id, rating_key, view_id,"
-        " batch_id, applied_at) VALUES (?, ?, ?, ?, ?, ?)", data)
+        f"INSERT {'OR REPLACE ' if replace else ''}INTO applied_plays (scrobble_id, account_id,"
+        " rating_key, view_id, batch_id, applied_at) VALUES (?, ?, ?, ?, ?, ?)", data)
     return len(data)
 
 

@@ -161,16 +161,15 @@ _V2 = _sql(
 
 _V3 = _sql(
     """CREATE TABLE applied_plays (
-        scrobble_id INTEGER PRIMARY KEY REFERENCES scrobbles (id),
+        scrobble_id INTEGER PRIMARY KEY,
         account_id INTEGER NOT NULL,
         rating_key INTEGER NOT NULL,
         view_id INTEGER,
         batch_id INTEGER NOT NULL,
         applied_at INTEGER NOT NULL
     )""",
-    "CREATE INDEX ix_applied_plays_view ON applied_plays (view_id)",
     """CREATE TABLE plays_in_plex (
-        scrobble_id INTEGER PRIMARY KEY REFERENCES scrobbles (id),
+        scrobble_id INTEGER PRIMARY KEY,
         account_id INTEGER NOT NULL,
         rating_key INTEGER NOT NULL,
         native_viewed_at INTEGER NOT NULL,
@@ -305,33 +304,51 @@ _V5 = _sql(
     ) WITHOUT ROWID""",
 )
 
+_V6 = _sql(
+    """CREATE TABLE scrobble_tracks (
+        scrobble_id INTEGER PRIMARY KEY,
+        track_id INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        uts INTEGER NOT NULL
+    )""",
+    "CREATE INDEX ix_scrobble_tracks_track ON scrobble_tracks (track_id)",
+    # stores folded before this migration: map what was folded already
+    """INSERT INTO scrobble_tracks (scrobble_id, track_id, user, uts)
+       SELECT s.id, t.id, s.user, s.uts FROM scrobbles s JOIN scrobbled_tracks t
+       ON t.artist = s.artist AND t.title = s.title AND t.album = s.album
+       WHERE s.id <= coalesce((SELECT value FROM counters
+                               WHERE name = 'scrobbles_folded_through'), 0)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "scrobbles, sync state, job runs, imports", _V1),
     Migration(2, "library mirror, scrobbled tracks, matches and their history", _V2),
     Migration(3, "apply ledger, plays already in Plex, apply batches", _V3),
     Migration(4, "status page: library search, queue skips, cached counts", _V4),
     Migration(5, "analytics: artist tags and genres, tag fetch state, listening rollups", _V5),
+    Migration(6, "scrobble -> scrobbled track mapping (integer joins for apply)", _V6),
 )
 
 
-def current_version(conn: Connection) -> int:
-    """The highest applied migration, 0 for an empty database."""
+def applied_versions(conn: Connection) -> set[int]:
+    """The versions already applied to this database (empty for a new one)."""
     conn.exec_driver_sql(
         f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
-    row = conn.exec_driver_sql(f"SELECT max(version) FROM {MIGRATIONS_TABLE}").scalar()
-    return int(row or 0)
+    return {int(v) for (v,) in conn.exec_driver_sql(f"SELECT version FROM {MIGRATIONS_TABLE}")}
 
 
 def migrate(engine: Engine, *, target: int | None = None) -> list[int]:
-    """Apply every pending migration up to `target` (default: all); return the versions applied."""
+    """Apply every migration not applied yet, in version order, up to `target` (default: all);
+    return the versions applied. (Set-based rather than "above the highest": branches that
+    each added a migration can land in any order.)"""
     applied: list[int] = []
-    for migration in MIGRATIONS:
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
         if target is not None and migration.version > target:
             break
         with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
-            if current_version(conn) >= migration.version:
+            if migration.version in applied_versions(conn):
                 continue
             migration.apply(conn)
             conn.exec_driver_sql(

@@ -166,7 +166,6 @@ applied_plays = Table(
     Column("view_id", Integer),
     Column("batch_id", Integer, nullable=False),
     Column("applied_at", Integer, nullable=False),
-    Index("ix_applied_plays_view", "view_id"),
 )
 
 plays_in_plex = Table(
@@ -302,4 +301,14 @@ rollup_track_total = Table(
     Column("track_id", Integer, primary_key=True),
     Column("plays", Integer, nullable=False),
     sqlite_with_rowid=False,
+)
+
+scrobble_tracks = Table(
+    "scrobble_tracks",
+    metadata,
+    Column("scrobble_id", Integer, primary_key=True),
+    Column("track_id", Integer, nullable=False),
+    Column("user", Text, nullable=False),
+    Column("uts", Integer, nullable=False),
+    Index("ix_scrobble_tracks_track", "track_id"),
 )

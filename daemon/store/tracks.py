@@ -29,6 +29,16 @@ ON CONFLICT (artist, title, album) DO UPDATE SET
 """
 
 
+# each scrobble's track (with its user and time), so apply's 1M-row plan reads this narrow
+# table and joins on integers, never the wide scrobbles table on three texts
+_MAP = """
+INSERT OR REPLACE INTO scrobble_tracks (scrobble_id, track_id, user, uts)
+SELECT s.id, t.id, s.user, s.uts FROM scrobbles s JOIN scrobbled_tracks t
+    ON t.artist = s.artist AND t.title = s.title AND t.album = s.album
+WHERE s.id > ? AND s.id <= ?
+"""
+
+
 def fold_new_scrobbles(conn: Connection) -> int:
     """Count scrobbles stored since the last fold into scrobbled_tracks; return how many."""
     through = counters.get(conn, FOLDED_THROUGH)
@@ -36,5 +46,6 @@ def fold_new_scrobbles(conn: Connection) -> int:
     if newest is None or newest <= through:
         return 0
     conn.exec_driver_sql(_FOLD, (through, newest))
+    conn.exec_driver_sql(_MAP, (through, newest))
     counters.put(conn, FOLDED_THROUGH, int(newest))
     return int(newest) - through
