@@ -150,3 +150,82 @@ def test_sigterm_during_a_long_backfill_exits_promptly(tmp_path: Path) -> None:
         status = daemon.status()
     assert status["backfill_complete"] is False
     assert status["jobs"]["pull"]["outcome"] == "cancelled"
+
+
+def _applied_and_running(store: Path) -> bool:
+    import sqlite3
+
+    if not store.exists():
+        return False
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+    try:
+        running = conn.execute("SELECT count(*) FROM job_runs WHERE job = 'apply' AND"
+                               " outcome = 'running'").fetchone()[0]
+        applied = conn.execute("SELECT count(*) FROM applied_plays").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return False
+    finally:
+        conn.close()
+    return bool(running and applied)
+
+
+def _open_window() -> str:
+    from datetime import datetime, timedelta
+
+    start = datetime.now().astimezone() - timedelta(minutes=1)
+    return f"{start:%H:%M}-{start + timedelta(hours=2):%H:%M}"
+
+
+def _library_history(library: Any, count: int, seed: int) -> list[Any]:
+    import random
+
+    from daemon.scrobble import Scrobble
+
+    rng = random.Random(seed)
+    live = [t for t in library.tracks if t.deleted_at is None]
+    now = int(time.time())
+    plays = []
+    for i in range(count):
+        track = live[rng.randrange(len(live))]
+        artist = library.track_artist(track) or library.artist_of(track).title
+        plays.append(Scrobble(now - 86_400 * 300 + i * 60, artist, track.title,
+                              library.album_of(track).title))
+    return sorted(plays, key=lambda s: -s.uts)
+
+
+def test_daemon_applies_inside_the_window_and_stops_cleanly_mid_apply(tmp_path: Path) -> None:
+    library = generate_library(300, seed=2)  # the same library Daemon builds
+    server = FakeLastfm(seed=6)
+    server.add_user("alice", _library_history(library, 40_000, seed=33))
+    with server:
+        daemon = Daemon(server, tmp_path, PLEXFM_APPLY_MODE="live",
+                        PLEXFM_APPLY_WINDOW=_open_window(), PLEXFM_APPLY_LIVE_BATCH_SIZE="50",
+                        PLEXFM_SCHEDULE_PULL_MINUTES="60")
+        daemon.start()
+        store = tmp_path / "data" / "plexfm.db"
+        try:
+            until(lambda: _applied_and_running(store), timeout=120,
+                  what="an apply running with plays already written")
+            code, seconds = daemon.stop()
+        finally:
+            if daemon.process and daemon.process.poll() is None:
+                daemon.process.kill()
+        assert code == 0
+        assert seconds < 10
+        status = daemon.status()
+    assert status["applied_plays"] > 0
+    assert status["pending_plays"] > 0  # stopped between two short transactions
+    assert status["jobs"]["apply"]["outcome"] == "cancelled"
+    import sqlite3
+
+    plex = sqlite3.connect(f"file:{tmp_path / 'plex.db'}?mode=ro", uri=True)
+    try:
+        views = plex.execute("SELECT count(*) FROM metadata_item_views").fetchone()[0]
+        wrong = plex.execute(
+            "SELECT count(*) FROM metadata_item_settings s WHERE s.view_count != (SELECT"
+            " count(*) FROM metadata_item_views v WHERE v.guid = s.guid AND v.account_id ="
+            " s.account_id)").fetchone()[0]
+    finally:
+        plex.close()
+    assert views == status["applied_plays"]  # the fixture has no native plays
+    assert wrong == 0
