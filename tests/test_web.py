@@ -58,24 +58,26 @@ SCROBBLED: list[tuple[str, str, str, int, tuple[str, int | None, str | None,
 ]
 
 
-def build_store(engine: Engine, user: str = "alice") -> dict[str, int]:
+def build_store(engine: Engine, user: str = "alice", key_offset: int = 0) -> dict[str, int]:
     """Fill the store (library, scrobbles, decisions, cached counts); return track ids by
-    title."""
+    title. `key_offset` moves the library's rating keys (to add to another library)."""
     with write(engine) as conn:
         conn.exec_driver_sql(
             "INSERT INTO library_tracks (rating_key, section_id, title, album_artist,"
             " track_artist, album, album_year, refreshed_at) VALUES (?, 1, ?, ?, ?, ?, ?, 0)",
-            LIBRARY)
+            [(key + key_offset, *rest) for key, *rest in LIBRARY])
         plays = [Scrobble(T0 + i * 1000 + n, artist, title, album)
                  for i, (artist, title, album, count, _d) in enumerate(SCROBBLED)
                  for n in range(count)]
         scrobble_queries.insert_rows(conn, user, with_ordinals(plays), "test")
         tracks.fold_new_scrobbles(conn)
+        titles = [title for _a, title, *_rest in SCROBBLED]
         ids = {title: int(i) for i, title in conn.exec_driver_sql(
-            "SELECT id, title FROM scrobbled_tracks")}
+            "SELECT id, title FROM scrobbled_tracks") if title in titles}
         matches.save_decisions(conn, [
-            matches.Decision(ids[title], status, key, "exact" if key else None, reason, (),
-                             suggestions)
+            matches.Decision(ids[title], status, key + key_offset if key else None,
+                             "exact" if key else None, reason, (),
+                             tuple((k + key_offset, score) for k, score in suggestions))
             for _a, title, _al, _n, (status, key, reason, suggestions) in SCROBBLED], "auto")
     pagestats.refresh(engine, [user])
     return ids
