@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("healthcheck", help="exit 0 when every enabled job is healthy, 1 otherwise")
     status = sub.add_parser("status", help="what the store holds")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    stats = sub.add_parser("stats", help="listening analytics: genres, hours, years, seasons, "
+                           "top lists, streaks")
+    stats.add_argument("--json", action="store_true", help="every aggregate as one JSON object")
+    span = stats.add_mutually_exclusive_group()
+    span.add_argument("--year", type=int, help="one calendar year (local time)")
+    span.add_argument("--from", dest="first", type=iso_date, metavar="DATE",
+                      help="first local day (YYYY-MM-DD; default: the first play)")
+    stats.add_argument("--to", dest="last", type=iso_date, metavar="DATE",
+                       help="last local day, included (default: the last play)")
+    stats.add_argument("--top", type=int, default=10, help="length of the top lists (10)")
+    stats.add_argument("--user", help="whose plays (default: lastfm.user)")
+    export = sub.add_parser("export", help="scrobbles with matches and genres for BigQuery, "
+                            "DuckDB or Tableau (docs/export.md)")
+    export.add_argument("--format", choices=["csv", "parquet", "ndjson"], required=True)
+    export.add_argument("out", type=Path, metavar="OUT", help="file to write (replaced)")
+    export.add_argument("--since", type=iso_date, metavar="DATE",
+                        help="only plays on or after this local day (incremental exports)")
+    export.add_argument("--user", help="only this last.fm user's plays (default: everyone's)")
     sub.add_parser("check-config", help="validate the configuration and print it (redacted)")
     sub.add_parser("web-password", help="read a status page password (stdin or prompt) and "
                    "print the hash to paste into web.password")
@@ -109,6 +128,40 @@ def _web_password() -> int:
         return EXIT_USAGE
     print(hash_password(password))
     print("# paste into config.yaml as web.password (or PLEXFM_WEB_PASSWORD)", file=sys.stderr)
+    return EXIT_OK
+
+
+def iso_date(text: str) -> date:
+    """A YYYY-MM-DD command line argument."""
+    return date.fromisoformat(text)
+
+
+def _cmd_stats(args: argparse.Namespace, application: app.App) -> int:
+    from daemon.analytics.report import AnalyticsSettings, build_report
+    from daemon.analytics.summary import format_report
+
+    if args.top < 1 or (args.year is not None and args.last is not None):
+        print("plexfm: --top must be at least 1, and --year goes without --to", file=sys.stderr)
+        return EXIT_USAGE
+    settings = AnalyticsSettings.from_config(application.config, args.user)
+    report = build_report(application.engine, settings, first=args.first, last=args.last,
+                          year=args.year, n=args.top)
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace, application: app.App) -> int:
+    from daemon.analytics.export import export
+    from daemon.analytics.report import AnalyticsSettings
+
+    settings = AnalyticsSettings.from_config(application.config)
+    try:
+        result = export(application.engine, settings, args.out, args.format, since=args.since,
+                        user=args.user)
+    except OSError as exc:
+        print(f"plexfm: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"wrote {result.rows:,} plays to {result.path} ({result.format})")
     return EXIT_OK
 
 
@@ -324,6 +377,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
     "pull": _cmd_pull,
     "import": _cmd_import,
     "status": _cmd_status,
+    "stats": _cmd_stats,
+    "export": _cmd_export,
 }
 
 

@@ -1,0 +1,146 @@
+"""plexfm export: CSV, Parquet and NDJSON read back equal the store, in the documented schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine
+
+from daemon.analytics.export import COLUMNS, SCHEMA, arrow_schema, export
+from daemon.analytics.report import AnalyticsSettings
+from daemon.store import matches
+from daemon.store.engine import write
+from tests.test_analytics import PLAYS, fill
+
+SETTINGS = AnalyticsSettings("alice", ZoneInfo("Europe/Berlin"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def expected() -> list[dict[str, Any]]:
+    """The export as computed by hand from tests/test_analytics.py's history."""
+    out = []
+    for i, play in enumerate(PLAYS, 1):
+        local = pd.Timestamp(play.uts, unit="s", tz="UTC").tz_convert("Europe/Berlin")
+        dated = play.uts > 0
+        genre = {"Rapper": "hip hop", "Jazzer": "jazz", "Rocker": "rock",
+                 "Newbie": "rock"}.get(play.artist)
+        matched = play.title == "R1"
+        out.append({
+            "scrobble_id": i, "user": "alice", "uts": play.uts,
+            "played_at": local.tz_convert("UTC").isoformat().replace("+00:00", "Z")
+            if dated else None,
+            "local_date": local.date().isoformat() if dated else None,
+            "local_hour": local.hour if dated else None,
+            "artist": play.artist, "title": play.title, "album": play.album or None,
+            "loved": {"J2": True, "B1": False}.get(play.title),
+            "match_status": "auto" if matched else "queued" if play.title == "K1" else None,
+            "plex_rating_key": 101 if matched else None,
+            "plex_title": "R1 (Plex)" if matched else None,
+            "plex_artist": "Rapper" if matched else None,
+            "genre": genre, "genres": genre,
+        })
+    return out
+
+
+def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = expected()[0].keys()
+    return [{k: row[k] for k in keys} for row in rows]
+
+
+def test_parquet_round_trip_has_the_schema_and_the_rows(engine: Engine, tmp_path: Path) -> None:
+    fill(engine)
+    _match(engine)
+    result = export(engine, SETTINGS, tmp_path / "plays.parquet", "parquet", chunk=4)
+    assert result.rows == len(PLAYS)
+    table = pq.read_table(tmp_path / "plays.parquet")
+    assert table.schema.equals(arrow_schema())
+    assert table.schema.metadata is None
+    assert table.schema.field("played_at").type == pa.timestamp("us", tz="UTC")
+    rows = table.to_pylist()
+    for row in rows:
+        row["played_at"] = row["played_at"].isoformat().replace("+00:00", "Z") \
+            if row["played_at"] else None
+        row["local_date"] = row["local_date"].isoformat() if row["local_date"] else None
+    assert comparable(rows) == expected()
+    assert rows[0]["added_at"].tzinfo is not None
+    assert rows[0]["track_id"] is not None
+
+
+def test_csv_round_trip(engine: Engine, tmp_path: Path) -> None:
+    fill(engine)
+    _match(engine)
+    export(engine, SETTINGS, tmp_path / "plays.csv", "csv", chunk=3)
+    frame = pd.read_csv(tmp_path / "plays.csv", dtype=str, keep_default_na=False)
+    assert tuple(frame.columns) == COLUMNS
+    rows = frame.to_dict("records")
+    want = expected()
+    for row, exp in zip(rows, want, strict=True):
+        for key, value in exp.items():
+            text = "" if value is None else str(value).lower() if key == "loved" else str(value)
+            assert row[key] == text, (key, row[key], text)
+
+
+def test_ndjson_round_trip(engine: Engine, tmp_path: Path) -> None:
+    fill(engine)
+    _match(engine)
+    export(engine, SETTINGS, tmp_path / "plays.ndjson", "ndjson", chunk=5)
+    lines = (tmp_path / "plays.ndjson").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert comparable(rows) == expected()
+    assert list(rows[0]) == list(COLUMNS)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "ndjson"])
+def test_since_exports_plays_from_local_midnight(engine: Engine, tmp_path: Path,
+                                                 fmt: str) -> None:
+    fill(engine)
+    out = tmp_path / f"since.{fmt}"
+    result = export(engine, SETTINGS, out, fmt, since=date(2021, 10, 31))
+    assert result.rows == 6  # plays 5-10; the undated one has no date
+    assert not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "ndjson"])
+def test_empty_export_is_a_valid_empty_file(engine: Engine, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"empty.{fmt}"
+    assert export(engine, SETTINGS, out, fmt).rows == 0
+    if fmt == "parquet":
+        assert pq.read_table(out).num_rows == 0
+    elif fmt == "csv":
+        assert out.read_text().strip().split(",") == list(COLUMNS)
+    else:
+        assert out.read_text() == ""
+
+
+def test_docs_describe_every_column_and_the_load_commands() -> None:
+    text = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    for name, kind, _desc in SCHEMA:
+        assert f"| `{name}` | {kind} |" in text, name
+    for command in ("bq load --source_format=PARQUET", "SELECT * FROM 'plays.parquet'",
+                    "Tableau"):
+        assert command in text
+
+
+def _match(engine: Engine) -> None:
+    from daemon.analytics.rollup import refresh
+
+    refresh(engine, SETTINGS.zone, SETTINGS.rules)  # folds the scrobbled tracks
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO library_tracks (rating_key, section_id, title, track_artist,"
+            " album_artist, album, refreshed_at) VALUES (101, 1, 'R1 (Plex)', '', 'Rapper',"
+            " 'Raps', 0)")
+        conn.exec_driver_sql("UPDATE scrobbles SET loved = 1 WHERE title = 'J2'")
+        conn.exec_driver_sql("UPDATE scrobbles SET loved = 0 WHERE title = 'B1'")
+        matches.save_decisions(conn, [
+            matches.Decision(matches.find_track(conn, "Rapper", "R1", "Raps") or 0, "auto", 101),
+            matches.Decision(matches.find_track(conn, "Rocker", "K1", "") or 0, "queued", None),
+        ], "test")
