@@ -128,8 +128,12 @@ def job_table(
 
             return reconcile.refresh_library(source_factory(), engine)
 
+        def after_library(counts: dict[str, Any]) -> Sequence[str]:
+            """A library change re-matches inside the job; chain apply as a match would."""
+            return after_match(counts.get("match") or {})
+
         specs.append(JobSpec("library", run_library, schedule.library_minutes * 60,
-                             run_at_start=True, retry_budget=budget))
+                             run_at_start=True, retry_budget=budget, then=after_library))
     if config.tags.interval_minutes > 0:
         def run_tags() -> dict[str, Any]:
             from daemon import tags  # pandas and the analytics load with the first tags run
