@@ -273,6 +273,8 @@ class WindowSync:
         return None
 
     def _retry(self, state: _WindowState, problem: str) -> None:
+        """Fetch the window again; from the second failure on, as two halves, so a quiet
+        half completes while only the part where scrobbles keep arriving is retried."""
         state.attempts += 1
         self.counts.refetched_windows += 1
         window = state.window
@@ -282,12 +284,19 @@ class WindowSync:
                 f"{state.attempts} attempts: {problem}"
             )
         log.info("fetching window %s-%s again: %s", window.start, window.end, problem)
+        self._active.remove(state)
+        if state.attempts >= 2 and window.end - window.start > 1:
+            middle = (window.start + window.end) // 2
+            for half in (Window(window.start, middle), Window(middle, window.end)):
+                # the halves inherit the attempts: splitting stays within the retry budget
+                self._pending.appendleft(_WindowState(half, attempts=state.attempts,
+                                                      counted=True))
+            return
         state.generation += 1
         state.total = None
         state.pages = {}
         state.problem = None
         state.next_page = 2
-        self._active.remove(state)
         self._pending.appendleft(state)
 
     def _store(self, window: Window, items: list[Scrobble], total: int) -> None:
