@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -14,7 +13,6 @@ from sqlalchemy import Engine
 
 from daemon import reconcile
 from daemon.apply import Applier, ApplySettings
-from daemon.matching import normalize_artist, normalize_title
 from daemon.plex.library_db import DatabaseLibrary
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter
 from daemon.scrobble import Scrobble, with_ordinals
@@ -22,29 +20,20 @@ from daemon.store import ledger, matches
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import write
 from daemon.window import in_window
+from tests import library_plays
 from tests.fakes.plex_db import build_plex_db
-from tests.fakes.plex_library_gen import Library, Track, generate_library
+from tests.fakes.plex_library_gen import Track, generate_library
+from tests.library_plays import unambiguous
 
 LIBRARY = generate_library(300, seed=9)
 T0 = 1_700_000_000
 
 
-def plain(library: Library, count: int) -> list[Track]:
-    def key(t: Track) -> tuple[str, str]:
-        artist = library.track_artist(t) or library.artist_of(t).title
-        return normalize_artist(artist), normalize_title(t.title).key
-
-    live = [t for t in library.tracks if t.deleted_at is None]
-    seen = Counter(key(t) for t in live)
-    return [t for t in live if seen[key(t)] == 1][:count]
-
-
-TRACKS = plain(LIBRARY, 12)
+TRACKS = unambiguous(LIBRARY, 12)
 
 
 def scrobble(track: Track, uts: int) -> Scrobble:
-    artist = LIBRARY.track_artist(track) or LIBRARY.artist_of(track).title
-    return Scrobble(uts, artist, track.title, LIBRARY.album_of(track).title)
+    return library_plays.scrobble(LIBRARY, track, uts)
 
 
 def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:

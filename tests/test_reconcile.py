@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from daemon import reconcile
-from daemon.matching import normalize_artist, normalize_title
 from daemon.plex.library_db import DatabaseLibrary
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import matches
 from daemon.store import scrobbles as scrobble_queries
 from tests.fakes.plex_db import build_plex_db
-from tests.fakes.plex_library_gen import Library, Track, generate_library
+from tests.fakes.plex_library_gen import Library, generate_library
+from tests.library_plays import scrobble as scrobble_of
+from tests.library_plays import unambiguous as plain_tracks
 
 FULL = generate_library(400, seed=4)
 SMALL = generate_library(300, seed=4)  # the first 300 tracks of FULL, identically
@@ -25,11 +25,6 @@ def plex_db(tmp_path: Path, library: Library, name: str) -> DatabaseLibrary:
     path = tmp_path / f"{name}.db"
     build_plex_db(path, library)
     return DatabaseLibrary(str(path))
-
-
-def scrobble_of(library: Library, track: Track, uts: int) -> Scrobble:
-    artist = library.track_artist(track) or library.artist_of(track).title
-    return Scrobble(uts, artist, track.title, library.album_of(track).title)
 
 
 def store(engine: Engine, items: list[Scrobble]) -> None:
@@ -45,17 +40,6 @@ def decision(engine: Engine, s: Scrobble) -> tuple[str, int | None, str | None]:
             "SELECT status, rating_key, reason FROM matches WHERE track_id = ?", (track_id,)
         ).one()
     return row[0], row[1], row[2]
-
-
-def plain_tracks(library: Library, count: int) -> list[Track]:
-    """Tracks no other library track shares a normalized (artist, title) key with."""
-    def key(t: Track) -> tuple[str, str]:
-        artist = library.track_artist(t) or library.artist_of(t).title
-        return normalize_artist(artist), normalize_title(t.title).key
-
-    live = [t for t in library.tracks if t.deleted_at is None]
-    seen = Counter(key(t) for t in live)
-    return [t for t in live if seen[key(t)] == 1][:count]
 
 
 def test_refresh_mirrors_the_library_and_matches_exactly(tmp_path: Path, engine: Engine) -> None:
