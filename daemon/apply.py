@@ -33,7 +33,7 @@ from daemon.plex.server import PlexServerProbe
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter, WriteResult
 from daemon.stopping import StopToken
 from daemon.store import ledger
-from daemon.store.engine import write
+from daemon.store.engine import bulk_cache, write
 from daemon.window import in_window, window_end
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class Applier:
     def _plan(self, revert_all: bool) -> tuple[Diff, list[tuple[int, int, int, int]],
                                               list[tuple[int, int, int, int]]]:
         users = list(self._s.accounts)
-        with self._engine.connect() as conn:
+        with self._engine.connect() as conn, bulk_cache(conn):
             desired = ledger.desired_plays(conn, users)
             applied, known = ledger.applied(conn), ledger.in_plex(conn)
         if revert_all:
@@ -204,7 +204,8 @@ class Applier:
                 result, batch = self._one_transaction(account, chunk, list(drop),
                                                       backup is None)
                 backup = backup or result.backup
-                with write(self._engine) as conn:  # forget first: a moved play is re-added
+                with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
+                    # moved play is forgotten and then written again under its new track
                     ledger.forget_applied(conn, [drop[v] for v in result.deleted])
                     ledger.record_applied(conn, batch, (
                         (p[0], account, p[2], result.inserted[p[0]]) for p in chunk))

@@ -113,7 +113,9 @@ def job_table(
 
     def after_match(counts: dict[str, Any]) -> Sequence[str]:
         """Inside the window, newly matched plays go to Plex at once (not tomorrow)."""
-        if applier is None or window is None or not counts.get("matched"):
+        # new plays of tracks matched before fold in without new matches: they count too
+        if applier is None or window is None or not (counts.get("matched")
+                                                     or counts.get("folded_scrobbles")):
             return ()
         return ("apply",) if in_window(window, datetime.now().astimezone()) else ()
 
