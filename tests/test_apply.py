@@ -260,3 +260,112 @@ def test_window_overlapping_the_butler_is_warned(
     from daemon.jobs import warn_butler_overlap
 
     assert warn_butler_overlap(window, butler) is overlaps
+
+
+# ---- modes and Plex itself ------------------------------------------------------------------
+
+def _probe(url: str) -> Any:
+    from daemon.plex.server import PlexServerProbe
+
+    return PlexServerProbe(url, "plex-token", timeout=2)
+
+
+def test_offline_mode_skips_while_plex_runs_without_a_stop_command(
+    tmp_path: Path, engine: Engine
+) -> None:
+    from tests.fakes.plex_server import FakePlexServer
+
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
+    before = dump(db)
+    with FakePlexServer(db, token="plex-token") as plex:
+        run = Applier(engine, ApplySettings(
+            database=db, mode="offline", window=(dt_time(4), dt_time(5)),
+            accounts={"alice": 1}, slack_seconds=300, backup_dir=tmp_path / "b",
+            backups_keep=3, lock_path=tmp_path / "l"), probe=_probe(plex.url))
+        counts = run.run(force_window=True)
+    assert counts["skipped"] == "Plex is running and apply.stop_command is not set (offline mode)"
+    assert dump(db) == before
+
+
+def test_offline_mode_stops_plex_writes_and_starts_it_again(tmp_path: Path,
+                                                           engine: Engine) -> None:
+    from tests.fakes.plex_server import FakePlexServer
+
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
+    plex = FakePlexServer(db, token="plex-token")
+    plex.start()
+    commands: list[list[str]] = []
+
+    def run_command(argv: list[str]) -> int:
+        commands.append(argv)
+        if argv[-1] == "stop":
+            plex.stop()  # Plex goes down
+        return 0
+
+    run = Applier(engine, ApplySettings(
+        database=db, mode="offline", window=(dt_time(4), dt_time(5)), accounts={"alice": 1},
+        slack_seconds=300, backup_dir=tmp_path / "b", backups_keep=3, lock_path=tmp_path / "l",
+        stop_command="plexctl stop", start_command="plexctl start"),
+        probe=_probe(plex.url), run_command=run_command)
+    counts = run.run(force_window=True)
+    assert counts["added"] == 1
+    assert commands == [["plexctl", "stop"], ["plexctl", "start"]]
+    assert view_count(db, TRACKS[0]) == 1
+
+
+def test_offline_mode_never_stops_plex_while_someone_is_playing(
+    tmp_path: Path, engine: Engine
+) -> None:
+    from tests.fakes.plex_server import FakePlexServer, FakeSession
+
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
+    commands: list[list[str]] = []
+    with FakePlexServer(db, token="plex-token",
+                        sessions=[FakeSession(rating_key=TRACKS[1].id)]) as plex:
+        run = Applier(engine, ApplySettings(
+            database=db, mode="offline", window=(dt_time(4), dt_time(5)),
+            accounts={"alice": 1}, slack_seconds=300, backup_dir=tmp_path / "b",
+            backups_keep=3, lock_path=tmp_path / "l", stop_command="plexctl stop",
+            session_poll_seconds=600),
+            probe=_probe(plex.url), run_command=lambda argv: commands.append(argv) or 0,
+            now=lambda: datetime(2026, 11, 21, 4, 55).astimezone())
+        counts = run.run()
+    assert counts["skipped"] == "someone was playing until the window closed (1 stream(s))"
+    assert commands == []
+    assert view_count(db, TRACKS[0]) == 0
+
+
+def test_api_mode_marks_plays_through_plex(tmp_path: Path, engine: Engine) -> None:
+    from tests.fakes.plex_server import FakePlexServer
+
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0), scrobble(TRACKS[0], T0 + 999)])
+    before = dump(db)
+    with FakePlexServer(db, token="plex-token") as plex:
+        run = Applier(engine, ApplySettings(
+            database=db, mode="api", window=(dt_time(4), dt_time(5)), accounts={"alice": 1},
+            slack_seconds=300, backup_dir=tmp_path / "b", backups_keep=3,
+            lock_path=tmp_path / "l"), probe=_probe(plex.url))
+        counts = run.run(force_window=True)
+        assert counts["added"] == 2
+        assert [c.rating_key for c in plex.scrobble_calls] == [TRACKS[0].id] * 2
+        again = run.run(force_window=True)
+        assert again["added"] == 0
+        reverted = run.run(force_window=True, revert_all=True)
+    assert reverted["unremovable"] == 2  # Plex's API cannot unmark one play
+    assert dump(db) == before  # api mode never touches the database file
+
+
+def test_plexapi_sees_the_new_play_counts(tmp_path: Path, engine: Engine) -> None:
+    from plexapi.server import PlexServer
+
+    from tests.fakes.plex_server import FakePlexServer
+
+    plays = [scrobble(TRACKS[2], T0), scrobble(TRACKS[2], T0 + 600), scrobble(TRACKS[5], T0)]
+    db = setup(tmp_path, engine, plays)
+    applier(engine, db, tmp_path).run(force_window=True)
+    with FakePlexServer(db, token="plex-token") as plex:
+        server = PlexServer(plex.url, "plex-token")
+        counts = {int(t.ratingKey): t.viewCount
+                  for t in server.library.section("Music").searchTracks()}
+    assert counts[TRACKS[2].id] == 2
+    assert counts[TRACKS[5].id] == 1

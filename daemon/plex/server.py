@@ -30,8 +30,9 @@ class PlexServerProbe:
 
     def reachable(self) -> bool:
         """True when the server answers at all (it is running)."""
-        try:
-            self._session.get(f"{self.url}/identity", timeout=self._timeout)
+        try:  # a fresh connection: a pooled keep-alive one says nothing about the server now
+            requests.get(f"{self.url}/identity", timeout=self._timeout,
+                         headers={"Connection": "close"})
         except requests.RequestException:
             return False
         return True
