@@ -102,15 +102,20 @@ def service_jobs(application: App, stop: StopToken) -> list[JobSpec]:
         applier = build_applier(config, application.engine, stop)
     else:
         log.info("apply job off: set plex.database (or apply.mode api) to write plays to Plex")
-    butler = None
+    butler = stamp = None
     if config.plex.url and config.plex.token:
         from daemon.plex.server import PlexServerProbe
 
-        butler = PlexServerProbe(config.plex.url, config.plex.token, timeout=5).butler_hours
+        probe = PlexServerProbe(config.plex.url, config.plex.token, timeout=5)
+        butler = probe.butler_hours
+        section = config.plex.section
+
+        def stamp() -> str | None:
+            return probe.section_stamp(section)
     return job_table(
         config, application.engine, stop,
         lastfm=build_lastfm_client(config, sleep=stop.sleep),
-        library_source=library, applier=applier, butler_hours=butler,
+        library_source=library, applier=applier, butler_hours=butler, library_stamp=stamp,
     )
 
 

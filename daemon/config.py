@@ -192,6 +192,10 @@ class ScheduleConfig:
         check=_between(0, 10080),
     )
     match_after_pull: bool = _setting(True, "match new scrobbles right after each pull")
+    plex_watch_minutes: float = _setting(
+        2.0, "look every N minutes whether Plex reports a library change, and refresh the "
+        "mirror at once (needs plex.url and plex.token; 0 turns it off)",
+        check=_between(0, 1440))
     retry_budget: int = _setting(
         3, "consecutive failures of a job before /healthz reports it", check=_between(1, 100)
     )

@@ -44,6 +44,7 @@ class JobSpec:
     retry_budget: int = 3
     then: Callable[[dict[str, Any]], Sequence[str]] = field(default=lambda _counts: ())
     """Jobs to run right after a successful run, given its counts."""
+    record: bool = True  # False: a light poll, not written to job_runs nor judged by health
 
     def expectation(self) -> Expectation:
         return Expectation(self.name, self.interval_seconds, self.retry_budget)
@@ -64,6 +65,28 @@ def warn_butler_overlap(window: tuple[dt_time, dt_time],
                     f"{window[0]:%H:%M}", f"{window[1]:%H:%M}", start, end)
         return True
     return False
+
+
+def _plex_watch(stamp: Callable[[], str | None], minutes: float) -> JobSpec:
+    """A light poll of the music section's change stamps: when Plex reports a change, the
+    library job runs now rather than at its next hour."""
+    seen: dict[str, str | None] = {}
+
+    def look() -> dict[str, Any]:
+        now = stamp()
+        changed = "last" in seen and now is not None and now != seen["last"]
+        if now is not None:
+            seen["last"] = now
+        return {"changed": changed}
+
+    def after(counts: dict[str, Any]) -> Sequence[str]:
+        if counts.get("changed"):
+            log.info("Plex reports a library change: refreshing the mirror now")
+            return ("library",)
+        return ()
+
+    return JobSpec("plex-watch", look, minutes * 60, run_at_start=True, then=after,
+                   record=False)
 
 
 def pull_settings(config: Config) -> PullSettings:
@@ -87,6 +110,7 @@ def job_table(
     library_source: Callable[[], LibrarySource] | None,
     applier: Applier | None = None,
     butler_hours: Callable[[], tuple[int, int] | None] | None = None,
+    library_stamp: Callable[[], str | None] | None = None,
 ) -> list[JobSpec]:
     """Every enabled job of the service, bound to its dependencies."""
     schedule = config.schedule
@@ -136,6 +160,8 @@ def job_table(
 
         specs.append(JobSpec("library", run_library, schedule.library_minutes * 60,
                              run_at_start=True, retry_budget=budget, then=after_library))
+        if library_stamp is not None and schedule.plex_watch_minutes > 0:
+            specs.append(_plex_watch(library_stamp, schedule.plex_watch_minutes))
     if config.tags.interval_minutes > 0:
         def run_tags() -> dict[str, Any]:
             from daemon import tags  # pandas and the analytics load with the first tags run

@@ -97,6 +97,16 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def _call(self, spec: JobSpec, why: str) -> tuple[bool, dict[str, Any]]:
+        if spec.record:
+            result = self._runner.run(spec.name, spec.run, trigger=why)
+            return result.ok, result.counts
+        try:  # a light poll: failures are expected to be transient and are not recorded
+            return True, spec.run()
+        except Exception as exc:
+            log.debug("%s failed: %s", spec.name, exc)
+            return False, {}
+
     def _run(self, name: str, why: str) -> None:
         with self._lock:
             if name in self._running:
@@ -105,9 +115,10 @@ class Scheduler:
             self._running.add(name)
         try:
             while not self._stop.stopped:
-                result = self._runner.run(name, self._specs[name].run, trigger=why)
-                if result.ok:
-                    for follower in self._specs[name].then(result.counts):
+                spec = self._specs[name]
+                ok, counts = self._call(spec, why)
+                if ok:
+                    for follower in spec.then(counts):
                         self.trigger(follower, f"after {name}")
                 with self._lock:  # checked and cleared under one lock: no trigger is lost
                     if name not in self._again:

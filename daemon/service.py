@@ -42,7 +42,7 @@ def health_function(
     engine: Engine, specs: list[JobSpec], started_at: float | None
 ) -> Callable[[], Health]:
     """Health of the enabled jobs, judged from the store."""
-    expectations = [spec.expectation() for spec in specs]
+    expectations = [spec.expectation() for spec in specs if spec.record]
     return lambda: evaluate(engine, expectations, started_at=started_at)
 
 

@@ -166,3 +166,37 @@ def test_stop_token_interrupts_a_backoff_sleep() -> None:
     with pytest.raises(Exception, match="stopping"):
         stop.sleep(30)
     assert time.monotonic() - started < 5
+
+
+def test_plex_watch_triggers_the_library_job_when_plex_reports_a_change() -> None:
+    from daemon.jobs import _plex_watch
+
+    stamps = iter(["100|5|7", "100|5|7", None, "101|5|8"])
+    spec = _plex_watch(lambda: next(stamps), 2)
+    assert spec.record is False
+    seen = [list(spec.then(spec.run())) for _ in range(4)]
+    assert seen == [[], [], [], ["library"]]  # first look records; unreadable ones are ignored
+
+
+def test_section_stamp_moves_when_plex_changes_the_section(tmp_path: Any) -> None:
+    import sqlite3
+
+    from daemon.plex.server import PlexServerProbe
+    from tests.fakes.plex_db import build_plex_db
+    from tests.fakes.plex_library_gen import generate_library
+    from tests.fakes.plex_server import FakePlexServer
+
+    db = tmp_path / "plex.db"
+    build_plex_db(db, generate_library(50, seed=1))
+    with FakePlexServer(db, token="t") as plex:
+        probe = PlexServerProbe(plex.url, "t", timeout=5)
+        before = probe.section_stamp("Music")
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE library_sections SET content_changed_at = content_changed_at + 1")
+        conn.commit()
+        conn.close()
+        after = probe.section_stamp("music")
+        assert probe.section_stamp("Movies") is None
+    assert before is not None
+    assert after is not None
+    assert before != after

@@ -89,6 +89,24 @@ class PlexServerProbe:
             times.sort()
         return plays
 
+    def section_stamp(self, section: str) -> str | None:
+        """The music section's change stamps (contentChangedAt, scannedAt, updatedAt): they
+        move when Plex adds, changes or removes something. None when not readable."""
+        try:
+            response = self._session.get(f"{self.url}/library/sections",
+                                         headers={"X-Plex-Token": self._token},
+                                         timeout=self._timeout)
+            root = ElementTree.fromstring(response.content)  # noqa: S314 - see butler_hours
+        except (requests.RequestException, ElementTree.ParseError):
+            return None
+        for directory in root.iter("Directory"):
+            if directory.get("type") == "artist" and (
+                    not section or (directory.get("title") or "").casefold()
+                    == section.casefold()):
+                return "|".join(directory.get(k, "") for k in
+                                ("contentChangedAt", "scannedAt", "updatedAt"))
+        return None
+
     def butler_hours(self) -> tuple[int, int] | None:
         """(ButlerStartHour, ButlerEndHour) from the server's preferences, when readable."""
         try:
