@@ -343,6 +343,10 @@ def _cmd_restore(args: argparse.Namespace, application: app.App) -> int:
 
 
 def _cmd_run(_args: argparse.Namespace, application: app.App) -> int:
+    # pandas 3 imports pyarrow eagerly whenever it is installed (65 MB resident); the service
+    # never writes Parquet (`plexfm export` does, in its own process), so keep it out here:
+    # pandas then stores strings as Python objects. Must run before anything imports pandas.
+    sys.modules.setdefault("pyarrow", None)  # type: ignore[arg-type]
     from daemon import service
 
     stop = StopToken()
