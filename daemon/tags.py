@@ -28,6 +28,7 @@ from daemon.analytics.genres import GenreRules
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
 from daemon.lastfm import LastfmClient
 from daemon.stopping import StopToken
+from daemon.store import rollups
 from daemon.store import tags as tag_store
 from daemon.store.engine import write
 
@@ -194,9 +195,11 @@ def refresh_tags(
             continue
         failing = 0
         counts["tagged" if status == tag_store.OK else status] += 1
+        genres = rules.artist_genres(artist, tags)
         with write(engine) as conn:
-            tag_store.save_answer(conn, artist, status, source, tags,
-                                  rules.artist_genres(artist, tags), int(now()))
+            old = tag_store.primary_genre(conn, artist)
+            tag_store.save_answer(conn, artist, status, source, tags, genres, int(now()))
+            rollups.move_genre(conn, artist, old, genres[0][0] if genres else None)
         if clock() - last_log >= LOG_EVERY_SECONDS:
             last_log = clock()
             log.info("tags: %s of %s artists asked, %s tagged", index + 1, len(due),

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from daemon import tags
 from daemon.analytics.genres import GenreRules
+from daemon.analytics.rollup import refresh
 from daemon.errors import JobCancelledError, LastfmFatalError, LastfmTransientError
 from daemon.lastfm import LastfmClient
 from daemon.pacing import Pacer
@@ -227,3 +228,26 @@ def test_long_runs_stop_at_their_time_budget(fake: FakeLastfm, engine: Engine) -
                                    clock=lambda: float(next(ticks)))
     assert counts["asked"] < 3
     assert counts["left"] == 3 - counts["asked"]
+
+
+def genre_plays(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT genre, sum(plays) FROM rollup_genre_month GROUP BY genre HAVING sum(plays)")
+        return {g: int(p) for g, p in rows}
+
+
+def test_new_tags_move_the_artists_plays_between_genres(fake: FakeLastfm,
+                                                         engine: Engine) -> None:
+    fake.set_artist_tags("A", [("jazz", 100)])
+    fake.set_artist_tags("B", [])
+    store_plays(engine, {("A", "t"): 3, ("B", "u"): 2})
+    refresh(engine, UTC, RULES)  # folded before any tags: all untagged
+    assert genre_plays(engine) == {"": 5}
+    run(fake, engine, track_tags=False)
+    assert genre_plays(engine) == {"jazz": 3, "": 2}
+    fake.set_artist_tags("A", [("Rock", 100)])
+    with client_for(fake) as client:
+        tags.refresh_tags(client, engine, tags.TagSettings(max_age_seconds=10), RULES,
+                          now=lambda: T0 + 10**9)
+    assert genre_plays(engine) == {"rock": 3, "": 2}

@@ -57,13 +57,14 @@ def refresh(engine: Engine, zone: ZoneInfo, rules: GenreRules, *,
                 rollups.clear(conn)
                 rollups.put_state(conn, rollups.ZONE, zone.key)
             tracks.fold_new_scrobbles(conn)
+            rollups.key_new_tracks(conn)
             through = int(rollups.get_state(conn, rollups.FOLDED_THROUGH) or 0)
             newest = rollups.newest_scrobble(conn)
             if through >= newest:
                 break
             upto = min(newest, through + chunk)
             plays = rollups.new_plays(conn, through, upto)
-            fold(conn, plays, zone)
+            fold(conn, plays, zone, rollups.primary_genres(conn))
             rollups.put_state(conn, rollups.FOLDED_THROUGH, str(upto))
         counts["folded"] += len(plays)
     if counts["folded"]:
@@ -75,31 +76,38 @@ def refresh(engine: Engine, zone: ZoneInfo, rules: GenreRules, *,
     return counts
 
 
-def fold(conn: Connection, plays: pd.DataFrame, zone: ZoneInfo) -> None:
-    """Add `plays` (user, uts, artist, track_id; dated) to every rollup."""
+def fold(conn: Connection, plays: pd.DataFrame, zone: ZoneInfo,
+         genre_of: dict[int, str]) -> None:
+    """Add `plays` (user, uts, track_id, artist_id, album_id; dated) to every rollup, each
+    play under its artist's current primary genre (`genre_of`)."""
     if plays.empty:
         return
     parts = local_parts(plays["uts"].to_numpy(), zone)
     frame = plays.assign(day=parts.day, hour=parts.hour, weekday=parts.weekday,
-                         month=parts.month)
-    groupings = {
-        "rollup_hourly": ["user", "day", "hour", "weekday"],
-        "rollup_monthly_artist": ["user", "month", "artist"],
-        "rollup_monthly_track": ["user", "month", "track_id"],
-        "rollup_track_total": ["user", "track_id"],
-    }
-    for table, keys in groupings.items():
-        counted = frame.groupby(keys, sort=False).size().reset_index(name="plays")
-        columns = [counted[c].tolist() for c in counted.columns]
+                         month=parts.month, year=parts.month // 100,
+                         genre=plays["artist_id"].map(genre_of).astype(object)
+                         .fillna(rollups.UNTAGGED),
+                         first_month=parts.month)
+    with_album = frame[frame["album_id"] >= 0]
+    for table, (keys, _extra) in rollups.ROLLUPS.items():
+        source = with_album if table.startswith("rollup_album") else frame
+        if table == "rollup_artist_total":
+            counted = source.groupby(["user", "artist_id"], sort=False).agg(
+                first_month=("month", "min"), plays=("month", "size")).reset_index()
+        else:
+            counted = source.groupby(list(keys), sort=False).size().reset_index(name="plays")
+        columns = [counted[c].tolist() for c in (*keys, "plays")]
         rollups.add(conn, table, zip(*columns, strict=True))
 
 
 def remap_genres(engine: Engine, rules: GenreRules) -> int:
-    """Map every artist's stored tags to genres again; return how many artists have one."""
+    """Map every artist's stored tags to genres again and recount the plays per genre;
+    return how many artists have a genre."""
     with write(engine) as conn:
         stored = list(tag_store.tags_by_artist(conn))
         mapped = tag_store.replace_all_genres(
             conn, ((artist, rules.artist_genres(artist, tags)) for artist, tags in stored))
+        rollups.rebuild_genres(conn)
         rollups.put_state(conn, rollups.GENRE_RULES, rules.fingerprint())
     log.info("analytics: genres of %s artists mapped with the current rules", mapped)
     return mapped

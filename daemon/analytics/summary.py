@@ -27,7 +27,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"{report['user']}, {period['from']} to {period['to']} ({report['timezone']})",
         f"plays:      {summary['plays']:,} on {summary['days_with_plays']:,} days, "
-        f"{summary['artists']:,} artists, {summary['tracks']:,} tracks "
+        f"{summary['artists']:,} artists "
         f"(+{summary['undated_plays']:,} undated plays, in no view)",
         tag_line,
         "genres:     " + (", ".join(f"{r['genre']} {_pct(r['share'])}"

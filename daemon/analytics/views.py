@@ -1,8 +1,8 @@
-"""The listening aggregates, as pure functions over small DataFrames read from the rollups.
+"""The listening aggregates, as pure functions over the small results of the rollup reads.
 
-Inputs: `months` frames (month yyyymm, artist, plays), `hourly` frames (weekday, hour,
-plays), a `genre_of` Series (artist -> primary genre; artists without one are left out of
-genre shares, whose denominators are the plays of artists with a genre), day lists
+Inputs: `genres` frames (a period column such as month yyyymm or year, genre, plays; genre ''
+holds the plays of artists without a genre, left out of genre shares, whose denominators
+are the plays with a genre), `hourly` frames (weekday, hour, plays), year rows and day lists
 (yyyymmdd). Outputs are DataFrames or plain rows, sorted deterministically.
 """
 
@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daemon.analytics.localtime import SEASONS, day_int, int_day, season_of, season_year
+from daemon.analytics.localtime import SEASONS, int_day, season_of, season_year
+
+UNTAGGED = ""
 
 
-def genre_shares(plays: pd.DataFrame, genre_of: pd.Series, by: Sequence[str] = ()
-                 ) -> pd.DataFrame:
+def genre_shares(plays: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """Plays and share of each genre within each group of `by` (columns *by, genre, plays,
-    share), groups in order, genres by plays desc then name."""
+    share), groups in order, genres by plays desc then name; untagged plays left out."""
     keys = list(by)
-    frame = plays.assign(genre=plays["artist"].map(genre_of)).dropna(subset=["genre"])
+    frame = plays[plays["genre"] != UNTAGGED]
     if frame.empty:
         return pd.DataFrame(columns=[*keys, "genre", "plays", "share"])
     counted = frame.groupby([*keys, "genre"], sort=False)["plays"].sum().reset_index()
@@ -35,16 +36,15 @@ def genre_shares(plays: pd.DataFrame, genre_of: pd.Series, by: Sequence[str] = (
     return counted.reset_index(drop=True)
 
 
-def tagged_plays(plays: pd.DataFrame, genre_of: pd.Series, by: Sequence[str] = ()
-                 ) -> pd.DataFrame:
-    """Per group of `by`: plays, and tagged_plays (plays of artists with a genre)."""
-    keys = list(by)
-    frame = plays.assign(tagged=plays["plays"].where(plays["artist"].isin(genre_of.index), 0))
-    if not keys:
-        return pd.DataFrame({"plays": [int(frame["plays"].sum())],
-                             "tagged_plays": [int(frame["tagged"].sum())]})
-    grouped = frame.groupby(keys)[["plays", "tagged"]].sum().reset_index()
-    return grouped.rename(columns={"tagged": "tagged_plays"})
+def grouped_shares(frame: pd.DataFrame, by: list[str], n: int
+                   ) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """The `n` largest genre shares of each group of `by`, keyed by the group's values."""
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    if frame.empty:
+        return out
+    for row in records(genre_shares(frame, by).groupby(by).head(n)):
+        out.setdefault(tuple(row.pop(k) for k in by), []).append(row)
+    return out
 
 
 def genre_movement(by_year: pd.DataFrame, genres: Sequence[str]) -> pd.DataFrame:
@@ -78,37 +78,23 @@ def weekday_hour(hourly: pd.DataFrame) -> pd.DataFrame:
     return matrix.reindex(index=range(7), columns=range(24)).fillna(0).astype("int64")
 
 
-def top(frame: pd.DataFrame, keys: Sequence[str], n: int) -> pd.DataFrame:
-    """The `n` groups of `keys` with most plays: *keys, plays (plays desc, then keys)."""
-    counted = frame.groupby(list(keys), sort=False)["plays"].sum().reset_index()
-    ordered = counted.sort_values(["plays", *keys], ascending=[False] + [True] * len(keys))
-    return ordered.head(n).reset_index(drop=True)
-
-
-def year_summaries(months: pd.DataFrame, first_months: pd.DataFrame, genre_of: pd.Series,
+def year_summaries(stats: Sequence[tuple[int, int, int, int, int]],
+                   top_artists: Sequence[tuple[int, str, int]], genres: pd.DataFrame,
                    n: int) -> list[dict[str, Any]]:
-    """Per year: plays, artists, new_artists (first ever played that year), new_artist_share
-    (of the year's artists), new_artist_play_share (of its plays), top_artists, top_genres."""
-    if months.empty:
-        return []
-    frame = months.assign(year=months["month"] // 100)
-    per_artist = frame.groupby(["year", "artist"], sort=False)["plays"].sum().reset_index()
-    first_year = first_months.set_index("artist")["first_month"] // 100
-    per_artist["new"] = per_artist["artist"].map(first_year) == per_artist["year"]
-    genres = genre_shares(per_artist, genre_of, ["year"])
-    out = []
-    for year in sorted(per_artist["year"].unique().tolist()):
-        group = per_artist[per_artist["year"] == year]
-        plays = int(group["plays"].sum())
-        new = group[group["new"]]
-        out.append({
-            "year": int(year), "plays": plays, "artists": len(group),
-            "new_artists": len(new), "new_artist_share": len(new) / len(group),
-            "new_artist_play_share": int(new["plays"].sum()) / plays if plays else 0.0,
-            "top_artists": records(top(group, ["artist"], n)),
-            "top_genres": records(genres[genres["year"] == year].drop(columns="year").head(n)),
-        })
-    return out
+    """Per year of `stats` (rows of year, artists, plays, new artists, their plays): plays,
+    artists, new_artists (first ever played that year), new_artist_share (of the year's
+    artists), new_artist_play_share (of its plays), top_artists (from `top_artists` rows of
+    year, artist, plays), top_genres (from `genres`: year, genre, plays)."""
+    by_year: dict[int, list[dict[str, Any]]] = {}
+    for year, artist, plays in top_artists:
+        by_year.setdefault(year, []).append({"artist": artist, "plays": plays})
+    genre_rows = grouped_shares(genres, ["year"], n)
+    return [{
+        "year": year, "plays": plays, "artists": artists, "new_artists": new,
+        "new_artist_share": new / artists if artists else 0.0,
+        "new_artist_play_share": new_plays / plays if plays else 0.0,
+        "top_artists": by_year.get(year, []), "top_genres": genre_rows.get((year,), []),
+    } for year, artists, plays, new, new_plays in stats]
 
 
 def month_profile(months: pd.DataFrame) -> pd.DataFrame:
@@ -123,6 +109,12 @@ def month_profile(months: pd.DataFrame) -> pd.DataFrame:
                          "share": plays.to_numpy() / total if total else 0.0})
 
 
+def month_genres(months: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+    """The `n` top genres of each month of year: month_of_year (1-12), genre, plays, share."""
+    frame = months.assign(month_of_year=months["month"] % 100)
+    return records(genre_shares(frame, ["month_of_year"]).groupby("month_of_year").head(n))
+
+
 def with_seasons(months: pd.DataFrame, hemisphere: str) -> pd.DataFrame:
     """`months` with season and season_year columns (December counts toward next year)."""
     month_of_year = months["month"] % 100
@@ -131,24 +123,21 @@ def with_seasons(months: pd.DataFrame, hemisphere: str) -> pd.DataFrame:
                          season_year=[season_year(m) for m in months["month"].tolist()])
 
 
-def season_table(months: pd.DataFrame, genre_of: pd.Series, hemisphere: str,
-                 n: int) -> list[dict[str, Any]]:
-    """Each season of each year: season_year, season, months (with plays), plays,
-    top_genres (genre, plays, share), in calendar order."""
+def season_table(months: pd.DataFrame, hemisphere: str, n: int) -> list[dict[str, Any]]:
+    """Each season of each year of `months` (month, genre, plays): season_year, season,
+    months (with plays), plays, top_genres (genre, plays, share), in calendar order."""
     if months.empty:
         return []
     frame = with_seasons(months, hemisphere)
-    genres = genre_shares(frame, genre_of, ["season_year", "season"])
+    genres = grouped_shares(frame, ["season_year", "season"], n)
     order = {name: i for i, name in enumerate(_calendar_order(hemisphere))}
     summary = frame.groupby(["season_year", "season"]).agg(
         months=("month", "nunique"), plays=("plays", "sum")).reset_index()
     out = []
     for year, season, months_seen, plays in zip(*(summary[c].tolist() for c in summary.columns),
                                                 strict=True):
-        chosen = genres[(genres["season_year"] == year) & (genres["season"] == season)]
         out.append({"season_year": int(year), "season": str(season), "months": int(months_seen),
-                    "plays": int(plays),
-                    "top_genres": records(chosen[["genre", "plays", "share"]].head(n))})
+                    "plays": int(plays), "top_genres": genres.get((year, season), [])})
     return sorted(out, key=lambda row: (row["season_year"], order[row["season"]]))
 
 
@@ -157,18 +146,16 @@ def _calendar_order(hemisphere: str) -> list[str]:
     return [season_of(m, hemisphere) for m in (1, 4, 7, 10)]
 
 
-def season_profile(months: pd.DataFrame, genre_of: pd.Series, hemisphere: str,
-                   n: int) -> list[dict[str, Any]]:
+def season_profile(months: pd.DataFrame, hemisphere: str, n: int) -> list[dict[str, Any]]:
     """Each season over all years: season, plays, share, top_genres."""
     frame = with_seasons(months, hemisphere)
     total = int(frame["plays"].sum())
-    genres = genre_shares(frame, genre_of, ["season"])
+    genres = grouped_shares(frame, ["season"], n)
     out = []
     for season in SEASONS:
         plays = int(frame.loc[frame["season"] == season, "plays"].sum())
-        chosen = genres[genres["season"] == season][["genre", "plays", "share"]].head(n)
         out.append({"season": season, "plays": plays, "share": plays / total if total else 0.0,
-                    "top_genres": records(chosen)})
+                    "top_genres": genres.get((season,), [])})
     return out
 
 
@@ -224,8 +211,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN
         return None
     return value
-
-
-def day_list(first: date, last: date) -> list[int]:
-    """Every day first..last as yyyymmdd."""
-    return [day_int(first + timedelta(days=i)) for i in range((last - first).days + 1)]

@@ -320,6 +320,93 @@ _V6 = _sql(
                                WHERE name = 'scrobbles_folded_through'), 0)""",
 )
 
+# analytics at scale: artists and albums by integer id, rollups per year and per genre; the
+# text-keyed monthly rollups of migration 5 go (everything is folded again from scrobble 0)
+_V7 = _sql(
+    "DROP TABLE rollup_monthly_artist",
+    "DROP TABLE rollup_monthly_track",
+    "DELETE FROM rollup_hourly",
+    "DELETE FROM rollup_track_total",
+    "DELETE FROM rollup_state WHERE name IN ('timezone', 'folded_through')",
+    """CREATE TABLE artists (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    )""",
+    """CREATE TABLE albums (
+        id INTEGER PRIMARY KEY,
+        artist_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (artist_id, name)
+    )""",
+    """CREATE TABLE track_keys (
+        track_id INTEGER PRIMARY KEY,
+        artist_id INTEGER NOT NULL,
+        album_id INTEGER
+    )""",
+    """CREATE TABLE rollup_artist_month (
+        user TEXT NOT NULL,
+        month INTEGER NOT NULL,
+        artist_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, month, artist_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX ix_rollup_artist_month_artist ON rollup_artist_month (artist_id)",
+    """CREATE TABLE rollup_artist_year (
+        user TEXT NOT NULL,
+        year INTEGER NOT NULL,
+        artist_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, year, artist_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX ix_rollup_artist_year_plays ON rollup_artist_year (user, year, plays)",
+    """CREATE TABLE rollup_artist_total (
+        user TEXT NOT NULL,
+        artist_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        first_month INTEGER NOT NULL,
+        PRIMARY KEY (user, artist_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_album_year (
+        user TEXT NOT NULL,
+        year INTEGER NOT NULL,
+        album_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, year, album_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_album_total (
+        user TEXT NOT NULL,
+        album_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, album_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_track_year (
+        user TEXT NOT NULL,
+        year INTEGER NOT NULL,
+        track_id INTEGER NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, year, track_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE rollup_genre_month (
+        user TEXT NOT NULL,
+        month INTEGER NOT NULL,
+        genre TEXT NOT NULL,
+        plays INTEGER NOT NULL,
+        PRIMARY KEY (user, month, genre)
+    ) WITHOUT ROWID""",
+)
+
+_V8 = _sql(
+    # the status page: plays written to Plex per scrobbled track, counted by the background
+    # refresh of the page's counts (a join of the whole ledger: never per request)
+    """CREATE TABLE track_written (
+        track_id INTEGER PRIMARY KEY,
+        written INTEGER NOT NULL
+    )""",
+    # the queue's bulk accept ("top suggestion scores at least N") as an index range
+    """CREATE INDEX ix_matches_queued_top_score ON matches
+        (json_extract(suggestions, '$[0][1]')) WHERE status = 'queued'""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "scrobbles, sync state, job runs, imports", _V1),
     Migration(2, "library mirror, scrobbled tracks, matches and their history", _V2),
@@ -327,6 +414,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "status page: library search, queue skips, cached counts", _V4),
     Migration(5, "analytics: artist tags and genres, tag fetch state, listening rollups", _V5),
     Migration(6, "scrobble -> scrobbled track mapping (integer joins for apply)", _V6),
+    Migration(7, "analytics: artist and album ids, rollups per year and per genre", _V7),
+    Migration(8, "status page: plays written to Plex per track (cached)", _V8),
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text
+from typing import Any
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -274,26 +276,6 @@ rollup_hourly = Table(
     sqlite_with_rowid=False,
 )
 
-rollup_monthly_artist = Table(
-    "rollup_monthly_artist",
-    metadata,
-    Column("user", Text, primary_key=True),
-    Column("month", Integer, primary_key=True),
-    Column("artist", Text, primary_key=True),
-    Column("plays", Integer, nullable=False),
-    sqlite_with_rowid=False,
-)
-
-rollup_monthly_track = Table(
-    "rollup_monthly_track",
-    metadata,
-    Column("user", Text, primary_key=True),
-    Column("month", Integer, primary_key=True),
-    Column("track_id", Integer, primary_key=True),
-    Column("plays", Integer, nullable=False),
-    sqlite_with_rowid=False,
-)
-
 rollup_track_total = Table(
     "rollup_track_total",
     metadata,
@@ -311,4 +293,63 @@ scrobble_tracks = Table(
     Column("user", Text, nullable=False),
     Column("uts", Integer, nullable=False),
     Index("ix_scrobble_tracks_track", "track_id"),
+)
+
+# migration 7: analytics at scale (integer artist and album ids, yearly and genre rollups)
+artists = Table(
+    "artists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+)
+
+albums = Table(
+    "albums",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("artist_id", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    UniqueConstraint("artist_id", "name"),
+)
+
+track_keys = Table(
+    "track_keys",
+    metadata,
+    Column("track_id", Integer, primary_key=True),
+    Column("artist_id", Integer, nullable=False),
+    Column("album_id", Integer),
+)
+
+
+def _rollup(name: str, *keys: Column[Any], extra: tuple[Any, ...] = ()) -> Table:
+    return Table(name, metadata, Column("user", Text, primary_key=True), *keys,
+                 Column("plays", Integer, nullable=False), *extra, sqlite_with_rowid=False)
+
+
+rollup_artist_month = _rollup(
+    "rollup_artist_month", Column("month", Integer, primary_key=True),
+    Column("artist_id", Integer, primary_key=True),
+    extra=(Index("ix_rollup_artist_month_artist", "artist_id"),))
+rollup_artist_year = _rollup(
+    "rollup_artist_year", Column("year", Integer, primary_key=True),
+    Column("artist_id", Integer, primary_key=True),
+    extra=(Index("ix_rollup_artist_year_plays", "user", "year", "plays"),))
+rollup_artist_total = _rollup("rollup_artist_total", Column("artist_id", Integer, primary_key=True),
+                              extra=(Column("first_month", Integer, nullable=False),))
+rollup_album_year = _rollup("rollup_album_year", Column("year", Integer, primary_key=True),
+                            Column("album_id", Integer, primary_key=True))
+rollup_album_total = _rollup("rollup_album_total", Column("album_id", Integer, primary_key=True))
+rollup_track_year = _rollup("rollup_track_year", Column("year", Integer, primary_key=True),
+                            Column("track_id", Integer, primary_key=True))
+rollup_genre_month = _rollup("rollup_genre_month", Column("month", Integer, primary_key=True),
+                             Column("genre", Text, primary_key=True))
+
+# migration 8: the status page's per-track count of plays written to Plex (cached); its
+# expression index ix_matches_queued_top_score is not declared here (SQLAlchemy cannot
+# reflect expression indexes, so the schema test compares what it can see)
+track_written = Table(
+    "track_written",
+    metadata,
+    Column("track_id", Integer, primary_key=True),
+    Column("written", Integer, nullable=False),
 )

@@ -109,18 +109,24 @@ def replace_all_genres(conn: Connection,
     return sum(1 for row in data if row[3] == 1)
 
 
+def primary_genre(conn: Connection, artist: str) -> str | None:
+    """The artist's primary genre, None when it has none."""
+    value = conn.exec_driver_sql(
+        "SELECT genre FROM artist_genres WHERE artist = ? AND rank = 1", (artist,)).scalar()
+    return None if value is None else str(value)
+
+
 def primary_genres(conn: Connection) -> pd.DataFrame:
     """Every artist with a genre: artist, genre (its primary genre), genres (all of them,
     best first, joined with '; ')."""
     import pandas as pd
 
-    ranked = pd.read_sql_query(
-        "SELECT artist, genre FROM artist_genres ORDER BY artist, rank", conn)
-    if ranked.empty:
-        return pd.DataFrame({"artist": [], "genre": [], "genres": []}, dtype=object)
-    grouped = ranked.groupby("artist", sort=False)["genre"]
-    return pd.DataFrame({"genre": grouped.first(), "genres": grouped.agg("; ".join)}
-                        ).reset_index()
+    found: dict[str, list[str]] = {}
+    for artist, genre in conn.exec_driver_sql(
+            "SELECT artist, genre FROM artist_genres ORDER BY artist, rank"):
+        found.setdefault(str(artist), []).append(str(genre))
+    return pd.DataFrame({"artist": list(found), "genre": [g[0] for g in found.values()],
+                         "genres": ["; ".join(g) for g in found.values()]}, dtype=object)
 
 
 def counts(conn: Connection) -> dict[str, int]:
