@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -58,13 +60,13 @@ _NULL_WHEN_EMPTY = ("album", "artist_mbid", "track_mbid", "album_mbid")
 
 _QUERY = """
 SELECT s.id AS scrobble_id, s.user, s.uts, s.artist, s.title, s.album, s.artist_mbid,
-       s.track_mbid, s.album_mbid, s.loved, s.source, s.added_at, t.id AS track_id,
+       s.track_mbid, s.album_mbid, s.loved, s.source, s.added_at, t.track_id,
        m.status AS match_status, l.rating_key AS plex_rating_key, l.title AS plex_title,
        coalesce(nullif(l.track_artist, ''), l.album_artist) AS plex_artist,
        l.album AS plex_album
 FROM scrobbles s
-LEFT JOIN scrobbled_tracks t ON t.artist = s.artist AND t.title = s.title AND t.album = s.album
-LEFT JOIN matches m ON m.track_id = t.id
+LEFT JOIN scrobble_tracks t ON t.scrobble_id = s.id
+LEFT JOIN matches m ON m.track_id = t.track_id
 LEFT JOIN library_tracks l ON l.rating_key = m.rating_key AND m.status IN ('auto', 'manual')
 WHERE s.id > ? AND s.uts >= ? {user} ORDER BY s.id LIMIT ?
 """
@@ -98,7 +100,9 @@ def frames(engine: Engine, s: AnalyticsSettings, *, since: date | None = None,
     while True:
         with engine.connect() as conn:
             params: tuple[Any, ...] = (after, floor, *((user,) if user else ()), chunk)
-            raw = pd.read_sql_query(sql, conn, params=params)
+            # the DB-API connection itself: SQLAlchemy's row objects cost a third of the time
+            raw = pd.read_sql_query(sql, conn.connection.driver_connection,  # type: ignore[arg-type]
+                                    params=params)
         if raw.empty:
             return
         after = int(raw["scrobble_id"].iloc[-1])
@@ -169,7 +173,7 @@ class _Writer:
             self._parquet.write_table(table)
             return
         text = frame.assign(played_at=_iso(frame["played_at"]), added_at=_iso(frame["added_at"]),
-                            local_date=_iso(frame["local_date"], "%Y-%m-%d"))
+                            local_date=_iso(frame["local_date"], "D"))
         if self._fmt == "csv":
             text["loved"] = frame["loved"].map({True: "true", False: "false"})
             body = text.to_csv(index=False, header=self._header, lineterminator="\n")
@@ -192,7 +196,12 @@ class _Writer:
             self._handle.write((",".join(COLUMNS) + "\n").encode())
 
 
-def _iso(column: pd.Series, fmt: str = "%Y-%m-%dT%H:%M:%SZ") -> pd.Series:
-    """Timestamps as ISO 8601 text (2021-03-28T01:00:00Z, or a date); None when missing."""
-    text: pd.Series = column.dt.strftime(fmt)
-    return text.where(column.notna(), None)
+def _iso(column: pd.Series, unit: Literal["s", "D"] = "s") -> pd.Series:
+    """Timestamps as ISO 8601 text: 2021-03-28T01:00:00Z (unit "s", UTC) or 2021-03-28 (unit
+    "D"); None when missing. Vectorised: strftime costs seconds per million rows."""
+    values = column.dt.tz_localize(None) if column.dt.tz is not None else column
+    stamps: npt.NDArray[np.datetime64] = values.to_numpy(dtype=f"datetime64[{unit}]")
+    text = np.datetime_as_string(stamps, unit=unit)
+    if unit == "s":
+        text = np.char.add(text, "Z")
+    return pd.Series(text, index=column.index, dtype=object).where(column.notna(), None)
