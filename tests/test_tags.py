@@ -12,7 +12,9 @@ from sqlalchemy import Engine
 from daemon import tags
 from daemon.analytics.genres import GenreRules
 from daemon.analytics.rollup import refresh
+from daemon.config import load_config
 from daemon.errors import JobCancelledError, LastfmFatalError, LastfmTransientError
+from daemon.jobs import job_table
 from daemon.lastfm import LastfmClient
 from daemon.pacing import Pacer
 from daemon.scrobble import Scrobble, with_ordinals
@@ -251,3 +253,25 @@ def test_new_tags_move_the_artists_plays_between_genres(fake: FakeLastfm,
         tags.refresh_tags(client, engine, tags.TagSettings(max_age_seconds=10), RULES,
                           now=lambda: T0 + 10**9)
     assert genre_plays(engine) == {"rock": 3, "": 2}
+
+
+def test_job_table_binds_the_tags_job_to_the_shared_client(fake: FakeLastfm,
+                                                            engine: Engine) -> None:
+    env = {"PLEXFM_LASTFM_API_KEY": DEFAULT_API_KEY, "PLEXFM_LASTFM_USER": "alice",
+           "PLEXFM_TAGS_INTERVAL_MINUTES": "30", "PLEXFM_ANALYTICS_TIMEZONE": "Europe/Berlin"}
+    config = load_config(None, environ=env)
+    fake.set_artist_tags("A", [("soul", 100)])
+    store_plays(engine, {("A", "t"): 2})
+    with client_for(fake) as client:
+        specs = {s.name: s for s in job_table(config, engine, StopToken(), lastfm=client,
+                                              library_source=None)}
+        tags_spec = specs["tags"]
+        assert (tags_spec.interval_seconds, tags_spec.run_at_start) == (1800, True)
+        counts = tags_spec.run()
+        assert client.requests_sent == counts["requests"] == 1
+    assert counts["tagged"] == 1
+    assert tuple(tags_spec.then(counts)) == ()
+    assert tuple(tags_spec.then({"left": 5})) == ("tags",)
+    off = load_config(None, environ={**env, "PLEXFM_TAGS_INTERVAL_MINUTES": "0"})
+    assert "tags" not in {s.name for s in job_table(off, engine, StopToken(), lastfm=client,
+                                                   library_source=None)}
