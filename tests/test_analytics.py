@@ -267,3 +267,11 @@ def test_streaks_and_the_current_one() -> None:
     assert views.current_streak(runs, date(2024, 3, 6)) == runs[2]
     assert views.current_streak(runs, date(2024, 3, 7)) is None
     assert views.streaks([]) == []
+
+
+def test_report_without_fold_reads_the_rollups_as_they_are(
+    engine: Engine, settings: AnalyticsSettings
+) -> None:
+    fill(engine)
+    assert build_report(engine, settings, fold=False)["period"] is None
+    assert build_report(engine, settings)["summary"]["plays"] == 10

@@ -173,11 +173,14 @@ VIEWS: dict[str, View] = {
 
 
 def build_report(engine: Engine, s: AnalyticsSettings, *, first: date | None = None,
-                 last: date | None = None, year: int | None = None, n: int = 10
-                 ) -> dict[str, Any]:
+                 last: date | None = None, year: int | None = None, n: int = 10,
+                 fold: bool = True) -> dict[str, Any]:
     """Every view for the period (default: the whole dated history; `year` sets both ends),
-    after bringing the rollups up to date. Plain JSON-ready data."""
-    refresh(engine, s.zone, s.rules)
+    after bringing the rollups up to date (unless `fold` is False: a page may leave that to
+    the tags job, as the first fold of a large history takes seconds). Plain JSON-ready
+    data."""
+    if fold:
+        refresh(engine, s.zone, s.rules)
     if year is not None:
         first, last = date(year, 1, 1), date(year, 12, 31)
     head = {"user": s.user, "timezone": s.zone.key, "hemisphere": s.hemisphere}
