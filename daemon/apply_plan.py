@@ -82,15 +82,21 @@ def dedupe(
     rating_key, uts or native time). `natives`: (account, rating_key) -> sorted native times."""
     write: list[tuple[int, int, int, int]] = []
     already: list[tuple[int, int, int, int]] = []
+    # most tracks have no native play: those candidates are written as they are, in bulk
+    keys = list(zip(candidates["account_id"].tolist(), candidates["rating_key"].tolist(),
+                    strict=True))
+    has_native = pd.Series([bool(natives.get(k)) for k in keys], index=candidates.index,
+                           dtype=bool)
+    plain = candidates[~has_native]
+    write.extend(zip(plain["scrobble_id"].tolist(), plain["account_id"].tolist(),
+                     plain["rating_key"].tolist(), plain["uts"].tolist(), strict=True))
     columns = ("scrobble_id", "account_id", "rating_key", "uts", "duration_ms")
-    rows = zip(*(candidates[c].tolist() for c in columns), strict=True)
+    near = candidates[has_native]
+    rows = zip(*(near[c].tolist() for c in columns), strict=True)
     free: dict[tuple[int, int], list[int]] = {}
     for scrobble_id, account, key, uts, duration_ms in rows:
         track = (int(account), int(key))
-        native = natives.get(track)
-        if not native:
-            write.append((int(scrobble_id), *track, int(uts)))
-            continue
+        native = natives[track]
         if track not in free:
             taken = list(claimed.get(track, ()))
             pool = list(native)
