@@ -88,7 +88,7 @@ def top_artists(conn: Connection, sl: Slices, n: int) -> list[tuple[str, int]]:
                           "rollup_artist_month")
     rows = conn.exec_driver_sql(
         f"SELECT a.name, p.plays FROM ({sql}) p JOIN artists a ON a.id = p.key"
-        " ORDER BY p.plays DESC, a.name LIMIT ?", (*params, n))
+        " WHERE p.plays > 0 ORDER BY p.plays DESC, a.name LIMIT ?", (*params, n))
     return [(str(a), int(p)) for a, p in rows]
 
 
@@ -105,7 +105,8 @@ def top_albums(conn: Connection, sl: Slices, n: int) -> list[tuple[str, str, int
     sql, params = _totals(sl, "album_id", "rollup_album_year", "rollup_album_total")
     rows = conn.exec_driver_sql(
         f"SELECT a.name, al.name, p.plays FROM ({sql}) p JOIN albums al ON al.id = p.key"
-        " JOIN artists a ON a.id = al.artist_id ORDER BY p.plays DESC, a.name, al.name"
+        " JOIN artists a ON a.id = al.artist_id WHERE p.plays > 0"
+        " ORDER BY p.plays DESC, a.name, al.name"
         " LIMIT ?", (*params, n))
     return [(str(a), str(al), int(p)) for a, al, p in rows]
 
@@ -118,7 +119,7 @@ def top_tracks(conn: Connection, sl: Slices, n: int) -> list[dict[str, Any]]:
         f"SELECT p.key, p.plays, t.artist, t.title, t.album, m.status,"
         f" CASE WHEN {MATCHED} THEN m.rating_key END FROM ({sql}) p"
         " JOIN scrobbled_tracks t ON t.id = p.key LEFT JOIN matches m ON m.track_id = p.key"
-        " ORDER BY p.plays DESC, p.key LIMIT ?", (*params, n))
+        " WHERE p.plays > 0 ORDER BY p.plays DESC, p.key LIMIT ?", (*params, n))
     keys = ("track_id", "plays", "artist", "title", "album", "status", "rating_key")
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
