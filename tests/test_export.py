@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,13 @@ def _match(engine: Engine) -> None:
             matches.Decision(matches.find_track(conn, "Rapper", "R1", "Raps") or 0, "auto", 101),
             matches.Decision(matches.find_track(conn, "Rocker", "K1", "") or 0, "queued", None),
         ], "test")
+
+
+def test_parquet_without_pyarrow_is_one_clear_error(engine: Engine, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.errors import PlexfmError
+
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(PlexfmError, match="needs pyarrow"):
+        export(engine, SETTINGS, tmp_path / "plays.parquet", "parquet")
+    assert not list(tmp_path.glob("*plays.parquet*"))

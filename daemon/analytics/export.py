@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from daemon.analytics.localtime import day_start
 from daemon.analytics.report import AnalyticsSettings
 from daemon.analytics.rollup import refresh
+from daemon.errors import PlexfmError
 from daemon.store import tags as tag_store
 
 FORMATS = ("csv", "parquet", "ndjson")
@@ -155,6 +156,12 @@ class _Writer:
     """Appends chunks to one open file in one format."""
 
     def __init__(self, fmt: str, handle: IO[bytes]) -> None:
+        if fmt == "parquet":
+            try:
+                import pyarrow.parquet  # type: ignore[import-untyped]  # noqa: F401
+            except ImportError as exc:
+                raise PlexfmError("the Parquet export needs pyarrow (pip install pyarrow); "
+                                  "csv and ndjson work without it") from exc
         self._fmt = fmt
         self._handle = handle
         self._parquet: Any = None
@@ -163,7 +170,7 @@ class _Writer:
     def write(self, frame: pd.DataFrame) -> None:
         if self._fmt == "parquet":
             import pyarrow as pa
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+            import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(frame, schema=arrow_schema(), preserve_index=False)
             table = table.replace_schema_metadata(None)
