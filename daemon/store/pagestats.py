@@ -4,7 +4,8 @@ Some numbers cost a scan of every scrobble (plays still waiting for Plex: a join
 scrobbles with the matches), so no request computes them: `refresh` does, after each job run
 and after decisions made on the page (see `daemon.web.refresh`), and the page reads the
 result with one primary-key lookup. `library_plays` holds plexfm's play count per library
-track for the Library page (sorted and filtered by an index, not aggregated per request).
+track for the Library page (sorted and filtered by an index, not aggregated per request), and
+`track_written` the plays written to Plex per scrobbled track for the Matches page.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from sqlalchemy import Connection, Engine
 from daemon.store import ledger, matches
 from daemon.store import library as library_store
 from daemon.store import scrobbles as scrobble_queries
-from daemon.store.engine import write
 
 STATS = "dashboard"
+LEDGER = "ledger_signature"  # when it changes, track_written is recounted
 
 _TRACK_PLAYS = """
 SELECT coalesce(sum(t.plays), 0),
@@ -31,15 +32,34 @@ SELECT coalesce(sum(t.plays), 0),
 FROM scrobbled_tracks t LEFT JOIN matches m ON m.track_id = t.id
 """
 
-_LIBRARY_PLAYS = """
-INSERT INTO library_plays (rating_key, plays, tracks)
-SELECT l.rating_key, coalesce(p.plays, 0), coalesce(p.tracks, 0)
+# computed into temp tables first (the connection's temp database: no lock on the store),
+# then only the differences are written, so the write lock is held for a moment
+_NEW_LIBRARY_PLAYS = """
+CREATE TEMP TABLE new_library_plays AS
+SELECT l.rating_key, coalesce(p.plays, 0) AS plays, coalesce(p.tracks, 0) AS tracks
 FROM library_tracks l LEFT JOIN (
     SELECT m.rating_key, sum(t.plays) AS plays, count(*) AS tracks
     FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id
     WHERE m.status IN ('auto', 'manual') GROUP BY m.rating_key
 ) p ON p.rating_key = l.rating_key
 """
+
+_NEW_TRACK_WRITTEN = """
+CREATE TEMP TABLE new_track_written AS
+SELECT st.track_id, count(*) AS written FROM applied_plays a CROSS JOIN scrobble_tracks st
+ON st.scrobble_id = a.scrobble_id GROUP BY st.track_id
+"""
+
+_LEDGER_SIGNATURE = "SELECT count(*), coalesce(max(batch_id), 0) FROM applied_plays"
+
+
+def _sync(conn: Connection, table: str, key: str) -> None:
+    """Make `table` equal to temp.new_<table>, writing only the rows that differ."""
+    conn.exec_driver_sql(f"DELETE FROM {table} WHERE {key} NOT IN (SELECT {key} FROM"
+                         f" temp.new_{table})")
+    conn.exec_driver_sql(f"INSERT OR REPLACE INTO {table} SELECT * FROM temp.new_{table}"
+                         f" EXCEPT SELECT * FROM {table}")
+    conn.exec_driver_sql(f"DROP TABLE temp.new_{table}")
 
 
 def compute(conn: Connection, users: Sequence[str]) -> dict[str, Any]:
@@ -69,20 +89,35 @@ def compute(conn: Connection, users: Sequence[str]) -> dict[str, Any]:
 
 
 def refresh(engine: Engine, users: Sequence[str], *, now: float | None = None) -> dict[str, Any]:
-    """Recompute the cached counts and per-library-track plays; return the counts.
+    """Recompute the cached counts, per-library-track plays and per-track plays written to
+    Plex; return the counts.
 
-    The reads run in their own read transaction (no write lock held meanwhile); the write is
-    one short transaction replacing both caches.
+    The reads run in a read transaction (no write lock held meanwhile, the new values go to
+    temp tables); the write transaction then changes only the rows that differ.
     """
-    with engine.connect() as conn, conn.begin():
-        counts = compute(conn, users)
-    with write(engine) as conn:
-        conn.exec_driver_sql("DELETE FROM library_plays")
-        conn.exec_driver_sql(_LIBRARY_PLAYS)
-        conn.exec_driver_sql(
-            "INSERT INTO page_stats (name, value, refreshed_at) VALUES (?, ?, ?) ON CONFLICT"
-            " (name) DO UPDATE SET value = excluded.value, refreshed_at = excluded.refreshed_at",
-            (STATS, json.dumps(counts), time.time() if now is None else now))
+    with engine.connect() as conn:
+        with conn.begin():
+            counts = compute(conn, users)
+            signature = list(conn.exec_driver_sql(_LEDGER_SIGNATURE).one())
+            old = conn.exec_driver_sql("SELECT value FROM page_stats WHERE name = ?",
+                                       (LEDGER,)).scalar()
+            ledger_changed = old is None or json.loads(old) != signature
+            for name in ("new_library_plays", "new_track_written"):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+            conn.exec_driver_sql(_NEW_LIBRARY_PLAYS)
+            if ledger_changed:  # the ledger changes at applies only
+                conn.exec_driver_sql(_NEW_TRACK_WRITTEN)
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            _sync(conn, "library_plays", "rating_key")
+            if ledger_changed:
+                _sync(conn, "track_written", "track_id")
+            at = time.time() if now is None else now
+            conn.exec_driver_sql(
+                "INSERT INTO page_stats (name, value, refreshed_at) VALUES (?, ?, ?), (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+                " refreshed_at = excluded.refreshed_at",
+                (STATS, json.dumps(counts), at, LEDGER, json.dumps(signature), at))
     return counts
 
 

@@ -92,8 +92,8 @@ def get_queue() -> Response:
 def bulk_preview() -> Response:
     """How many tracks a bulk accept with this min_score (and artist) would decide."""
     score = params.int_arg("min_score", 90, 0, 100)
-    pairs = read_store(queries.queue_top_above, score, params.text_arg("artist"))
-    return jsonify(min_score=score, tracks=len(pairs))
+    count = read_store(queries.queue_top_count, score, params.text_arg("artist"))
+    return jsonify(min_score=score, tracks=count)
 
 
 @bp.get("/matches")

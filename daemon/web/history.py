@@ -37,16 +37,14 @@ def recent_scrobbles(conn: Connection, users: Sequence[str], *, before: int | No
     rows = _recent_ids(conn, users, before, limit)
     if not rows:
         return rows
-    identities = {(r["artist"], r["title"], r["album"]) for r in rows}
-    values = ", ".join("(?, ?, ?)" for _ in identities)
-    decided = {
-        (a, t, al): {"track_id": i, "status": s, "rating_key": k}
-        for i, a, t, al, s, k in conn.exec_driver_sql(
-            "SELECT t.id, t.artist, t.title, t.album, m.status, m.rating_key FROM"
-            " scrobbled_tracks t LEFT JOIN matches m ON m.track_id = t.id WHERE (t.artist,"
-            f" t.title, t.album) IN (VALUES {values})",
-            tuple(x for identity in identities for x in identity))
-    }
+    decided: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for identity in {(r["artist"], r["title"], r["album"]) for r in rows}:
+        hit = conn.exec_driver_sql(  # one lookup in the identity index each (<= limit)
+            "SELECT t.id, m.status, m.rating_key FROM scrobbled_tracks t LEFT JOIN matches m"
+            " ON m.track_id = t.id WHERE t.artist = ? AND t.title = ? AND t.album = ?",
+            identity).first()
+        if hit is not None:
+            decided[identity] = {"track_id": hit[0], "status": hit[1], "rating_key": hit[2]}
     ids = [int(r["id"]) for r in rows]
     marks = ", ".join("?" for _ in ids)
     written = {int(i) for (i,) in conn.exec_driver_sql(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from daemon.store import matches
 
 COUNT_CAP = 10_000  # filtered totals are counted up to this ("10,000+")
+RANK_LIMIT = 1_000  # library searches matching more tracks than this are not ranked by bm25
 MATCHED = "matched"  # status filter: auto or manual
 STATUS_FILTERS = (MATCHED, *matches.STATUSES, "all")
 ORIGINS = ("auto", "manual")
@@ -57,18 +58,31 @@ def library_tracks(conn: Connection, keys: Iterable[int]) -> dict[int, dict[str,
 
 
 def search_library(conn: Connection, text: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Library tracks whose artist, title or album words start with the words of `text`,
-    best first (FTS5 rank)."""
+    """Library tracks whose artist, title or album words start with the words of `text`, best
+    first: ranked by FTS5 (bm25) when at most RANK_LIMIT tracks match; past that (a prefix of
+    two or three letters) ranking costs more than the 50 ms budget, so the tracks whose title
+    starts with the first word come first."""
     query = fts_query(text)
     if query is None:
         return []
-    rows = conn.exec_driver_sql(
-        "SELECT l.rating_key, l.title, l.album_artist, l.track_artist, l.album, l.album_year,"
-        " coalesce(p.plays, 0) AS plays FROM (SELECT rowid FROM library_fts WHERE library_fts"
-        " MATCH ? ORDER BY rank LIMIT ?) f JOIN library_tracks l ON l.rating_key = f.rowid"
-        " LEFT JOIN library_plays p ON p.rating_key = l.rating_key",
-        (query, limit)).mappings()
-    return [dict(r) for r in rows]
+    many = conn.exec_driver_sql(
+        "SELECT count(*) FROM (SELECT 1 FROM library_fts WHERE library_fts MATCH ? LIMIT ?)",
+        (query, RANK_LIMIT + 1)).scalar_one()
+    if many <= RANK_LIMIT:
+        keys = [int(k) for (k,) in conn.exec_driver_sql(
+            "SELECT rowid FROM library_fts WHERE library_fts MATCH ? ORDER BY rank LIMIT ?",
+            (query, limit))]
+    else:
+        first, _, rest = query.partition(" ")
+        keys = [int(k) for (k,) in conn.exec_driver_sql(
+            "SELECT rowid FROM library_fts WHERE library_fts MATCH ? LIMIT ?",
+            (f"title : ^{first} {rest}".strip(), limit))]
+        if len(keys) < limit:
+            keys += [int(k) for (k,) in conn.exec_driver_sql(
+                "SELECT rowid FROM library_fts WHERE library_fts MATCH ? LIMIT ?",
+                (query, limit * 2)) if int(k) not in keys][:limit - len(keys)]
+    found = library_tracks(conn, keys)
+    return [found[k] for k in keys if k in found]
 
 
 @dataclass(frozen=True)
@@ -87,12 +101,24 @@ def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
     if f.artist:
         where.append("t.artist = ?")
         params.append(f.artist)
-    base = ("FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id LEFT JOIN queue_skips k"
-            f" ON k.track_id = m.track_id AND k.until > ? WHERE {' AND '.join(where)}")
-    total = _capped_count(conn, f"SELECT 1 {base}", params)
+    rest = (f"LEFT JOIN queue_skips k ON k.track_id = m.track_id AND k.until > ? WHERE"
+            f" {' AND '.join(where)}")
+    if f.artist:
+        total = _capped_count(
+            conn, f"SELECT 1 FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id {rest}",
+            params)
+    else:  # the whole queue: the status index counts it, minus the skipped ones
+        queued, skipped = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM matches WHERE status = 'queued'), (SELECT count(*)"
+            " FROM queue_skips k JOIN matches m ON m.track_id = k.track_id WHERE"
+            " m.status = 'queued' AND k.until > ?)", (now,)).one()
+        total = int(skipped) if f.skipped else int(queued) - int(skipped)
+    # listed by walking the plays index (CROSS JOIN fixes SQLite's join order): the first
+    # page stops after a few dozen rows instead of sorting the whole queue
     rows = [dict(r) for r in conn.exec_driver_sql(
         "SELECT t.id AS track_id, t.artist, t.title, t.album, t.plays, m.reason, m.suggestions,"
-        f" k.until AS skipped_until {base} ORDER BY t.plays DESC, t.id LIMIT ? OFFSET ?",
+        " k.until AS skipped_until FROM scrobbled_tracks t CROSS JOIN matches m ON m.track_id"
+        f" = t.id {rest} ORDER BY t.plays DESC, t.id LIMIT ? OFFSET ?",
         (*params, limit, offset)).mappings()]
     for row in rows:
         row["suggestions"] = [{"rating_key": int(k), "score": int(s)}
@@ -108,13 +134,24 @@ def queue_top_above(conn: Connection, min_score: int, artist: str = "") -> list[
     """(track_id, rating_key of the top suggestion) of queued tracks whose top suggestion
     scores at least `min_score` (skipped ones included: the action is explicit)."""
     sql = ("SELECT m.track_id, json_extract(m.suggestions, '$[0][0]') FROM matches m"
-           " JOIN scrobbled_tracks t ON t.id = m.track_id WHERE m.status = 'queued'"
-           " AND json_extract(m.suggestions, '$[0][1]') >= ?")
-    params: list[Any] = [min_score]
+           " INDEXED BY ix_matches_queued_top_score"
+           " WHERE m.status = 'queued' AND json_extract(m.suggestions, '$[0][1]') >= ?")
+    params: list[Any] = [min_score]  # ix_matches_queued_top_score: an index range
     if artist:
-        sql += " AND t.artist = ?"
+        sql += " AND m.track_id IN (SELECT id FROM scrobbled_tracks WHERE artist = ?)"
         params.append(artist)
     return [(int(t), int(k)) for t, k in conn.exec_driver_sql(sql, tuple(params)) if k is not None]
+
+
+def queue_top_count(conn: Connection, min_score: int, artist: str = "") -> int:
+    """How many queued tracks `queue_top_above` would return (an index range count)."""
+    sql = ("SELECT count(*) FROM matches m INDEXED BY ix_matches_queued_top_score"
+           " WHERE m.status = 'queued' AND json_extract(m.suggestions, '$[0][1]') >= ?")
+    params: list[Any] = [min_score]
+    if artist:
+        sql += " AND m.track_id IN (SELECT id FROM scrobbled_tracks WHERE artist = ?)"
+        params.append(artist)
+    return int(conn.exec_driver_sql(sql, tuple(params)).scalar_one())
 
 
 def queued_of_artist(conn: Connection, artist: str) -> list[int]:
@@ -157,36 +194,33 @@ def match_list(conn: Connection, f: MatchFilter, *, limit: int,
     if query is not None:
         where.append("t.id IN (SELECT rowid FROM scrobbled_fts WHERE scrobbled_fts MATCH ?)")
         params.append(query)
-    base = ("FROM scrobbled_tracks t JOIN matches m ON m.track_id = t.id"
-            + (f" WHERE {' AND '.join(where)}" if where else ""))
-    total = _capped_count(conn, f"SELECT 1 {base}", params)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    total = _capped_count(conn, "SELECT 1 FROM scrobbled_tracks t JOIN matches m ON"
+                          f" m.track_id = t.id{condition}", params)
     order = MATCH_SORTS.get(f.sort, MATCH_SORTS["plays"])
+    # walk t's index for its sorts when most tracks qualify; else let SQLite pick the index
+    broad = f.status in (MATCHED, matches.AUTO, "all") and not (f.artist or f.album or query)
+    join = "CROSS JOIN" if broad and f.sort != "recent" else "JOIN"
     rows = [dict(r) for r in conn.exec_driver_sql(
         "SELECT t.id AS track_id, t.artist, t.title, t.album, t.plays, m.status, m.rating_key,"
-        f" m.rule, m.decided_at {base} ORDER BY {order} LIMIT ? OFFSET ?",
-        (*params, limit, offset)).mappings()]
+        f" m.rule, m.decided_at FROM scrobbled_tracks t {join} matches m ON m.track_id = t.id"
+        f"{condition} ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset)).mappings()]
     found = library_tracks(conn, (r["rating_key"] for r in rows if r["rating_key"] is not None))
-    written = written_per_track(conn, [r["rating_key"] for r in rows
-                                       if r["rating_key"] is not None])
+    written = written_per_track(conn, [r["track_id"] for r in rows])
     for row in rows:
         row["track"] = found.get(row["rating_key"]) if row["rating_key"] is not None else None
-        row["written"] = written.get((row["artist"], row["title"], row["album"]), 0)
+        row["written"] = written.get(row["track_id"], 0)
     return rows, total
 
 
-def written_per_track(conn: Connection, keys: Sequence[int]) -> dict[tuple[str, str, str], int]:
-    """Plays written to Plex for library tracks `keys`, per scrobbled (artist, title, album)."""
-    counts: dict[tuple[str, str, str], int] = {}
-    wanted = sorted(set(keys))
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for artist, title, album, n in conn.exec_driver_sql(
-            "SELECT s.artist, s.title, s.album, count(*) FROM applied_plays a JOIN scrobbles s"
-            f" ON s.id = a.scrobble_id WHERE a.rating_key IN ({marks})"
-            " GROUP BY s.artist, s.title, s.album", tuple(chunk)):
-            counts[(artist, title, album)] = int(n)
-    return counts
+def written_per_track(conn: Connection, track_ids: Sequence[int]) -> dict[int, int]:
+    """Plays written to Plex per scrobbled track (from the cache the jobs refresh)."""
+    ids = sorted(set(track_ids))
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    return {int(t): int(n) for t, n in conn.exec_driver_sql(
+        f"SELECT track_id, written FROM track_written WHERE track_id IN ({marks})", tuple(ids))}
 
 
 def library_list(conn: Connection, *, text: str, sort: str, unplayed: bool, limit: int,

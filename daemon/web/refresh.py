@@ -1,7 +1,9 @@
 """Keeps the page's cached counts fresh in the background: after job runs and decisions.
 
 `request()` returns at once; one refresh runs at a time on its own thread, requests made
-meanwhile collapse into one more refresh, at most one per `min_interval` seconds. A failed
+meanwhile collapse into one more refresh, at most one per `min_interval` seconds (a refresh
+reads every scrobble: seconds of work on a large store, so the page's counts may trail a
+decision by that much; the dashboard says when they were computed). A failed
 refresh is logged and leaves the previous counts in place.
 """
 
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 class StatsRefresher:
     """Coalescing background refresh of `daemon.store.pagestats`."""
 
-    def __init__(self, engine: Engine, users: Sequence[str], *, min_interval: float = 2.0,
+    def __init__(self, engine: Engine, users: Sequence[str], *, min_interval: float = 60.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._engine = engine
         self._users = list(users)
