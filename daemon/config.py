@@ -281,7 +281,7 @@ class AnalyticsConfig:
 @dataclass(frozen=True)
 class TagsConfig:
     interval_minutes: float = _setting(
-        360.0, "fetch genre tags of new artists from last.fm every N minutes (0 turns the job "
+        60.0, "fetch genre tags of new artists from last.fm every N minutes (0 turns the job "
         "off)", check=_between(0, 10080))
     max_age_days: float = _setting(
         180.0, "tags older than this are fetched again", check=_between(1, 3650))
