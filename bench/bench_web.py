@@ -138,8 +138,9 @@ class Load:
     """Client threads looping over the endpoints; latencies per endpoint name."""
 
     def __init__(self, url: str, queued: list[int], words: list[str], seed: int,
-                 think: float = 0.0) -> None:
+                 think: float = 0.0, cursors: list[str] | None = None) -> None:
         self.url = url
+        self.cursors = cursors or ["0.0"]
         self.think = think
         self.queued = queued
         self.words = words
@@ -153,10 +154,13 @@ class Load:
         word = rng.choice(self.words)
         typed = [word[:n] for n in range(2, min(len(word), 6) + 1)]
         artist_page = rng.randrange(1, 40)
+        page = rng.randrange(0, min(199, len(self.cursors)))  # "next" from pages 1-199
         track = rng.choice(self.queued)
         round_: list[tuple[str, str, str]] = [
             ("page /", "GET", "/"), ("page /queue", "GET", "/queue"),
-            ("page /queue?page=N", "GET", f"/queue?page={rng.randrange(2, 200)}"),
+            ("page /queue next page (deep)", "GET",
+             f"/queue?page={page + 2}&after={self.cursors[page]}"),
+            ("api /api/queue?page=N", "GET", f"/api/queue?page={rng.randrange(2, 200)}"),
             ("page /matches", "GET", "/matches"),
             ("page /matches?filters", "GET", f"/matches?status=all&q={word[:4]}&sort=artist"),
             ("page /library", "GET", "/library"),
@@ -247,8 +251,11 @@ def main() -> int:
 
     with sqlite3.connect(work) as conn:
         scrobbles = conn.execute("SELECT count(*) FROM scrobbles").fetchone()[0]
-        queued = [r[0] for r in conn.execute("SELECT track_id FROM matches WHERE status ="
-                                             " 'queued' ORDER BY track_id")]
+        ordered = conn.execute(
+            "SELECT t.plays, t.id FROM scrobbled_tracks t JOIN matches m ON m.track_id = t.id"
+            " WHERE m.status = 'queued' ORDER BY t.plays DESC, t.id").fetchall()
+        queued = sorted(track for _plays, track in ordered)
+        cursors = [f"{plays}.{track}" for plays, track in ordered[24::25]]  # each page's last
         words = sorted({w for (t,) in conn.execute("SELECT title FROM library_tracks LIMIT"
                                                    " 20000") for w in t.split() if len(w) > 3})
     print(f"store: {scrobbles:,} scrobbles, {len(queued):,} queued tracks", flush=True)
@@ -265,10 +272,10 @@ def main() -> int:
                 raise SystemExit("the service did not start")
             time.sleep(0.1)
         url = ready.read_text().strip()
-        load = Load(url, queued, words, args.seed, args.think)
+        load = Load(url, queued, words, args.seed, args.think, cursors)
         # warm-up: templates, caches, and the start-up runs of the jobs (a pull and its match,
         # which every start does) have finished
-        Load(url, queued, words, args.seed, args.think).run(args.clients, args.warmup)
+        Load(url, queued, words, args.seed, args.think, cursors).run(args.clients, args.warmup)
         load.run(args.clients, args.seconds)
         with sqlite3.connect(work) as conn:
             jobs = conn.execute("SELECT job, count(*) FROM job_runs WHERE started_at > ?"

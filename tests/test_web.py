@@ -191,6 +191,20 @@ def test_queue_is_most_played_first_with_suggestions(client: FlaskClient) -> Non
     assert data["total"] == 6
 
 
+def test_queue_next_page_seeks_after_the_last_row(client: FlaskClient) -> None:
+    first = client.get("/api/queue?per_page=2").json
+    assert first is not None
+    assert first["has_next"]
+    by_offset = client.get("/api/queue?per_page=2&page=2").json
+    by_seek = client.get(f"/api/queue?per_page=2&page=2&after={first['next_after']}").json
+    assert by_offset is not None
+    assert by_seek is not None
+    assert [i["track_id"] for i in by_seek["items"]] == [i["track_id"] for i in by_offset["items"]]
+    assert by_seek["total"] == first["total"]
+    html = client.get("/queue?per_page=2").get_data(as_text=True)
+    assert f"after={first['next_after']}" in html
+
+
 def test_library_search_finds_by_prefix_and_diacritics(client: FlaskClient) -> None:
     def search(q: str) -> list[int]:
         found = client.get(f"/api/library/search?q={q}").json

@@ -8,6 +8,8 @@ web/api.py (JSON and every POST), web/auth.py (login, who may connect), web/csrf
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ from daemon.web import auth, csrf
 from daemon.web.actions import Actions
 from daemon.web.auth import Protection
 from daemon.web.metrics import StoreCollector
+
+if TYPE_CHECKING:
+    from daemon.analytics.report import AnalyticsSettings
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -58,11 +63,12 @@ class WebDeps:
     secrets: tuple[str, ...] = ()
     """Values that must never leave in a response (belt and braces: nothing here holds them)."""
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    analytics: AnalyticsSettings | None = None  # None: no Analytics page
 
 
 def create_app(deps: WebDeps) -> Flask:
     """The Flask application: pages, JSON API, /healthz and /metrics."""
-    from daemon.web import api, pages
+    from daemon.web import analytics, api, pages
 
     app = Flask(__name__)
     app.config.update(
@@ -80,6 +86,7 @@ def create_app(deps: WebDeps) -> Flask:
     csrf.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(analytics.bp)
     leaks = [s.encode() for s in deps.secrets if len(s) >= 4]
 
     @app.after_request

@@ -47,7 +47,10 @@ def queue_data() -> dict[str, Any]:
     paging = params.paging(25)
     rows, total = read_store(queries.queue, params.queue_filter(), now=int(time.time()),
                              limit=paging.per_page, offset=paging.offset)
-    return {"items": rows, **paging.info(total, len(rows))}
+    info = paging.info(total, len(rows))
+    last = rows[-1] if rows and info["has_next"] else None
+    return {"items": rows, **info,
+            "next_after": f"{last['plays']}.{last['track_id']}" if last else None}
 
 
 def matches_data() -> dict[str, Any]:

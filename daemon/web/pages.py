@@ -19,7 +19,8 @@ from daemon.web import api, params, queries
 bp = Blueprint("pages", __name__)
 
 NAV = (("pages.dashboard", "Dashboard"), ("pages.queue", "Queue"),
-       ("pages.matches", "Matches"), ("pages.library", "Library"), ("pages.history", "History"))
+       ("pages.matches", "Matches"), ("pages.library", "Library"), ("pages.history", "History"),
+       ("analytics.page", "Analytics"))
 STATUS_LABELS = {"auto": "auto", "manual": "manual", "not_in_library": "not in library",
                  "queued": "queued", None: "undecided"}
 
@@ -54,7 +55,7 @@ def page_url(**changes: Any) -> str:
     """This page's URL with some query parameters changed (None removes one)."""
     args = {k: v for k, v in request.args.items()}
     for key, value in changes.items():
-        if value is None or value == "":
+        if not value:  # None, "", or a template's undefined value
             args.pop(key, None)
         else:
             args[key] = str(value)

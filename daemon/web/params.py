@@ -55,8 +55,11 @@ def text_arg(name: str, limit: int = 200) -> str:
 
 
 def queue_filter() -> queries.QueueFilter:
+    plays, _, track = request.args.get("after", "").partition(".")
+    after = (int(plays), int(track)) if plays.isdigit() and track.isdigit() else None
     return queries.QueueFilter(artist=text_arg("artist"),
-                               skipped=request.args.get("skipped") in ("1", "true", "on"))
+                               skipped=request.args.get("skipped") in ("1", "true", "on"),
+                               after=after)
 
 
 def match_filter() -> queries.MatchFilter:

@@ -89,6 +89,9 @@ def search_library(conn: Connection, text: str, limit: int = 20) -> list[dict[st
 class QueueFilter:
     artist: str = ""
     skipped: bool = False  # show the skipped tracks instead of the waiting ones
+    after: tuple[int, int] | None = None
+    """(plays, track id) of the previous page's last row: the page starts right after it
+    (an index seek, however deep), instead of counting `offset` rows from the top."""
 
 
 def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
@@ -101,11 +104,17 @@ def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
     if f.artist:
         where.append("t.artist = ?")
         params.append(f.artist)
+    listing = list(params)
+    if f.after is not None:
+        where.append("(t.plays < ? OR (t.plays = ? AND t.id > ?))")
+        listing += [f.after[0], f.after[0], f.after[1]]
+        offset = 0
     rest = (f"LEFT JOIN queue_skips k ON k.track_id = m.track_id AND k.until > ? WHERE"
             f" {' AND '.join(where)}")
     if f.artist:
+        plain = rest.replace(" AND (t.plays < ? OR (t.plays = ? AND t.id > ?))", "")
         total = _capped_count(
-            conn, f"SELECT 1 FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id {rest}",
+            conn, f"SELECT 1 FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id {plain}",
             params)
     else:  # the whole queue: the status index counts it, minus the skipped ones
         queued, skipped = conn.exec_driver_sql(
@@ -119,7 +128,7 @@ def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
         "SELECT t.id AS track_id, t.artist, t.title, t.album, t.plays, m.reason, m.suggestions,"
         " k.until AS skipped_until FROM scrobbled_tracks t CROSS JOIN matches m ON m.track_id"
         f" = t.id {rest} ORDER BY t.plays DESC, t.id LIMIT ? OFFSET ?",
-        (*params, limit, offset)).mappings()]
+        (*listing, limit, offset)).mappings()]
     for row in rows:
         row["suggestions"] = [{"rating_key": int(k), "score": int(s)}
                               for k, s in json.loads(row["suggestions"] or "[]")][:5]
