@@ -352,9 +352,12 @@ def _cmd_run(_args: argparse.Namespace, application: app.App) -> int:
     stop = StopToken()
     specs = app.service_jobs(application, stop)
     config = application.config
+    from daemon.analytics.report import AnalyticsSettings
+
     return service.run(specs, application.runner, application.engine, config.web,
                        stop=stop, close=application.close, users=list(config.accounts),
-                       window=config.apply_window, secrets=config.secrets())
+                       window=config.apply_window, secrets=config.secrets(),
+                       analytics=AnalyticsSettings.from_config(config))
 
 
 def _cmd_healthcheck(_args: argparse.Namespace, application: app.App) -> int:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import time as dt_time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -32,6 +32,9 @@ from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection, is_loopback
 from daemon.web.refresh import StatsRefresher
 from daemon.web.server import WebServer
+
+if TYPE_CHECKING:
+    from daemon.analytics.report import AnalyticsSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,7 @@ def run(
     users: Sequence[str] = (),
     window: tuple[dt_time, dt_time] | None = None,
     secrets: Sequence[str] = (),
+    analytics: AnalyticsSettings | None = None,
 ) -> int:
     """Serve until `stop` is set (SIGTERM/SIGINT set it); return the exit status.
 
@@ -109,6 +113,7 @@ def run(
             running=scheduler.running, jobs=names,
             window=window if "apply" in names else None, users=tuple(users),
             protection=guard, stats_changed=refresher.request, secrets=tuple(secrets),
+            analytics=analytics,
         )
         try:
             web = WebServer(create_app(deps), web_config.host, web_config.port)

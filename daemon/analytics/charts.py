@@ -169,7 +169,7 @@ def stacked_area(key: str, title: str, x_labels: Sequence[str],
     plot_w = width - left - right
     n = len(x_labels)
     xs = [left + plot_w * i / (n - 1) for i in range(n)] if n > 1 else [left, left + plot_w]
-    names = list(series)
+    names = list(series) if n else []  # no point on the axis: nothing to stack
     body = [f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" {FONT}>100%</text>',
             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" {FONT}>0%</text>']
     base = [0.0] * n

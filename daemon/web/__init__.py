@@ -8,13 +8,12 @@ web/api.py (JSON and every POST), web/auth.py (login, who may connect), web/csrf
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest

@@ -63,7 +63,8 @@ def page() -> str:
         "analytics.html", report=report, charts=ordered,
         # the SVG comes from charts.py, which escapes every text it draws (names are user data)
         svg={c.key: Markup(c.svg) for c in ordered},  # noqa: S704
-        args={k: request.args.get(k, "") for k in ("from", "to", "year")})
+        args={k: request.args.get(k, "") for k in ("from", "to", "year")},
+        query={k: request.args[k] for k in ("from", "to", "year") if request.args.get(k)})
 
 
 @bp.get("/api/analytics")
