@@ -277,3 +277,14 @@ def test_report_without_fold_reads_the_rollups_as_they_are(
     fill(engine)
     assert build_report(engine, settings, fold=False)["period"] is None
     assert build_report(engine, settings)["summary"]["plays"] == 10
+
+
+def test_max_fold_folds_a_pull_and_defers_a_big_backlog(
+    engine: Engine, settings: AnalyticsSettings
+) -> None:
+    fill(engine, PLAYS[:4])
+    assert build_report(engine, settings, max_fold=3)["period"] is None  # 4 waiting: deferred
+    assert build_report(engine, settings, max_fold=4)["summary"]["plays"] == 4
+    with write(engine) as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(PLAYS[4:6]), "test")
+    assert build_report(engine, settings, max_fold=3)["summary"]["plays"] == 6

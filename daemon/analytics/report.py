@@ -174,13 +174,14 @@ VIEWS: dict[str, View] = {
 
 def build_report(engine: Engine, s: AnalyticsSettings, *, first: date | None = None,
                  last: date | None = None, year: int | None = None, n: int = 10,
-                 fold: bool = True) -> dict[str, Any]:
+                 fold: bool = True, max_fold: int | None = None) -> dict[str, Any]:
     """Every view for the period (default: the whole dated history; `year` sets both ends),
-    after bringing the rollups up to date (unless `fold` is False: a page may leave that to
-    the tags job, as the first fold of a large history takes seconds). Plain JSON-ready
-    data."""
+    after bringing the rollups up to date. A page can pass `fold=False` (the rollups as they
+    are; the tags job folds) or `max_fold`: fold only when at most that many scrobbles wait
+    (what a pull adds takes milliseconds; the first fold of a large history takes seconds
+    and is left to the tags job). Plain JSON-ready data."""
     if fold:
-        refresh(engine, s.zone, s.rules)
+        refresh(engine, s.zone, s.rules, max_backlog=max_fold)
     if year is not None:
         first, last = date(year, 1, 1), date(year, 12, 31)
     head = {"user": s.user, "timezone": s.zone.key, "hemisphere": s.hemisphere}

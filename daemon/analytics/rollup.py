@@ -39,15 +39,28 @@ def is_current(conn: Connection, zone: ZoneInfo, rules: GenreRules) -> bool:
             and rollups.get_state(conn, rollups.GENRE_RULES) == rules.fingerprint())
 
 
+def backlog(conn: Connection, zone: ZoneInfo) -> int:
+    """How many stored scrobbles a refresh would fold (all of them after a zone change)."""
+    if rollups.get_state(conn, rollups.ZONE) != zone.key:
+        return rollups.newest_scrobble(conn)
+    return max(0, rollups.newest_scrobble(conn)
+               - int(rollups.get_state(conn, rollups.FOLDED_THROUGH) or 0))
+
+
 def refresh(engine: Engine, zone: ZoneInfo, rules: GenreRules, *,
-            chunk: int = FOLD_CHUNK) -> dict[str, int]:
+            chunk: int = FOLD_CHUNK, max_backlog: int | None = None) -> dict[str, int]:
     """Bring the rollups and artist genres up to date; return counts: folded (dated plays
     added), rebuilt (1 when the time zone changed and everything was folded again),
-    genres_remapped (artists with a genre, when the rules changed; else 0)."""
-    counts = {"folded": 0, "rebuilt": 0, "genres_remapped": 0}
+    genres_remapped (artists with a genre, when the rules changed; else 0), deferred (the
+    scrobbles left unfolded because there were more than `max_backlog`; else 0)."""
+    counts = {"folded": 0, "rebuilt": 0, "genres_remapped": 0, "deferred": 0}
     with engine.connect() as conn:
         if is_current(conn, zone, rules):
             return counts
+        waiting = backlog(conn, zone)
+    if max_backlog is not None and waiting > max_backlog:
+        counts["deferred"] = waiting
+        return counts
     while True:
         with write(engine) as conn:
             if rollups.get_state(conn, rollups.ZONE) != zone.key:
