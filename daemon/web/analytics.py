@@ -1,8 +1,9 @@
 """The Analytics page: the listener's questions answered with charts (server-side SVG), each
 with its numbers as a table and a CSV download; the same report as JSON for scripts.
 
-It reads the analytics rollups as they are (`fold=False`): bringing them up to date is the tags
-job's work after each pull, so a page view never pays for a large first fold.
+A page view folds into the rollups what recent pulls added when that backlog is small (a few
+milliseconds); a large backlog (the first fold of a big history takes seconds) is left to the
+tags job, so a view never pays for it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from daemon.analytics.report import AnalyticsSettings, build_report
 
 bp = Blueprint("analytics", __name__)
 
+PAGE_FOLD_LIMIT = 50_000  # scrobbles a page view may fold itself
 ORDER = ("genres", "genre_years", "hours", "weekday_hour", "years", "new_artists", "months",
          "seasons", "top_artists")
 
@@ -51,7 +53,7 @@ def _year() -> int | None:
 def _report() -> dict[str, Any]:
     deps = current_app.extensions["plexfm"]
     return build_report(deps.engine, _settings(), first=_day("from"), last=_day("to"),
-                        year=_year(), fold=False)
+                        year=_year(), max_fold=PAGE_FOLD_LIMIT)
 
 
 @bp.get("/analytics")

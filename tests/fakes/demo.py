@@ -96,7 +96,7 @@ def run(tracks: int, scrobbles: int, directory: Path, port: int) -> int:
           flush=True)
     build_plex_db(plex_db, library, native_plays=NativePlays(fraction=0.1, seed=1))
     history = history_from(library, scrobbles, seed=2026)
-    lastfm = FakeLastfm(api_key=DEMO_KEY, latency=0.02)
+    lastfm = FakeLastfm(api_key=DEMO_KEY, latency=0.02, auto_tags=True)  # genres for analytics
     lastfm.add_user(DEMO_USER, history)
     with lastfm, FakePlexServer(plex_db, token=DEMO_TOKEN) as plex:
         config = write_config(directory, lastfm.url, plex.url, plex_db, port)
