@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from daemon.health import Health
+from daemon.runs import JobRunner
 from daemon.store import pagestats
 from daemon.store.engine import open_store
 from daemon.web import WebDeps, create_app
@@ -221,7 +222,8 @@ def applied(tmp_path: Path) -> Iterator[tuple[Engine, Any, list[Any]]]:
              for n in range(3)]
     db = setup(tmp_path, engine, plays)
     run = applier(engine, db, tmp_path)
-    assert run.run(force_window=True)["added"] == len(plays)
+    result = JobRunner(engine).run("apply", lambda: run.run(force_window=True), "schedule")
+    assert result.counts["added"] == len(plays)  # recorded as the service records it
     pagestats.refresh(engine, ["alice"])
     yield engine, run, TRACKS[:4]
     engine.dispose()

@@ -97,6 +97,7 @@ class Actions:
         return Outcome(f"Skipped {_name(track)} for {days:g} days", {"track_id": track_id})
 
     def unskip(self, track_id: int) -> Outcome:
+        """Show a skipped track in the queue again."""
         with write(self._engine) as conn:
             track = _track(conn, track_id)
             matches.unskip(conn, [track_id])

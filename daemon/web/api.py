@@ -22,20 +22,24 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def deps() -> Any:
+    """The WebDeps this app was created with."""
     return current_app.extensions["plexfm"]
 
 
 def actions() -> Actions:
+    """The app's Actions (decisions and job triggers)."""
     found: Actions = current_app.extensions["plexfm.actions"]
     return found
 
 
 def read_store(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(conn, *args, **kwargs)` in one read transaction (one snapshot); its result."""
     with deps().engine.connect() as conn, conn.begin():
         return fn(conn, *args, **kwargs)
 
 
 def dashboard_data() -> dict[str, Any]:
+    """The Dashboard's data (see web/dashboard.py)."""
     d = deps()
     data: dict[str, Any] = read_store(
         dashboard.dashboard, users=d.users, jobs=d.jobs, next_runs=d.next_runs,
@@ -44,6 +48,7 @@ def dashboard_data() -> dict[str, Any]:
 
 
 def queue_data() -> dict[str, Any]:
+    """One page of the queue with paging fields and the next page's `after` cursor."""
     paging = params.paging(25)
     rows, total = read_store(queries.queue, params.queue_filter(), now=int(time.time()),
                              limit=paging.per_page, offset=paging.offset)
@@ -54,6 +59,7 @@ def queue_data() -> dict[str, Any]:
 
 
 def matches_data() -> dict[str, Any]:
+    """One page of decided tracks for the request's filters, with paging fields."""
     paging = params.paging(50)
     rows, total = read_store(queries.match_list, params.match_filter(),
                              limit=paging.per_page, offset=paging.offset)
@@ -61,6 +67,7 @@ def matches_data() -> dict[str, Any]:
 
 
 def library_data() -> dict[str, Any]:
+    """One page of library tracks with plexfm plays, with paging fields."""
     paging = params.paging(50)
     rows, total = read_store(queries.library_list, **params.library_args(),
                              limit=paging.per_page, offset=paging.offset)
@@ -68,6 +75,7 @@ def library_data() -> dict[str, Any]:
 
 
 def history_data() -> dict[str, Any]:
+    """Recent scrobbles (older than ?before=) and the apply log."""
     before = request.args.get("before", type=int)
     limit = params.int_arg("limit", 50, 1, 200)
 
@@ -83,11 +91,13 @@ def history_data() -> dict[str, Any]:
 
 @bp.get("/dashboard")
 def get_dashboard() -> Response:
+    """GET /api/dashboard."""
     return jsonify(dashboard_data())
 
 
 @bp.get("/queue")
 def get_queue() -> Response:
+    """GET /api/queue."""
     return jsonify(queue_data())
 
 
@@ -101,11 +111,13 @@ def bulk_preview() -> Response:
 
 @bp.get("/matches")
 def get_matches() -> Response:
+    """GET /api/matches."""
     return jsonify(matches_data())
 
 
 @bp.get("/library")
 def get_library() -> Response:
+    """GET /api/library."""
     return jsonify(library_data())
 
 
@@ -118,6 +130,7 @@ def search() -> Response:
 
 @bp.get("/history")
 def get_history() -> Response:
+    """GET /api/history."""
     return jsonify(history_data())
 
 
@@ -148,38 +161,45 @@ def _answer(do: Callable[[], Outcome]) -> Any:
 
 @bp.post("/tracks/<int:track_id>/accept")
 def accept(track_id: int) -> Any:
+    """Match the track to the POSTed rating_key."""
     return _answer(lambda: actions().accept(
         track_id, params.body_int(params.body(), "rating_key")))
 
 
 @bp.post("/tracks/<int:track_id>/not-in-library")
 def not_in_library(track_id: int) -> Any:
+    """Mark the track as not in the library."""
     return _answer(lambda: actions().not_in_library(track_id))
 
 
 @bp.post("/tracks/<int:track_id>/skip")
 def skip(track_id: int) -> Any:
+    """Hide the track from the queue for `days` (default 7)."""
     return _answer(lambda: actions().skip(
         track_id, params.body_int(params.body(), "days", 7)))
 
 
 @bp.post("/tracks/<int:track_id>/unskip")
 def unskip(track_id: int) -> Any:
+    """Put a skipped track back in the queue."""
     return _answer(lambda: actions().unskip(track_id))
 
 
 @bp.post("/tracks/<int:track_id>/requeue")
 def requeue(track_id: int) -> Any:
+    """Remove the track's match: back to the queue."""
     return _answer(lambda: actions().requeue(track_id))
 
 
 @bp.post("/tracks/<int:track_id>/undo")
 def undo(track_id: int) -> Any:
+    """Forget the user's decision; the match job decides again."""
     return _answer(lambda: actions().undo(track_id))
 
 
 @bp.post("/queue/bulk-accept")
 def bulk_accept() -> Any:
+    """Accept every top suggestion scoring at least `min_score` (optionally of `artist`)."""
     def do() -> Outcome:
         data = params.body()
         return actions().bulk_accept(params.body_int(data, "min_score"),
@@ -189,15 +209,18 @@ def bulk_accept() -> Any:
 
 @bp.post("/queue/bulk-not-in-library")
 def bulk_not_in_library() -> Any:
+    """Mark every queued track of `artist` as not in the library."""
     return _answer(lambda: actions().bulk_not_in_library(
         str(params.body().get("artist") or "").strip()))
 
 
 @bp.post("/jobs/<name>/run")
 def run_job(name: str) -> Any:
+    """Run the job `name` now."""
     return _answer(lambda: actions().run_job(name))
 
 
 @bp.post("/apply")
 def apply_at_window() -> Any:
+    """Apply now if the window is open, else say when the next window writes."""
     return _answer(lambda: actions().apply_at_window())

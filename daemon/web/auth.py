@@ -135,6 +135,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    """End the session; back to the login form."""
     session.clear()
     return redirect(url_for("auth.login"))
 

@@ -48,6 +48,7 @@ def ago(ts: float | None) -> str:
 
 
 def num(value: Any) -> str:
+    """An integer with thousands separators; an en dash when unknown."""
     return "\N{EN DASH}" if value is None else f"{int(value):,}"
 
 
@@ -78,11 +79,13 @@ def helpers(state: Any) -> None:
 
 @bp.get("/")
 def dashboard() -> str:
+    """The Dashboard page."""
     return render_template("dashboard.html", d=api.dashboard_data())
 
 
 @bp.get("/queue")
 def queue() -> str:
+    """The Queue page (with library search results for one track without JavaScript)."""
     data = api.queue_data()
     search_for = request.args.get("search_for", type=int)
     lq = params.text_arg("lq")
@@ -93,6 +96,7 @@ def queue() -> str:
 
 @bp.get("/matches")
 def matches() -> str:
+    """The Matches page (with library search results to change one match)."""
     data = api.matches_data()
     change = request.args.get("change", type=int)
     lq = params.text_arg("lq")
@@ -104,9 +108,11 @@ def matches() -> str:
 
 @bp.get("/library")
 def library() -> str:
+    """The Library page."""
     return render_template("library.html", data=api.library_data(), a=params.library_args())
 
 
 @bp.get("/history")
 def history() -> str:
+    """The History page."""
     return render_template("history.html", data=api.history_data())

@@ -51,10 +51,12 @@ def paging(default_size: int) -> Paging:
 
 
 def text_arg(name: str, limit: int = 200) -> str:
+    """Query parameter `name`, stripped and cut to `limit` characters."""
     return request.args.get(name, "").strip()[:limit]
 
 
 def queue_filter() -> queries.QueueFilter:
+    """The queue's filter from ?artist=, ?skipped=1 and ?after=plays.id."""
     plays, _, track = request.args.get("after", "").partition(".")
     after = (int(plays), int(track)) if plays.isdigit() and track.isdigit() else None
     return queries.QueueFilter(artist=text_arg("artist"),
@@ -63,6 +65,7 @@ def queue_filter() -> queries.QueueFilter:
 
 
 def match_filter() -> queries.MatchFilter:
+    """The Matches filter from the query string (unknown values fall back to defaults)."""
     status = request.args.get("status", queries.MATCHED)
     origin = request.args.get("origin", "")
     sort = request.args.get("sort", "plays")
@@ -75,6 +78,7 @@ def match_filter() -> queries.MatchFilter:
 
 
 def library_args() -> dict[str, Any]:
+    """The Library page's text, sort and unplayed arguments."""
     sort = request.args.get("sort", "plays")
     return {"text": text_arg("q"), "sort": sort if sort in queries.LIBRARY_SORTS else "plays",
             "unplayed": request.args.get("unplayed") in ("1", "true", "on")}

@@ -61,6 +61,7 @@ class StatsRefresher:
         return counts
 
     def _loop(self) -> None:
+        finished = False
         try:
             while True:
                 started = time.monotonic()
@@ -68,17 +69,18 @@ class StatsRefresher:
                     self.refresh_now()
                 except Exception:
                     log.exception("refreshing the status page counts failed")
-                with self._lock:
+                with self._lock:  # checked and cleared under one lock: no request is lost
                     if not self._again:
                         self._running = False
                         self._idle.set()
+                        finished = True
                         return
                     self._again = False
                 pause = self._min_interval - (time.monotonic() - started)
                 if pause > 0:
                     self._sleep(pause)
         finally:
-            with self._lock:
-                if self._running and not self._again:
+            if not finished:  # the thread died: let the next request start another
+                with self._lock:
                     self._running = False
                     self._idle.set()
