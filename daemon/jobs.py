@@ -122,7 +122,14 @@ def job_table(
                     progress=LogProgress("pull", interval=30.0))
 
     def after_pull(counts: dict[str, Any]) -> Sequence[str]:
-        return ("match",) if schedule.match_after_pull and counts.get("added") else ()
+        if not counts.get("added"):
+            return ()
+        # new scrobbles: match them, and fetch tags of artists not seen before (the tags job
+        # asks only for those, and folds the analytics rollups)
+        followers = ["match"] if schedule.match_after_pull else []
+        if config.tags.interval_minutes > 0:
+            followers.append("tags")
+        return followers
 
     if schedule.pull_minutes > 0:
         specs.append(JobSpec("pull", run_pull, schedule.pull_minutes * 60, run_at_start=True,
