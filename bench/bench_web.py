@@ -101,9 +101,10 @@ def serve(db: Path, ready: Path, pull_every: float) -> int:
     """Child process: the real service (web + scheduler) over the store, until SIGTERM."""
     import logging
 
-    from daemon import reconcile, service
+    from daemon import service
     from daemon.config import WebConfig
     from daemon.jobs import JobSpec
+    from daemon.match_worker import match_in_worker
     from daemon.runs import JobRunner
     from daemon.scrobble import Scrobble, with_ordinals
     from daemon.stopping import StopToken
@@ -127,8 +128,13 @@ def serve(db: Path, ready: Path, pull_every: float) -> int:
             added = scrobble_queries.insert_rows(conn, USER, with_ordinals(plays), "bench")
         return {"added": added}
 
+    url = f"sqlite:///{db}"
+
+    def match() -> dict[str, Any]:  # as the service runs it: in a worker process
+        return match_in_worker(url, log_level="WARNING")
+
     specs = [JobSpec("pull", pull, pull_every, run_at_start=True, then=lambda c: ["match"]),
-             JobSpec("match", lambda: reconcile.match(engine), None)]
+             JobSpec("match", match, None)]
     return service.run(specs, JobRunner(engine), engine, WebConfig(port=0), stop=StopToken(),
                        close=engine.dispose, users=[USER],
                        on_listening=lambda url: ready.write_text(url))

@@ -19,6 +19,7 @@ from daemon.config import Config
 from daemon.health import Expectation
 from daemon.ingest import PullSettings, pull
 from daemon.lastfm import LastfmClient
+from daemon.match_worker import match_in_worker
 from daemon.progress import LogProgress
 from daemon.stopping import StopToken
 from daemon.window import in_window
@@ -135,10 +136,10 @@ def job_table(
         specs.append(JobSpec("pull", run_pull, schedule.pull_minutes * 60, run_at_start=True,
                              retry_budget=budget, then=after_pull))
 
-    def run_match() -> dict[str, Any]:
-        from daemon import reconcile  # pandas and the matcher load with the first match
-
-        return reconcile.match(engine)
+    def run_match(library_diff: Any = None) -> dict[str, Any]:
+        """Matching in a worker process: pandas never holds the page's interpreter lock."""
+        return match_in_worker(config.store_url, library_diff=library_diff, stop=stop,
+                               log_level=config.log.level, secrets=config.secrets())
 
     window = config.apply_window
 
@@ -159,7 +160,7 @@ def job_table(
         def run_library() -> dict[str, Any]:
             from daemon import reconcile
 
-            return reconcile.refresh_library(source_factory(), engine)
+            return reconcile.refresh_library(source_factory(), engine, rematch=run_match)
 
         def after_library(counts: dict[str, Any]) -> Sequence[str]:
             """A library change re-matches inside the job; chain apply as a match would."""

@@ -35,9 +35,16 @@ LEFT_LIBRARY = "matched track left the library"
 
 
 def refresh_library(
-    source: LibrarySource, engine: Engine, *, now: Callable[[], float] = time.time
+    source: LibrarySource,
+    engine: Engine,
+    *,
+    now: Callable[[], float] = time.time,
+    rematch: Callable[[LibraryDiff], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Mirror the Plex library, then re-match what the change can affect; return counts."""
+    """Mirror the Plex library, then re-match what the change can affect; return counts.
+
+    `rematch` runs the matching for a diff (default: `match` in this process; the service
+    passes one that runs in a worker process)."""
     started = int(now())
     section = source.section_id()
     with engine.connect() as conn:
@@ -50,7 +57,7 @@ def refresh_library(
              len(diff.changed), len(diff.removed))
     counts: dict[str, Any] = {"library_tracks": staged, **diff.counts()}
     if not diff.empty:
-        counts["match"] = match(engine, library_diff=diff)
+        counts["match"] = (rematch or (lambda d: match(engine, library_diff=d)))(diff)
     return counts
 
 
