@@ -14,6 +14,7 @@ from daemon.lastfm import LastfmClient
 from daemon.pacing import Pacer
 from daemon.scrobble import Scrobble
 from daemon.store import syncstate
+from tests import scrobble_truth
 from tests.fakes.history_gen import generate_history
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, RECORDED_USER, FakeLastfm
 
@@ -58,15 +59,7 @@ def stored(engine: Engine, user: str = "alice") -> list[tuple[Any, ...]]:
 
 
 def truth(items: list[Scrobble], before: int = NOW) -> list[tuple[Any, ...]]:
-    counts: dict[tuple[int, str, str, str], int] = {}
-    out = []
-    for s in items:
-        if s.uts >= before:
-            continue
-        key = (s.uts, s.artist, s.title, s.album)
-        out.append((*key, counts.get(key, 0), s.artist_mbid, s.track_mbid, s.album_mbid))
-        counts[key] = counts.get(key, 0) + 1
-    return sorted(out)
+    return scrobble_truth.truth(items, before=before, mbids=True)
 
 
 def test_backfill_stores_exactly_the_history(fake: FakeLastfm, engine: Engine) -> None:

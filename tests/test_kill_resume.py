@@ -19,6 +19,7 @@ from daemon.scrobble import Scrobble
 from daemon.store.engine import open_store
 from tests.fakes.history_gen import generate_history
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
+from tests.scrobble_truth import truth
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -65,14 +66,6 @@ def identities(data: Path) -> list[tuple[object, ...]]:
     return rows
 
 
-def truth(items: list[Scrobble]) -> list[tuple[object, ...]]:
-    counts: dict[tuple[int, str, str, str], int] = {}
-    out = []
-    for s in items:
-        key = (s.uts, s.artist, s.title, s.album)
-        out.append((*key, counts.get(key, 0)))
-        counts[key] = counts.get(key, 0) + 1
-    return sorted(out)
 
 
 def test_killed_backfill_resumes_to_exactly_the_truth(fake: FakeLastfm, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from daemon.lastfm import RecentTracksPage
 from daemon.scrobble import Scrobble
 from daemon.store import syncstate
 from daemon.sync import Window, WindowSync
+from tests.scrobble_truth import truth as expected
 
 
 class MemorySource:
@@ -57,16 +58,6 @@ def stored(engine: Engine) -> list[tuple[int, str, str, str, int]]:
             " album, ordinal"
         ))
         return [tuple(r) for r in rows]  # type: ignore[misc]
-
-
-def expected(history: list[Scrobble]) -> list[tuple[int, str, str, str, int]]:
-    counts: dict[tuple[int, str, str, str], int] = {}
-    out = []
-    for s in history:
-        key = (s.uts, s.artist, s.title, s.album)
-        out.append((*key, counts.get(key, 0)))
-        counts[key] = counts.get(key, 0) + 1
-    return sorted(out)
 
 
 def run_sync(source: MemorySource, engine: Engine, windows: list[Window], *, limit: int = 50,
