@@ -90,16 +90,6 @@ def int_day(value: int) -> date:
     return date(value // 10000, value // 100 % 100, value % 100)
 
 
-def day_text(value: int) -> str:
-    """A yyyymmdd integer as ISO text (2021-03-28)."""
-    return f"{value // 10000:04d}-{value // 100 % 100:02d}-{value % 100:02d}"
-
-
-def month_text(value: int) -> str:
-    """A yyyymm integer as ISO text (2021-03)."""
-    return f"{value // 100:04d}-{value % 100:02d}"
-
-
 def day_start(day: date, zone: ZoneInfo) -> int:
     """UTC seconds of the first instant of the local `day` (local midnight, or the first
     existing instant when midnight falls into a DST gap)."""
