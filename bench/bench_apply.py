@@ -21,9 +21,9 @@ from datetime import time as dt_time
 from pathlib import Path
 
 from bench.bench_library import OUT
-from daemon import reconcile
-from daemon.apply import Applier, ApplySettings
+from daemon.apply.job import Applier, ApplySettings
 from daemon.plex import DatabaseLibrary
+from daemon.reconcile import jobs as reconcile
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import matches
 from daemon.store import scrobbles as scrobble_queries

@@ -82,8 +82,10 @@ def paced(n: int) -> dict[str, Any]:
 
 
 def incremental_noop(n: int) -> dict[str, Any]:
-    from daemon import app, ingest, jobs
+    from daemon import app
     from daemon.config import load_config
+    from daemon.lastfm import pull as ingest
+    from daemon.service import jobs
 
     with tempfile.TemporaryDirectory() as tmp, lastfm_fake(
         api_key=KEY, user=USER, scrobbles=n

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from bench.bench_library import fixture_db
-from daemon import reconcile
 from daemon.plex import DatabaseLibrary
+from daemon.reconcile import jobs as reconcile
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import open_store

@@ -50,8 +50,8 @@ def build_store(path: Path, tracks: int, distinct: int, scrobbles: int, seed: in
     """The benchmark store, through the real library and match jobs (cached at `path`)."""
     from bench.bench_library import fixture_db
     from bench.bench_reconcile import scrobbled_identities
-    from daemon import reconcile
     from daemon.plex import DatabaseLibrary
+    from daemon.reconcile import jobs as reconcile
     from daemon.scrobble import Scrobble, with_ordinals
     from daemon.store import pagestats
     from daemon.store import scrobbles as scrobble_queries
@@ -101,12 +101,12 @@ def serve(db: Path, ready: Path, pull_every: float) -> int:
     """Child process: the real service (web + scheduler) over the store, until SIGTERM."""
     import logging
 
-    from daemon import service
     from daemon.config import WebConfig
-    from daemon.jobs import JobSpec
-    from daemon.match_worker import match_in_worker
-    from daemon.runs import JobRunner
+    from daemon.reconcile.worker import match_in_worker
     from daemon.scrobble import Scrobble, with_ordinals
+    from daemon.service import process as service
+    from daemon.service.jobs import JobSpec
+    from daemon.service.runs import JobRunner
     from daemon.stopping import StopToken
     from daemon.store import scrobbles as scrobble_queries
     from daemon.store.engine import open_store, write

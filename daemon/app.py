@@ -16,16 +16,16 @@ from sqlalchemy import Engine
 
 from daemon.config import Config
 from daemon.errors import ConfigError
-from daemon.jobs import JobSpec, job_table
-from daemon.lastfm import LastfmClient
+from daemon.lastfm.client import LastfmClient
+from daemon.lastfm.pacing import Pacer, Sleep
 from daemon.logs import Redactor
-from daemon.pacing import Pacer, Sleep
-from daemon.runs import JobRunner
+from daemon.service.jobs import JobSpec, job_table
+from daemon.service.runs import JobRunner
 from daemon.stopping import StopToken
 from daemon.store.engine import open_store
 
 if TYPE_CHECKING:
-    from daemon.apply import Applier
+    from daemon.apply.job import Applier
     from daemon.plex.library import LibrarySource
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ def build_library_source(config: Config) -> LibrarySource:
 
 def build_applier(config: Config, engine: Engine, stop: StopToken | None = None) -> Applier:
     """The apply job's runner for this configuration (Plex's database and, if set, server)."""
-    from daemon.apply import Applier, ApplySettings
-    from daemon.config import parse_window
+    from daemon.apply.job import Applier, ApplySettings
+    from daemon.config.checks import parse_window
     from daemon.plex.server import PlexServerProbe
 
     plex, apply = config.plex, config.apply

@@ -11,6 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+MAX_AHEAD_SECONDS = 86_400
+"""A play may be dated at most this far past now (clock skew across time zones); later ones are
+bad data (a millisecond timestamp read as seconds, an overflow) and are skipped and counted."""
+
+
+def uts_in_range(uts: int, now: float) -> bool:
+    """The one rule for every source (the API, every import format) and for Plex writes:
+    0 < uts <= now + 1 day. Early dates from a player's bad clock are the user's history
+    and are kept."""
+    return 0 < uts <= now + MAX_AHEAD_SECONDS
+
 
 class Scrobble(NamedTuple):
     """One play as last.fm (or an export file) recorded it; strings are kept raw."""

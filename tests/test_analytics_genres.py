@@ -12,7 +12,7 @@ from daemon.analytics.genres import (
     GenreRules,
     tag_key,
 )
-from daemon.config import parse_aliases
+from daemon.config.checks import parse_aliases
 
 RULES = GenreRules.build()
 

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from daemon import reconcile
-from daemon.apply import Applier, ApplySettings
+from daemon.apply.job import Applier, ApplySettings
+from daemon.apply.window import in_window
 from daemon.plex.library_db import DatabaseLibrary
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter
+from daemon.reconcile import jobs as reconcile
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import ledger, matches
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import write
-from daemon.window import in_window
 from tests import library_plays
 from tests.fakes.plex_db import build_plex_db
 from tests.fakes.plex_library_gen import Track, generate_library
@@ -257,7 +257,7 @@ def test_a_locked_plex_database_gives_up_cleanly(tmp_path: Path, engine: Engine)
 def test_window_overlapping_the_butler_is_warned(
     window: tuple[dt_time, dt_time], butler: tuple[int, int] | None, overlaps: bool
 ) -> None:
-    from daemon.jobs import warn_butler_overlap
+    from daemon.service.jobs import warn_butler_overlap
 
     assert warn_butler_overlap(window, butler) is overlaps
 

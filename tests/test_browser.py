@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from daemon.health import Health
-from daemon.runs import JobRunner
+from daemon.service.health import Health
+from daemon.service.runs import JobRunner
 from daemon.store import pagestats
 from daemon.store.engine import open_store
 from daemon.web import WebDeps, create_app

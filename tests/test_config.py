@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemon.config import PUBLIC_LASTFM_URL, REDACTED, iter_settings, load_config
+from daemon.config import REDACTED, iter_settings, load_config
+from daemon.config.sections import PUBLIC_LASTFM_URL
 from daemon.errors import ConfigError
 
 ROOT = Path(__file__).parent.parent

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon import importers
 from daemon.errors import ImportFileError
-from daemon.importers import (
+from daemon.importers import readers as importers
+from daemon.importers.readers import (
     FORMATS,
     MAX_PROBLEMS,
     ImportProblem,

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from daemon import ingest
 from daemon.errors import LastfmFatalError, LastfmTransientError
-from daemon.lastfm import LastfmClient
-from daemon.pacing import Pacer
+from daemon.importers.job import import_files
+from daemon.lastfm import pull as ingest
+from daemon.lastfm.client import LastfmClient
+from daemon.lastfm.pacing import Pacer
 from daemon.scrobble import Scrobble
 from daemon.store import syncstate
 from tests import scrobble_truth
@@ -242,11 +243,11 @@ def test_import_then_pull_stores_each_play_once(
                   s.track_mbid]
         lines.append(",".join('"' + f.replace('"', '""') + '"' for f in fields))
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    imported = ingest.import_files(engine, [export], "alice")
+    imported = import_files(engine, [export], "alice")
     assert imported["added"] == len(older)
     assert imported["skipped"] == 0
     counts = pull(fake, engine)
     assert counts["added"] == len(HISTORY) - len(older)
     assert stored(engine) == truth(fake.scrobbles("alice"))
-    again = ingest.import_files(engine, [export], "alice")
+    again = import_files(engine, [export], "alice")
     assert again["added"] == 0

@@ -17,8 +17,8 @@ import urllib3
 from requests.adapters import BaseAdapter
 
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
-from daemon.lastfm import LastfmClient, LimitRefusedError, parse_recent_tracks
-from daemon.pacing import SAFETY_MARGIN, Pacer
+from daemon.lastfm.client import LastfmClient, LimitRefusedError, parse_recent_tracks
+from daemon.lastfm.pacing import SAFETY_MARGIN, Pacer
 
 KEY = "secretkey0123456789"
 Answer = tuple[int, Any]  # (status, body: dict | str | Exception)

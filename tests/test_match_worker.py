@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from daemon import reconcile
 from daemon.errors import JobCancelledError
-from daemon.match_worker import match_in_worker
 from daemon.plex.library_db import DatabaseLibrary
+from daemon.reconcile import jobs as reconcile
+from daemon.reconcile.worker import match_in_worker
 from daemon.stopping import StopToken
 from daemon.store import matches
 from daemon.store.engine import write

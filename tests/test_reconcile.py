@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from daemon import reconcile
 from daemon.plex.library_db import DatabaseLibrary
+from daemon.reconcile import jobs as reconcile
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import matches
 from daemon.store import scrobbles as scrobble_queries

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine
 
 from daemon.errors import LastfmTransientError
-from daemon.health import Expectation, evaluate
-from daemon.jobs import JobSpec
-from daemon.runs import JobRunner
-from daemon.scheduler import Scheduler
+from daemon.service.health import Expectation, evaluate
+from daemon.service.jobs import JobSpec
+from daemon.service.runs import JobRunner
+from daemon.service.scheduler import Scheduler
 from daemon.stopping import StopToken
 from daemon.store import jobruns
 from daemon.web import WebDeps, create_app
@@ -169,7 +169,7 @@ def test_stop_token_interrupts_a_backoff_sleep() -> None:
 
 
 def test_plex_watch_triggers_the_library_job_when_plex_reports_a_change() -> None:
-    from daemon.jobs import _plex_watch
+    from daemon.service.jobs import _plex_watch
 
     stamps = iter(["100|5|7", "100|5|7", None, "101|5|8"])
     spec = _plex_watch(lambda: next(stamps), 2)

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from daemon.errors import SyncIntegrityError
-from daemon.lastfm import RecentTracksPage
+from daemon.lastfm.client import RecentTracksPage
+from daemon.lastfm.windows import Window, WindowSync
 from daemon.scrobble import Scrobble
 from daemon.store import syncstate
-from daemon.sync import Window, WindowSync
 from tests.scrobble_truth import truth as expected
 
 

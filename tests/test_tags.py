@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from daemon import tags
 from daemon.analytics.genres import GenreRules
 from daemon.analytics.rollup import refresh
 from daemon.config import load_config
 from daemon.errors import JobCancelledError, LastfmFatalError, LastfmTransientError
-from daemon.jobs import job_table
-from daemon.lastfm import LastfmClient
-from daemon.pacing import Pacer
+from daemon.lastfm import tags
+from daemon.lastfm.client import LastfmClient
+from daemon.lastfm.pacing import Pacer
 from daemon.scrobble import Scrobble, with_ordinals
+from daemon.service.jobs import job_table
 from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store import tags as tag_store

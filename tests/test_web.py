@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from daemon.health import Health
 from daemon.scrobble import Scrobble, with_ordinals
+from daemon.service.health import Health
 from daemon.store import matches, pagestats, tracks
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import write

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from daemon.analytics.report import AnalyticsSettings
-from daemon.health import Health
 from daemon.scrobble import Scrobble, with_ordinals
+from daemon.service.health import Health
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import write
 from daemon.web import WebDeps, create_app

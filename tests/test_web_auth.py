@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from daemon import cli, service
-from daemon.config import WebConfig, load_config
+from daemon import cli
+from daemon.config import load_config
+from daemon.config.sections import WebConfig
 from daemon.errors import ConfigError
-from daemon.health import Health
+from daemon.service import process as service
+from daemon.service.health import Health
 from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection
 from daemon.web.passwords import hash_password, is_password_hash, verify_password

@@ -43,7 +43,7 @@ class AnalyticsSettings:
     @classmethod
     def from_config(cls, config: Config, user: str | None = None) -> AnalyticsSettings:
         """Settings from `analytics.*` for `user` (default lastfm.user)."""
-        from daemon.config import parse_aliases
+        from daemon.config.checks import parse_aliases
 
         analytics = config.analytics
         rules = GenreRules.build(analytics.min_tag_weight, parse_aliases(analytics.genre_aliases))

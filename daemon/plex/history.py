@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from daemon.plex.backup import as_plex_error, open_plex_db
-from daemon.plex.writer import detect_timestamp_mode, epoch_sql
+from daemon.plex.timestamps import detect_timestamp_mode, epoch_sql
 
 TRACK_TYPE = 10  # metadata_items.metadata_type of a track
 

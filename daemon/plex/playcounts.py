@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from daemon.errors import PlexWriteError
 
 if TYPE_CHECKING:
-    from daemon.plex.writer import PlayToWrite
+    from daemon.plex.plays import PlayToWrite
 
 log = logging.getLogger(__name__)
 

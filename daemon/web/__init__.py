@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
-from daemon.health import Health
+from daemon.service.health import Health
 from daemon.web import auth, csrf
 from daemon.web.actions import Actions
 from daemon.web.auth import Protection

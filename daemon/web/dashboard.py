@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from daemon.apply.window import in_window, window_end
 from daemon.store import jobruns, pagestats, syncstate
-from daemon.window import in_window, window_end
 
 
 def next_window(window: tuple[dt_time, dt_time],

@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
-from daemon.health import Health
+from daemon.service.health import Health
 from daemon.store import matches
 from daemon.store import scrobbles as scrobble_queries
 

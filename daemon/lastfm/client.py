@@ -22,7 +22,7 @@ import urllib3
 
 from daemon import __version__
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
-from daemon.pacing import Pacer, Sleep
+from daemon.lastfm.pacing import Pacer, Sleep
 from daemon.scrobble import Scrobble
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Ingest: last.fm pulls (backfill, then incremental) and export-file imports into the store.
+"""last.fm pulls into the store: the backfill in verified windows, then incremental pulls.
 
 Each job function takes its dependencies as arguments (clients, the store engine, plain
 settings) and returns a dict of counts for the job_runs record. The scheduler and the CLI call
@@ -7,25 +7,21 @@ the same functions.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from daemon import importers
-from daemon.lastfm import FALLBACK_PAGE, LastfmClient, LimitRefusedError
-from daemon.scrobble import OrdinalCounter, Scrobble, with_ordinals
+from daemon.lastfm.client import FALLBACK_PAGE, LastfmClient, LimitRefusedError
+from daemon.lastfm.windows import Progress, SyncCounts, Window, WindowSync, page_fetcher
+from daemon.scrobble import with_ordinals
 from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store import syncstate
 from daemon.store.engine import write
-from daemon.store.tables import imports as imports_table
-from daemon.sync import Progress, SyncCounts, Window, WindowSync, page_fetcher
 
 log = logging.getLogger(__name__)
 
@@ -186,64 +182,3 @@ def _incremental(
         state = replace(syncstate.load(conn, settings.user), cursor=end, last_pull_at=end)
         syncstate.save(conn, state)
     return state
-
-
-def import_files(
-    engine: Engine,
-    paths: Iterable[Path],
-    user: str,
-    *,
-    fmt: str | None = None,
-) -> dict[str, Any]:
-    """Import export files into the store with the same dedupe as the API; count what happened."""
-    totals: dict[str, Any] = {"files": 0, "read": 0, "added": 0, "skipped": 0, "problems": []}
-    for path in paths:
-        report = importers.ImportReport(path=str(path), format=fmt or "")
-        added = _import_one(engine, path, user, report, fmt)
-        skipped = report.skipped_count
-        totals["files"] += 1
-        totals["read"] += report.rows_read
-        totals["added"] += added
-        totals["skipped"] += skipped
-        totals["problems"].extend(
-            f"{path}:{p.member + ':' if p.member else ''}{p.line}: {p.reason}"
-            for p in report.skipped[:100]
-        )
-        with write(engine) as conn:
-            conn.execute(insert(imports_table).values(
-                path=str(path), sha256=_sha256(path), format=report.format, user=user,
-                imported_at=int(time.time()), rows_read=report.rows_read, rows_added=added,
-                rows_skipped=skipped,
-            ))
-        log.info("imported %s (%s): %s read, %s new, %s skipped", path, report.format,
-                 report.rows_read, added, skipped)
-    return totals
-
-
-def _import_one(
-    engine: Engine, path: Path, user: str, report: importers.ImportReport, fmt: str | None
-) -> int:
-    # Ordinals must count identical plays across the whole file, not per batch.
-    seen: OrdinalCounter = {}
-    batch: list[Scrobble] = []
-    added = 0
-
-    def flush() -> int:
-        rows = with_ordinals(batch, seen)
-        batch.clear()
-        with write(engine) as conn:
-            return scrobble_queries.insert_rows(conn, user, rows, f"import:{report.format}")
-
-    for scrobble in importers.read_export(path, report, fmt):
-        batch.append(scrobble)
-        if len(batch) >= IMPORT_BATCH:
-            added += flush()
-    return added + flush()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

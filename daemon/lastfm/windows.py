@@ -23,7 +23,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from daemon.errors import SyncIntegrityError
-from daemon.lastfm import RecentTracksPage
+from daemon.lastfm.client import RecentTracksPage
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries

@@ -16,8 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon.jobs import JobSpec
-from daemon.runs import JobRunner
+from daemon.service.jobs import JobSpec
+from daemon.service.runs import JobRunner
 from daemon.stopping import StopToken
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ def _child(results: Any, store_url: str, full: bool, diff: tuple[list[int], ...]
     import sys
 
     sys.modules.setdefault("pyarrow", None)  # type: ignore[arg-type]  # as in `plexfm run`
-    from daemon import reconcile
     from daemon.logs import configure_logging
+    from daemon.reconcile import jobs as reconcile
     from daemon.store.engine import open_store
     from daemon.store.library import LibraryDiff
 

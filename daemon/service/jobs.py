@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from daemon.apply.window import in_window
 from daemon.config import Config
-from daemon.health import Expectation
-from daemon.ingest import PullSettings, pull
-from daemon.lastfm import LastfmClient
-from daemon.match_worker import match_in_worker
-from daemon.progress import LogProgress
+from daemon.lastfm.client import LastfmClient
+from daemon.lastfm.pull import PullSettings, pull
+from daemon.reconcile.worker import match_in_worker
+from daemon.service.health import Expectation
+from daemon.service.progress import LogProgress
 from daemon.stopping import StopToken
-from daemon.window import in_window
 
 if TYPE_CHECKING:
-    from daemon.apply import Applier
+    from daemon.apply.job import Applier
     from daemon.plex.library import LibrarySource
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def job_table(
         source_factory = library_source
 
         def run_library() -> dict[str, Any]:
-            from daemon import reconcile
+            from daemon.reconcile import jobs as reconcile
 
             return reconcile.refresh_library(source_factory(), engine, rematch=run_match)
 
@@ -172,8 +172,8 @@ def job_table(
             specs.append(_plex_watch(library_stamp, schedule.plex_watch_minutes))
     if config.tags.interval_minutes > 0:
         def run_tags() -> dict[str, Any]:
-            from daemon import tags  # pandas and the analytics load with the first tags run
             from daemon.analytics.report import AnalyticsSettings
+            from daemon.lastfm import tags
 
             analytics = AnalyticsSettings.from_config(config)
             return tags.run(lastfm, engine, tags.TagSettings.from_config(config),

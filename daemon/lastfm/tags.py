@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from daemon.analytics.genres import GenreRules
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
-from daemon.lastfm import LastfmClient
+from daemon.lastfm.client import LastfmClient
 from daemon.stopping import StopToken
 from daemon.store import rollups
 from daemon.store import tags as tag_store

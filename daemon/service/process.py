@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from daemon.config import WebConfig
+from daemon.config.sections import WebConfig
 from daemon.errors import ConfigError
-from daemon.health import Health, evaluate
-from daemon.jobs import JobSpec
-from daemon.runs import JobRunner
-from daemon.scheduler import Scheduler
+from daemon.service.health import Health, evaluate
+from daemon.service.jobs import JobSpec
+from daemon.service.runs import JobRunner
+from daemon.service.scheduler import Scheduler
 from daemon.stopping import StopToken
 from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection, is_loopback

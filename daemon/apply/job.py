@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from daemon.apply_plan import Diff, dedupe, diff
+from daemon.apply.plan import Diff, dedupe, diff
+from daemon.apply.window import in_window, window_end
 from daemon.errors import PlexError, PlexWriteError
 from daemon.plex import history
 from daemon.plex.lock import FileLock
@@ -34,7 +35,6 @@ from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter, WriteResult
 from daemon.stopping import StopToken
 from daemon.store import ledger
 from daemon.store.engine import bulk_cache, write
-from daemon.window import in_window, window_end
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,64 @@
+"""Commands that fill the store: pull, import, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from daemon import app
+from daemon.cli.exits import EXIT_FAILURE, EXIT_OK
+from daemon.importers.job import import_files
+from daemon.lastfm.pull import pull
+from daemon.service.jobs import pull_settings
+from daemon.service.progress import make_progress
+from daemon.store.status import collect_status, format_status
+
+
+def cmd_pull(args: argparse.Namespace, application: app.App) -> int:
+    config = application.config
+    client = app.build_lastfm_client(config)
+    progress = make_progress("pull")
+    try:
+        result = application.runner.run(
+            "pull",
+            lambda: pull(client, application.engine, pull_settings(config),
+                              full=args.full, progress=progress),
+        )
+    finally:
+        progress.close()
+        client.close()
+    if not result.ok:
+        print(f"plexfm: pull failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    counts = result.counts
+    print(f"fetched {counts['fetched']:,} scrobbles, {counts['added']:,} new, in "
+          f"{counts['requests']:,} requests; backfill "
+          f"{'complete' if counts['backfill_complete'] else 'incomplete'}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, application: app.App) -> int:
+    user = args.user or application.config.lastfm.user
+    result = application.runner.run(
+        "import", lambda: import_files(application.engine, args.files, user, fmt=args.format)
+    )
+    if not result.ok:
+        print(f"plexfm: import failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    counts = result.counts
+    for problem in counts["problems"]:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(f"imported {counts['files']} file(s): {counts['read']} rows read, "
+          f"{counts['added']} new, {counts['skipped']} skipped")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, application: app.App) -> int:
+    status = collect_status(application.engine, application.config.lastfm.user,
+                            application.config.accounts)
+    if args.json:
+        print(json.dumps(status, sort_keys=True))
+    else:
+        print(format_status(status))
+    return EXIT_OK

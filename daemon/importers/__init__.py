@@ -1,0 +1,1 @@
+"""Export files into the store: one reader per format, and the import job."""

@@ -1,0 +1,1 @@
+"""The long-running service: the job table, runs, the scheduler, health, and `plexfm run`."""

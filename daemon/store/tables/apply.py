@@ -1,0 +1,47 @@
+"""Store tables: the apply ledger: plays written to Plex, plays already in Plex, apply batches."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, Table, Text
+
+from daemon.store.tables.base import metadata
+
+applied_plays = Table(
+    "applied_plays",
+    metadata,
+    Column("scrobble_id", Integer, primary_key=True),
+    Column("account_id", Integer, nullable=False),
+    Column("rating_key", Integer, nullable=False),
+    Column("view_id", Integer),
+    Column("batch_id", Integer, nullable=False),
+    Column("applied_at", Integer, nullable=False),
+)
+
+plays_in_plex = Table(
+    "plays_in_plex",
+    metadata,
+    Column("scrobble_id", Integer, primary_key=True),
+    Column("account_id", Integer, nullable=False),
+    Column("rating_key", Integer, nullable=False),
+    Column("native_viewed_at", Integer, nullable=False),
+    Column("checked_at", Integer, nullable=False),
+)
+
+apply_batches = Table(
+    "apply_batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("mode", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("max_view_id_before", Integer),
+    Column("added", Integer, nullable=False, server_default="0"),
+    Column("removed", Integer, nullable=False, server_default="0"),
+    Column("already_in_plex", Integer, nullable=False, server_default="0"),
+    Column("backup", Text),
+    Column("note", Text),
+)
+
+# migration 4: the status page looks plays up per library track
+Index("ix_applied_plays_rating_key", applied_plays.c.rating_key)
