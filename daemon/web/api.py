@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, flash, jsonify, redirect, re
 
 from daemon.web import csrf, dashboard, history, params, queries
 from daemon.web.actions import ActionError, Actions, Outcome
-from daemon.web.auth import safe_next
+from daemon.web.redirects import safe_next
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

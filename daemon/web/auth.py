@@ -32,6 +32,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from daemon.web.passwords import verify_password
+from daemon.web.redirects import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,6 @@ def guard() -> ResponseReturnValue | None:
         response.status_code = 401
         return response
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-
-
-def safe_next(target: str | None, default: str = "/") -> str:
-    """`target` when it is a path on this site, else `default` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
 
 
 bp = Blueprint("auth", __name__)
