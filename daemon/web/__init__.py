@@ -9,6 +9,7 @@ web/api.py (JSON and every POST), web/auth.py (login, who may connect), web/csrf
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from daemon.web import auth, csrf
 from daemon.web.actions import Actions
 from daemon.web.auth import Protection
 from daemon.web.metrics import StoreCollector
+from daemon.web.sessions import LIFETIME
 
 if TYPE_CHECKING:
     from daemon.analytics.report import AnalyticsSettings
@@ -77,6 +79,8 @@ class WebDeps:
     secrets: tuple[str, ...] = ()
     """Values that must never leave in a response (belt and braces: nothing here holds them)."""
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for sessions' lifetime and the login throttle (tests pass their own)."""
     analytics: AnalyticsSettings | None = None  # None: no Analytics page
 
 
@@ -89,7 +93,8 @@ def create_app(deps: WebDeps) -> Flask:
     app.config.update(
         SECRET_KEY=deps.session_key, SESSION_COOKIE_NAME="plexfm_session",
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=30), JSON_SORT_KEYS=False,
+        # the signature's age limit; sessions themselves end sooner (web/sessions.py)
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=LIFETIME), JSON_SORT_KEYS=False,
         TEMPLATES_AUTO_RELOAD=False, SEND_FILE_MAX_AGE_DEFAULT=3600, MAX_CONTENT_LENGTH=MAX_BODY,
     )
     app.extensions["plexfm"] = deps
@@ -97,7 +102,7 @@ def create_app(deps: WebDeps) -> Flask:
                                                changed=deps.stats_changed, window=deps.window)
     registry = CollectorRegistry()
     registry.register(StoreCollector(deps.engine, deps.health))
-    auth.install(app, deps.protection)
+    auth.install(app, deps.protection, deps.clock)
     csrf.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
