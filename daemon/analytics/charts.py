@@ -18,13 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.analytics.csvcells import LINE_END, formula_safe
+
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
            "#999999", "#332288", "#88CCEE", "#117733")  # Okabe-Ito, then Tol: colour-blind safe
 BAR = PALETTE[0]
 FONT = "font-family=\"system-ui, sans-serif\" font-size=\"12\" fill=\"currentColor\""
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def esc(text: object) -> str:
@@ -53,13 +54,12 @@ class Chart:
 
     def csv(self) -> str:
         """The numbers as CSV with a header line (text that a spreadsheet would run as a
-        formula is prefixed with an apostrophe)."""
+        formula gets an apostrophe in front: analytics/csvcells.py)."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, lineterminator=LINE_END)
         writer.writerow(self.columns)
         for row in self.rows:
-            writer.writerow(["'" + v if isinstance(v, str) and v.startswith(_FORMULA_START)
-                             else v for v in row])
+            writer.writerow([formula_safe(v) for v in row])
         return out.getvalue()
 
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
+from daemon.analytics.csvcells import LINE_END, formula_safe_frame
 from daemon.analytics.localtime import day_start
 from daemon.analytics.report import AnalyticsSettings
 from daemon.analytics.rollup import refresh
@@ -58,6 +59,7 @@ SCHEMA: tuple[tuple[str, str, str], ...] = (
 )
 COLUMNS = tuple(name for name, _type, _desc in SCHEMA)
 _NULL_WHEN_EMPTY = ("album", "artist_mbid", "track_mbid", "album_mbid")
+_TEXT = [name for name, kind, _desc in SCHEMA if kind == "string"]
 
 _QUERY = """
 SELECT s.id AS scrobble_id, s.user, s.uts, s.artist, s.title, s.album, s.artist_mbid,
@@ -183,7 +185,8 @@ class _Writer:
                             local_date=_iso(frame["local_date"], "D"))
         if self._fmt == "csv":
             text["loved"] = frame["loved"].map({True: "true", False: "false"})
-            body = text.to_csv(index=False, header=self._header, lineterminator="\n")
+            text[_TEXT] = formula_safe_frame(text[_TEXT])  # docs/export.md: formulas
+            body = text.to_csv(index=False, header=self._header, lineterminator=LINE_END)
         else:
             body = text.to_json(orient="records", lines=True, force_ascii=False)
             body = body if body.endswith("\n") else body + "\n"
@@ -200,7 +203,7 @@ class _Writer:
             else:
                 self._parquet.close()
         elif self._fmt == "csv" and self._header:
-            self._handle.write((",".join(COLUMNS) + "\n").encode())
+            self._handle.write((",".join(COLUMNS) + LINE_END).encode())
 
 
 def _iso(column: pd.Series, unit: Literal["s", "D"] = "s") -> pd.Series:

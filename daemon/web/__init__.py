@@ -9,13 +9,15 @@ web/api.py (JSON and every POST), web/auth.py (login, who may connect), web/csrf
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify
+from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
@@ -25,6 +27,7 @@ from daemon.web import auth, csrf
 from daemon.web.actions import Actions
 from daemon.web.auth import Protection
 from daemon.web.metrics import StoreCollector
+from daemon.web.sessions import LIFETIME
 
 if TYPE_CHECKING:
     from daemon.analytics.report import AnalyticsSettings
@@ -37,6 +40,20 @@ SECURITY_HEADERS = {
                                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
                                "form-action 'self'",
 }
+
+
+MAX_BODY = 1024 * 1024  # bytes of a request body (413 beyond); the largest real one is < 1 kB
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested too deeply to parse is bad JSON (a 400), not a
+    RecursionError (a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
 
 
 def _no_trigger(_name: str) -> bool:
@@ -62,6 +79,8 @@ class WebDeps:
     secrets: tuple[str, ...] = ()
     """Values that must never leave in a response (belt and braces: nothing here holds them)."""
     session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for sessions' lifetime and the login throttle (tests pass their own)."""
     analytics: AnalyticsSettings | None = None  # None: no Analytics page
 
 
@@ -70,18 +89,20 @@ def create_app(deps: WebDeps) -> Flask:
     from daemon.web import analytics, api, pages
 
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     app.config.update(
         SECRET_KEY=deps.session_key, SESSION_COOKIE_NAME="plexfm_session",
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=30), JSON_SORT_KEYS=False,
-        TEMPLATES_AUTO_RELOAD=False, SEND_FILE_MAX_AGE_DEFAULT=3600,
+        # the signature's age limit; sessions themselves end sooner (web/sessions.py)
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=LIFETIME), JSON_SORT_KEYS=False,
+        TEMPLATES_AUTO_RELOAD=False, SEND_FILE_MAX_AGE_DEFAULT=3600, MAX_CONTENT_LENGTH=MAX_BODY,
     )
     app.extensions["plexfm"] = deps
     app.extensions["plexfm.actions"] = Actions(deps.engine, trigger=deps.trigger,
                                                changed=deps.stats_changed, window=deps.window)
     registry = CollectorRegistry()
     registry.register(StoreCollector(deps.engine, deps.health))
-    auth.install(app, deps.protection)
+    auth.install(app, deps.protection, deps.clock)
     csrf.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from daemon.analytics.figures import report_charts
 from daemon.analytics.report import AnalyticsSettings, build_report
+from daemon.web.params import optional_int_arg
 
 bp = Blueprint("analytics", __name__)
 
@@ -42,12 +43,7 @@ def _day(name: str) -> date | None:
 
 
 def _year() -> int | None:
-    value = request.args.get("year", "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or not 1970 <= int(value) <= 2100:
-        abort(400, "year must be a year like 2019")
-    return int(value)
+    return optional_int_arg("year", 1970, 2100)
 
 
 def _report() -> dict[str, Any]:

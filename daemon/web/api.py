@@ -16,9 +16,10 @@ from flask import Blueprint, Response, current_app, flash, jsonify, redirect, re
 
 from daemon.web import csrf, dashboard, history, params, queries
 from daemon.web.actions import ActionError, Actions, Outcome
-from daemon.web.auth import safe_next
+from daemon.web.redirects import safe_next
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+TRACK = f"<int(max={params.MAX_ID}):track_id>"  # a larger id is no track: 404, no query
 
 
 def deps() -> Any:
@@ -76,7 +77,7 @@ def library_data() -> dict[str, Any]:
 
 def history_data() -> dict[str, Any]:
     """Recent scrobbles (older than ?before=) and the apply log."""
-    before = request.args.get("before", type=int)
+    before = params.optional_int_arg("before", 0, params.MAX_ID)
     limit = params.int_arg("limit", 50, 1, 200)
 
     def read(conn: Any) -> dict[str, Any]:
@@ -159,39 +160,39 @@ def _answer(do: Callable[[], Outcome]) -> Any:
     return redirect(back, 303)
 
 
-@bp.post("/tracks/<int:track_id>/accept")
+@bp.post(f"/tracks/{TRACK}/accept")
 def accept(track_id: int) -> Any:
     """Match the track to the POSTed rating_key."""
     return _answer(lambda: actions().accept(
-        track_id, params.body_int(params.body(), "rating_key")))
+        track_id, params.body_int(params.body(), "rating_key", 1, params.MAX_ID)))
 
 
-@bp.post("/tracks/<int:track_id>/not-in-library")
+@bp.post(f"/tracks/{TRACK}/not-in-library")
 def not_in_library(track_id: int) -> Any:
     """Mark the track as not in the library."""
     return _answer(lambda: actions().not_in_library(track_id))
 
 
-@bp.post("/tracks/<int:track_id>/skip")
+@bp.post(f"/tracks/{TRACK}/skip")
 def skip(track_id: int) -> Any:
     """Hide the track from the queue for `days` (default 7)."""
     return _answer(lambda: actions().skip(
-        track_id, params.body_int(params.body(), "days", 7)))
+        track_id, params.body_int(params.body(), "days", 1, 3650, default=7)))
 
 
-@bp.post("/tracks/<int:track_id>/unskip")
+@bp.post(f"/tracks/{TRACK}/unskip")
 def unskip(track_id: int) -> Any:
     """Put a skipped track back in the queue."""
     return _answer(lambda: actions().unskip(track_id))
 
 
-@bp.post("/tracks/<int:track_id>/requeue")
+@bp.post(f"/tracks/{TRACK}/requeue")
 def requeue(track_id: int) -> Any:
     """Remove the track's match: back to the queue."""
     return _answer(lambda: actions().requeue(track_id))
 
 
-@bp.post("/tracks/<int:track_id>/undo")
+@bp.post(f"/tracks/{TRACK}/undo")
 def undo(track_id: int) -> Any:
     """Forget the user's decision; the match job decides again."""
     return _answer(lambda: actions().undo(track_id))
@@ -202,8 +203,8 @@ def bulk_accept() -> Any:
     """Accept every top suggestion scoring at least `min_score` (optionally of `artist`)."""
     def do() -> Outcome:
         data = params.body()
-        return actions().bulk_accept(params.body_int(data, "min_score"),
-                                     str(data.get("artist") or "").strip())
+        return actions().bulk_accept(params.body_int(data, "min_score", 0, 100),
+                                     params.body_text(data, "artist"))
     return _answer(do)
 
 
@@ -211,7 +212,7 @@ def bulk_accept() -> Any:
 def bulk_not_in_library() -> Any:
     """Mark every queued track of `artist` as not in the library."""
     return _answer(lambda: actions().bulk_not_in_library(
-        str(params.body().get("artist") or "").strip()))
+        params.body_text(params.body(), "artist")))
 
 
 @bp.post("/jobs/<name>/run")

@@ -3,7 +3,8 @@
 - Bound to a loopback address with nothing configured, the page is open to this machine, and
   requests must name a loopback Host (a DNS-rebinding page in a browser cannot reach it).
 - `web.password` holds a salted scrypt hash (`plexfm web-password` makes one); a login form
-  sets a signed session cookie.
+  starts a server-side session (web/sessions.py) named by a signed cookie that ends with the
+  browser; logout ends the session itself. Failed logins are throttled (web/throttle.py).
 - `web.trusted_header` names a header a reverse proxy sets after its own authentication
   (e.g. X-Forwarded-User); a request without it is refused.
 /healthz and /metrics stay open (no user data, and monitors must reach them).
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Response,
     abort,
     current_app,
     jsonify,
@@ -32,6 +36,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from daemon.web.passwords import verify_password
+from daemon.web.redirects import safe_next
+from daemon.web.sessions import Sessions
+from daemon.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +82,19 @@ def user() -> str | None:
     if protection.trusted_header:
         return request.headers.get(protection.trusted_header, "").strip() or None
     name = session.get("user")
-    return str(name) if name else None
+    return str(name) if name and sessions().valid(session.get("sid")) else None
+
+
+def sessions() -> Sessions:
+    """This application's live sessions."""
+    found: Sessions = current_app.extensions["plexfm.sessions"]
+    return found
+
+
+def throttle() -> LoginThrottle:
+    """This application's failed-login bookkeeping."""
+    found: LoginThrottle = current_app.extensions["plexfm.throttle"]
+    return found
 
 
 def _wants_json() -> bool:
@@ -94,6 +113,8 @@ def guard() -> ResponseReturnValue | None:
         return None
     if request.path.startswith(OPEN_PATHS) or user() is not None:
         return None
+    if "user" in session:  # logged out elsewhere, expired, or from before a restart
+        session.clear()
     if protection.trusted_header:
         abort(401, description="authentication required (by the reverse proxy)")
     if _wants_json():
@@ -101,13 +122,6 @@ def guard() -> ResponseReturnValue | None:
         response.status_code = 401
         return response
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-
-
-def safe_next(target: str | None, default: str = "/") -> str:
-    """`target` when it is a path on this site, else `default` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
 
 
 bp = Blueprint("auth", __name__)
@@ -121,27 +135,54 @@ def login() -> Any:
         return redirect("/")
     error = None
     if request.method == "POST":
+        client = request.remote_addr or "unknown"
+        wait = throttle().attempt(client)
+        if wait:
+            return _throttled(wait)
         if verify_password(request.form.get("password", ""), protection.password_hash):
+            throttle().succeeded(client)
+            sessions().end(session.get("sid"))
             session.clear()
             session["user"] = "owner"
-            session.permanent = True
-            log.info("status page: login from %s", request.remote_addr)
+            session["sid"] = sessions().start()
+            session.permanent = False  # no expiry date: the cookie ends with the browser
+            log.info("status page: login from %s", client)
             return redirect(safe_next(request.form.get("next")))
-        log.warning("status page: failed login from %s", request.remote_addr)
+        log.warning("status page: failed login from %s", client)
         error = "wrong password"
     return render_template("login.html", error=error,
                            next=safe_next(request.values.get("next"))), 401 if error else 200
 
 
+def _throttled(wait: int) -> Response:
+    """429 with Retry-After: too many failed logins (the password was not checked)."""
+    message = f"too many failed logins: try again in {wait} s"
+    if request.accept_mimetypes.best == "application/json":
+        response = jsonify(error=message)
+    else:
+        response = Response(render_template("login.html", error=message,
+                                            next=safe_next(request.form.get("next"))),
+                            mimetype="text/html")
+    response.status_code = 429
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """End the session; back to the login form."""
+    """End the session (on the server: a copy of the cookie stops working too); back to the
+    login form."""
+    sessions().end(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))
 
 
-def install(app: Flask, protection: Protection) -> None:
-    """Register the guard and the login routes on `app`."""
+def install(app: Flask, protection: Protection,
+            clock: Callable[[], float] = time.monotonic) -> None:
+    """Register the guard and the login routes on `app` (`clock`: for sessions' lifetime
+    and the login throttle)."""
     app.config["PLEXFM_PROTECTION"] = protection
+    app.extensions["plexfm.sessions"] = Sessions(clock)
+    app.extensions["plexfm.throttle"] = LoginThrottle(clock)
     app.before_request(guard)
     app.register_blueprint(bp)

@@ -87,7 +87,7 @@ def dashboard() -> str:
 def queue() -> str:
     """The Queue page (with library search results for one track without JavaScript)."""
     data = api.queue_data()
-    search_for = request.args.get("search_for", type=int)
+    search_for = params.optional_int_arg("search_for", 1, params.MAX_ID)
     lq = params.text_arg("lq")
     found = api.read_store(queries.search_library, lq, 20) if search_for and lq else []
     return render_template("queue.html", data=data, f=params.queue_filter(),
@@ -98,7 +98,7 @@ def queue() -> str:
 def matches() -> str:
     """The Matches page (with library search results to change one match)."""
     data = api.matches_data()
-    change = request.args.get("change", type=int)
+    change = params.optional_int_arg("change", 1, params.MAX_ID)
     lq = params.text_arg("lq")
     found = api.read_store(queries.search_library, lq, 20) if change and lq else []
     return render_template("matches.html", data=data, f=params.match_filter(), change=change,

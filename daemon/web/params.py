@@ -1,20 +1,28 @@
 """Request parameters of the pages and the JSON API, parsed once and bounded.
 
 Both the HTML pages and the JSON endpoints read their filters here, so a page and its
-endpoint always agree on what a query string means.
+endpoint always agree on what a query string means. A number is a whole number written in
+ASCII digits (an optional sign; no exponent, fraction, `true` or superscript), or an integral JSON
+number, inside its range: anything else is refused with a 400 naming the parameter (query
+strings: `abort`; POST bodies: `ActionError`), never clamped, truncated or guessed.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import request
+from flask import abort, request
 
 from daemon.web import queries
 from daemon.web.actions import ActionError
 
 MAX_PAGE = 10_000
+MAX_ID = 2**63 - 1  # SQLite's largest integer: ids, rating keys, Unix seconds
+MAX_TEXT = 1000  # characters of a POSTed text field
+_WHOLE = re.compile(r"[+-]?[0-9]{1,30}")
 
 
 @dataclass(frozen=True)
@@ -32,17 +40,46 @@ class Paging:
         return {"page": self.page, "per_page": self.per_page,
                 "total": min(total, queries.COUNT_CAP), "capped": capped,
                 "has_prev": self.page > 1,
-                "has_next": shown == self.per_page and self.offset + shown < total,
+                "has_next": shown == self.per_page and self.offset + shown < total
+                and self.page < MAX_PAGE,
                 "pages": None if capped else max(1, -(-total // self.per_page))}
 
 
-def int_arg(name: str, default: int, low: int, high: int) -> int:
-    """Integer query parameter `name`, clamped to [low, high]; `default` when absent or bad."""
+def whole_number(value: object, name: str, low: int, high: int) -> int:
+    """`value` (text, or a number from JSON) as an int in [low, high]; ValueError naming
+    `name` otherwise."""
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is None or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, "
+                         f"got {value!r:.40}")
+    return number
+
+
+def optional_int_arg(name: str, low: int, high: int) -> int | None:
+    """Integer query parameter `name` in [low, high]; None when absent or empty; 400 when
+    anything else."""
+    value = request.args.get(name, "")
+    if not value.strip():
+        return None
     try:
-        value = int(request.args.get(name, default))
-    except ValueError:
-        return default
-    return max(low, min(high, value))
+        return whole_number(value, name, low, high)
+    except ValueError as exc:
+        abort(400, description=str(exc))
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """Integer query parameter `name` in [low, high]; `default` when absent or empty; 400
+    when anything else."""
+    value = optional_int_arg(name, low, high)
+    return default if value is None else value
 
 
 def paging(default_size: int) -> Paging:
@@ -57,11 +94,22 @@ def text_arg(name: str, limit: int = 200) -> str:
 
 def queue_filter() -> queries.QueueFilter:
     """The queue's filter from ?artist=, ?skipped=1 and ?after=plays.id."""
-    plays, _, track = request.args.get("after", "").partition(".")
-    after = (int(plays), int(track)) if plays.isdigit() and track.isdigit() else None
     return queries.QueueFilter(artist=text_arg("artist"),
                                skipped=request.args.get("skipped") in ("1", "true", "on"),
-                               after=after)
+                               after=_after())
+
+
+def _after() -> tuple[int, int] | None:
+    """?after=plays.track_id (the queue's `next_after`); None when absent; 400 when malformed."""
+    value = request.args.get("after", "")
+    if not value:
+        return None
+    plays, _, track = value.partition(".")
+    try:
+        return (whole_number(plays, "after (plays)", 0, MAX_ID),
+                whole_number(track, "after (track id)", 1, MAX_ID))
+    except ValueError as exc:
+        abort(400, description=f"{exc}; after must be the next_after of the previous page")
 
 
 def match_filter() -> queries.MatchFilter:
@@ -94,12 +142,27 @@ def body() -> dict[str, Any]:
     return request.form.to_dict()
 
 
-def body_int(data: dict[str, Any], name: str, default: int | None = None) -> int:
-    """Integer field `name` of a POST body; ActionError when missing or not a number."""
+def body_int(data: dict[str, Any], name: str, low: int, high: int,
+             default: int | None = None) -> int:
+    """Integer field `name` of a POST body in [low, high]; ActionError (400) when missing or
+    anything else."""
     value = data.get(name, default)
     if value is None or value == "":
         raise ActionError(f"{name} is required")
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ActionError(f"{name} must be a whole number, got {value!r}") from None
+        return whole_number(value, name, low, high)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
+
+
+def body_text(data: dict[str, Any], name: str) -> str:
+    """Text field `name` of a POST body, stripped ("" when absent); ActionError (400) when it
+    is not text or longer than MAX_TEXT characters."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ActionError(f"{name} must be text, got {value!r:.40}")
+    if len(value) > MAX_TEXT:
+        raise ActionError(f"{name} is longer than {MAX_TEXT} characters")
+    return value.strip()
