@@ -10,10 +10,19 @@ class PlexfmError(Exception):
 class ConfigError(PlexfmError):
     """The configuration is unusable; the message names the key. Exit status 2."""
 
+    MAX_LINE = 240
+
     def __init__(self, key: str, problem: str) -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(f"config: {key}: {problem}")
+        self.key = _one_line(key, 80)
+        self.problem = _one_line(problem, self.MAX_LINE - len(self.key))
+        super().__init__(f"config: {self.key}: {self.problem}")
+
+
+def _one_line(text: str, limit: int) -> str:
+    """`text` on one line of printable characters, cut to `limit` with an ellipsis."""
+    flat = "".join(c if c.isprintable() else " " for c in str(text)[: limit * 4])
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= limit else flat[: max(limit - 1, 1)] + "…"
 
 
 class StoreError(PlexfmError):

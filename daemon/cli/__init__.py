@@ -45,7 +45,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
 
 
 def _check_config(config: Config) -> int:
-    print(f"# configuration from {config.source}: OK")
+    warnings = config.warnings()
+    verdict = "OK" if not warnings else f"valid, {len(warnings)} warning(s)"
+    print(f"# configuration from {config.source}: {verdict}")
+    for warning in warnings:
+        print(f"plexfm: warning: {warning}", file=sys.stderr)
     data: dict[str, Any] = config.redacted()
     data["store"] = {**data["store"], "url": config.store_url, "data_dir": str(config.data_dir)}
     print(yaml.safe_dump(data, sort_keys=False), end="")

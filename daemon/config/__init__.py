@@ -8,8 +8,10 @@ declaration is the validation, the defaults, the environment mapping and the doc
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
+import stat
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from daemon.config.checks import WINDOW_OFF, Check, parse_accounts, parse_window
+from daemon.config.checks import WINDOW_OFF, Check, parse_accounts, parse_window, show, show_name
 from daemon.config.sections import (
     AnalyticsConfig,
     ApplyConfig,
@@ -37,6 +39,17 @@ ENV_PREFIX = "PLEXFM_"
 ENV_CONFIG_PATH = "PLEXFM_CONFIG"
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 REDACTED = "********"
+NOT_SETTINGS = frozenset({ENV_CONFIG_PATH})
+
+
+def _did_you_mean(word: str, choices: list[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def _is_secret(section: str, key: str) -> bool:
+    return any(s == section and f.name == key and f.metadata["secret"]
+               for s, f in iter_settings())
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,19 @@ class Config:
     @property
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.data_dir / 'plexfm.db'}"
+
+    def warnings(self) -> list[str]:
+        """Valid but incomplete: what cannot work with these settings, one line each."""
+        found = []
+        if not self.plex.database and not self.plex.url:
+            found.append("neither plex.database nor plex.url is set: the library cannot be "
+                         "mirrored and no play can be written into Plex")
+        if self.plex.url and not self.plex.token and not self.plex.database:
+            found.append("plex.url is set without plex.token: Plex will refuse the requests")
+        if self.apply.mode in ("offline", "live") and not self.plex.database:
+            found.append(f"apply.mode {self.apply.mode} writes Plex's database file, but "
+                         "plex.database is not set")
+        return found
 
     def secrets(self) -> list[str]:
         """Every secret value that is set, for the log redaction filter."""
@@ -117,27 +143,38 @@ def _field_type(section: str, name: str) -> type[Any]:
     return hint
 
 
-def _coerce(key: str, expected: type[Any], value: Any, from_env: bool) -> Any:
+def _coerce(key: str, expected: type[Any], value: Any, from_env: bool,
+            secret: bool = False) -> Any:
+    try:
+        return _coerce_value(key, expected, value, from_env)
+    except ConfigError as exc:
+        if secret:  # never echo a secret, not even a malformed one
+            raise ConfigError(key, exc.problem.split(", got ")[0] + " (value not shown: it is "
+                              "a secret)") from None
+        raise
+
+
+def _coerce_value(key: str, expected: type[Any], value: Any, from_env: bool) -> Any:
     if from_env and isinstance(value, str):
         value = _parse_env_value(key, expected, value)
     if expected is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(key, f"expected true or false, got {value!r}")
+        raise ConfigError(key, f"expected true or false, got {show(value)}")
     if expected is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(key, f"expected a whole number, got {value!r}")
+        raise ConfigError(key, f"expected a whole number, got {show(value)}")
     if expected is float:
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        raise ConfigError(key, f"expected a number, got {value!r}")
+        raise ConfigError(key, f"expected a number, got {show(value)}")
     if expected is str:
         if isinstance(value, str):
             return value
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(key, f"expected text, got {value!r}")
+        raise ConfigError(key, f"expected text, got {show(value)}")
     raise ConfigError(key, f"unsupported setting type {expected!r}")  # pragma: no cover
 
 
@@ -164,28 +201,55 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
     overrides: dict[tuple[str, str], str] = {}
     known = {(s, f.name) for s, f in iter_settings()}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH:
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
         if (section, key) not in known:
-            raise ConfigError(name, "unknown setting (environment variable)")
+            names = [f"{ENV_PREFIX}{s.upper()}_{k.upper()}" for s, k in sorted(known)]
+            raise ConfigError(show_name(name), "unknown setting (environment variable)"
+                              + _did_you_mean(name, names))
         overrides[(section, key)] = value
     return overrides
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; only a regular file of at most 1 MiB (a FIFO or /dev/zero would hang)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(str(path), "not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a "
+                              "configuration file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError("--config", f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), "grew past 1 MiB while being read")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), f"not UTF-8 text (byte {exc.start}, line {line}): save "
+                          "it as UTF-8") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(str(path), "nested too deeply to be a configuration") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(path), f"{problem}{where}") from exc
+        raise ConfigError(str(path), f"{problem}{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -216,19 +280,24 @@ def load_config(
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     for section, body in raw.items():
         if section not in SECTIONS:
-            raise ConfigError(str(section), "unknown section")
+            raise ConfigError(show_name(section), "unknown section" + _did_you_mean(
+                str(section), list(SECTIONS)))
         if body is None:
             continue
         if not isinstance(body, dict):
             raise ConfigError(str(section), "must be a mapping of keys")
         for key, value in body.items():
             full = f"{section}.{key}"
-            if key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
-                raise ConfigError(full, "unknown key")
-            values[section][key] = _coerce(full, _field_type(section, key), value, False)
+            names = [f.name for f in dataclasses.fields(SECTIONS[section])]
+            if key not in names:
+                raise ConfigError(f"{section}.{show_name(key)}", "unknown key" + _did_you_mean(
+                    str(key), names, f"{section}."))
+            values[section][key] = _coerce(full, _field_type(section, key), value, False,
+                                           _is_secret(section, key))
     for (section, key), value in _env_overrides(env).items():
         env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
-        values[section][key] = _coerce(env_name, _field_type(section, key), value, True)
+        values[section][key] = _coerce(env_name, _field_type(section, key), value, True,
+                                       _is_secret(section, key))
     sections: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
@@ -236,9 +305,21 @@ def load_config(
             value = values[section].get(f.name, f.default)
             if f.metadata["required"] and value in ("", None):
                 env_name = f"{ENV_PREFIX}{section.upper()}_{f.name.upper()}"
-                raise ConfigError(full, f"required but not set (config file or {env_name})")
+                where = ("" if source != "environment" else
+                         f"; no config file: {path} not found")
+                raise ConfigError(full, f"required but not set (config file or {env_name}"
+                                  f"{where})")
             check: Check | None = f.metadata["check"]
             if check is not None and f.name in values[section] and (problem := check(value)):
                 raise ConfigError(full, problem)
         sections[section] = cls(**values[section])
-    return Config(**sections, source=source)
+    config = Config(**sections, source=source)
+    _check_data_dir(config)
+    return config
+
+
+def _check_data_dir(config: Config) -> None:
+    data_dir = config.data_dir
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError("store.data_dir", f"{show(str(data_dir))} exists and is not a "
+                          "directory")

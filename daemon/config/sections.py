@@ -6,13 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daemon.config.checks import (
+    MAX_ACCOUNT_ID,
     accounts_check,
     aliases_check,
     between,
     http_url_check,
+    name_check,
     one_of,
+    optional_http_url_check,
     password_hash_check,
     setting,
+    sqlite_url_check,
+    token_check,
     window_check,
     zone_check,
 )
@@ -23,9 +28,11 @@ PUBLIC_LASTFM_URL = "https://ws.audioscrobbler.com/2.0/"
 @dataclass(frozen=True)
 class LastfmConfig:
     api_key: str = setting(
-        "", "last.fm API key (https://www.last.fm/api/account/create)", secret=True, required=True
+        "", "last.fm API key (https://www.last.fm/api/account/create)", secret=True, required=True,
+        check=token_check,
     )
-    user: str = setting("", "last.fm user name whose scrobbles are pulled", required=True)
+    user: str = setting("", "last.fm user name whose scrobbles are pulled", required=True,
+                        check=name_check)
     api_url: str = setting(PUBLIC_LASTFM_URL, "last.fm API endpoint", check=http_url_check)
     requests_per_second: float = setting(
         4.0, "request rate to last.fm; requests are paced to this", check=between(0.05, 1000)
@@ -56,13 +63,14 @@ class PlexConfig:
         "preferred when reachable)"
     )
     url: str = setting("", "Plex server URL, e.g. http://127.0.0.1:32400 (used when the "
-                        "database file is not reachable)")
-    token: str = setting("", "Plex token (X-Plex-Token) for plex.url", secret=True)
+                        "database file is not reachable)", check=optional_http_url_check)
+    token: str = setting("", "Plex token (X-Plex-Token) for plex.url", secret=True,
+                         check=token_check)
     section: str = setting("Music", "title of the music library section")
     timeout_seconds: float = setting(30.0, "timeout of one request to Plex",
                                       check=between(1, 600))
     account_id: int = setting(1, "Plex account the plays of lastfm.user are written for "
-                               "(1 is the server owner)", check=between(1, 10**9))
+                               "(1 is the server owner)", check=between(1, MAX_ACCOUNT_ID))
     accounts: str = setting("", "more last.fm users and their Plex accounts, e.g. "
                              "'partner:5, kid:7' (their scrobbles must be pulled too)",
                              check=accounts_check)
@@ -133,7 +141,8 @@ class StoreConfig:
         "", "directory for plexfm's own data (default: $STATE_DIRECTORY, else "
         "~/.local/share/plexfm)"
     )
-    url: str = setting("", "SQLAlchemy URL of plexfm's store (default: SQLite in data_dir)")
+    url: str = setting("", "SQLAlchemy URL of plexfm's store (default: SQLite in data_dir)",
+                       check=sqlite_url_check)
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,22 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
             f"{b64(digest).decode()}")
 
 
+# scrypt costs a login may ask for: a stored hash outside them is refused at start, not at the
+# first login (hashlib raises for n not a power of two, or memory past maxmem)
+MIN_N, MAX_N, MAX_R, MAX_P = 2**10, 2**20, 32, 16
+MAXMEM = 128 * 1024 * 1024
+
+
 def is_password_hash(value: str) -> bool:
-    """True when `value` looks like the output of `hash_password` (not a plain password)."""
+    """True when `value` looks like the output of `hash_password` (not a plain password) with
+    scrypt costs that verification can actually run."""
     parts = value.split("$")
-    if len(parts) != 6 or parts[0] != SCHEME or not all(p.isdigit() for p in parts[1:4]):
+    if len(parts) != 6 or parts[0] != SCHEME or not all(
+            p.isascii() and p.isdigit() and len(p) <= 8 for p in parts[1:4]):
+        return False
+    n, r, p = (int(x) for x in parts[1:4])
+    if not (MIN_N <= n <= MAX_N and n & (n - 1) == 0 and 1 <= r <= MAX_R and 1 <= p <= MAX_P
+            and 128 * r * n + 128 * r * p < MAXMEM):
         return False
     try:
         salt = base64.urlsafe_b64decode(parts[4].encode())
@@ -43,5 +55,5 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     _scheme, n, r, p, salt, digest = stored.split("$")
     computed = hashlib.scrypt(password.encode(), salt=base64.urlsafe_b64decode(salt.encode()),
-                              n=int(n), r=int(r), p=int(p), maxmem=128 * 1024 * 1024, dklen=32)
+                              n=int(n), r=int(r), p=int(p), maxmem=MAXMEM, dklen=32)
     return hmac.compare_digest(computed, base64.urlsafe_b64decode(digest.encode()))
