@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine
 from werkzeug.routing import IntegerConverter, Rule
 
-from daemon.health import Health
+from daemon.service.health import Health
 from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection
 from tests.test_web import Calls, build_store, make_app, token

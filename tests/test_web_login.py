@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from daemon.health import Health
+from daemon.service.health import Health
 from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection
 from daemon.web.sessions import LIFETIME

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from daemon.health import Health
+from daemon.service.health import Health
 from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection
 from tests.test_web import Calls, build_store, make_app, status_of, token

@@ -26,7 +26,7 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 
 # scrypt costs a login may ask for: a stored hash outside them is refused at start, not at the
 # first login (hashlib raises for n not a power of two, or memory past maxmem)
-MIN_N, MAX_N, MAX_R, MAX_P = 2**10, 2**20, 32, 16
+MIN_N, MAX_N, MAX_R, MAX_P = 2, 2**20, 32, 16
 MAXMEM = 128 * 1024 * 1024
 
 
