@@ -5,7 +5,7 @@ decisions; `suggest.suggest` ranks candidates for the queue.
 """
 
 # Bump when a rule change should re-decide every automatic match (the store compares it).
-RULES_VERSION = 1
+RULES_VERSION = 2  # 2: several recordings, live albums, invisible characters
 
 from daemon.matching.matcher import (  # noqa: E402
     AMBIGUOUS,
@@ -16,6 +16,7 @@ from daemon.matching.matcher import (  # noqa: E402
     NO_ARTIST,
     REASONS,
     RULES,
+    SEVERAL_RECORDINGS,
     STATUS_AUTO,
     STATUS_QUEUED,
     match_exact,
@@ -38,6 +39,7 @@ __all__ = [
     "REASONS",
     "RULES",
     "RULES_VERSION",
+    "SEVERAL_RECORDINGS",
     "STATUS_AUTO",
     "STATUS_QUEUED",
     "NormalizedTitle",
