@@ -72,7 +72,7 @@ def recording_checks(ranked: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -
     some_concert = s["live_title"].to_numpy()[at] & (s_live == "")
     by_name = first["by_name"].to_numpy(dtype=bool)
     other = (s_album != "") & ~some_concert & ~first["named"].to_numpy(dtype=bool)
-    other &= (s_live != first["live"].to_numpy())
+    other &= s_live != first["live"].to_numpy()
     return pd.DataFrame(
         {"several": several.to_numpy(dtype=bool) & by_name, "other": other & by_name},
         index=first.index,
