@@ -124,6 +124,8 @@ _MARKERS = tuple((name, re.compile(pattern)) for name, pattern in VERSION_MARKER
 _GENERIC_VERSION = re.compile(GENERIC_VERSION[1])
 _AND = AND_WORDS[-1]
 _LIVE_ALBUM = re.compile("|".join(f"(?:{p})" for p in LIVE_ALBUM_PATTERNS))
+# Every live album pattern and live marker holds one of these words.
+_LIVE_HINT = re.compile(r"live|unplugged|concert|session")
 
 
 class NormalizedTitle(NamedTuple):
@@ -268,7 +270,10 @@ def normalize_album(raw: str, *, strip_editions: bool = True) -> str:
 
 def is_live_album(raw: str) -> bool:
     """Return whether album title `raw` names a live album (`LIVE_ALBUM_PATTERNS`)."""
-    base, _, markers = _split_qualifiers(fold(raw), _EQUIVALENT_ALBUM)
+    s = fold(raw)
+    if not _LIVE_HINT.search(s):  # most albums: no need to split qualifiers
+        return False
+    base, _, markers = _split_qualifiers(s, _EQUIVALENT_ALBUM)
     return LIVE in markers or bool(_LIVE_ALBUM.search(" ".join(words(base))))
 
 

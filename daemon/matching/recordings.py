@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import numpy as np
 import pandas as pd
 
 # A performer credit is stored as its performer_credits keys, sorted and joined by this.
@@ -31,19 +32,24 @@ def _nested(credits: pd.Series) -> bool:
 
 
 def recording_checks(ranked: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
-    """Return, per sid of `ranked` (candidates best first per sid, with tier and album_rank),
-    two bools: `several`, the candidates the choice is made among are different recordings; and
-    `other`, they are one recording but the scrobble's album says it is another one (a studio
-    album named while they are on a live album, or a live album they are not on; a live title
-    from an album that is not a live album may be any concert, so it is not flagged).
+    """Return two bools per sid of `ranked` (candidates best first per sid, each sid's rows
+    together, with tier and album_rank):
+    - `several`: the candidates the choice is made among are different recordings;
+    - `other`: they are one recording, but the scrobble's album says it is another one (a
+      studio album named while they are on a live album, or a live album they are not on; a
+      live title from an album that is not a live album may be any concert: not flagged).
 
     The choice is made among the candidates of the best tier, and of those, when any is on the
     album the scrobble names, only those. Candidates found by MBID (tier 0) are never flagged.
     """
+    if ranked.empty:
+        return pd.DataFrame({"several": [], "other": []}, dtype=bool)
     sid, lid, tier = (ranked[c].to_numpy() for c in ("sid", "lid", "tier"))
-    best = tier == pd.Series(tier).groupby(sid).transform("first").to_numpy()
+    opens = np.r_[True, sid[1:] != sid[:-1]]  # the first row of each sid
+    starts, group = np.flatnonzero(opens), np.cumsum(opens) - 1
+    best = tier == tier[starts][group]
     on_named = best & (ranked["album_rank"].to_numpy() < _NAMED)
-    named = pd.Series(on_named).groupby(sid).transform("any").to_numpy()
+    named = np.logical_or.reduceat(on_named, starts)[group]
 
     def known(column: str) -> pd.Series:  # "" is unknown: never a difference
         values = pd.Series(lib[column].to_numpy()[lid], dtype=object)
@@ -59,13 +65,17 @@ def recording_checks(ranked: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -
             "performers": known("performers"),
         }
     )[best & (on_named | ~named)]
-    groups = pool.groupby("sid", sort=False)
-    first = groups[["by_name", "named", "live"]].first()
-    several = (groups["live"].nunique() > 1) | (groups["mbid"].nunique() > 1)
-    credits = groups["performers"].nunique()
-    check = credits.index[(credits > 1) & ~several]
-    nested = pool[pool["sid"].isin(check)].groupby("sid")["performers"].agg(_nested)
-    several.loc[nested.index] = ~nested.astype(bool)
+    first = pool.drop_duplicates("sid").set_index("sid")
+    several = pd.Series(False, index=first.index)
+    multi = pool[pool["sid"].duplicated(keep=False)]  # most scrobbles have one candidate
+    if not multi.empty:
+        groups = multi.groupby("sid", sort=False)
+        differ = (groups["live"].nunique() > 1) | (groups["mbid"].nunique() > 1)
+        credits = groups["performers"].nunique()
+        check = credits.index[(credits > 1) & ~differ]
+        nested = multi[multi["sid"].isin(check)].groupby("sid")["performers"].agg(_nested)
+        differ.loc[nested.index] = ~nested.astype(bool)
+        several.loc[differ.index] = differ
     at = first.index.to_numpy()
     s_album, s_live = s["album_full"].to_numpy()[at], s["live_album"].to_numpy()[at]
     # A live title from an album that is not a live album (a compilation): some concert.

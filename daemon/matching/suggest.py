@@ -165,7 +165,8 @@ def _score(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarra
 
 
 def _literal_similarity(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarray:
-    """Return fuzz.ratio of the literal titles (punctuation kept) per (sid, lid) pair."""
+    """Return fuzz.ratio of the literal titles (punctuation kept) per (sid, lid) pair: the
+    order among equal scores."""
     a = s["title_literal"].to_numpy()[found["sid"].to_numpy()]
     b = lib["title_literal"].to_numpy()[found["lid"].to_numpy()]
     return np.asarray(process.cpdist(a, b, scorer=fuzz.ratio, dtype=np.float32, workers=-1))
@@ -193,10 +194,14 @@ def suggest(
             "sid": found["sid"].to_numpy(),
             "rating_key": lib["rating_key"].to_numpy()[found["lid"].to_numpy()],
             "score": _score(found, s, lib),
-            "literal": _literal_similarity(found, s, lib),
         }
     )
-    scored = scored[scored["score"] >= MIN_SUGGESTION_SCORE]
+    enough = scored["score"].to_numpy() >= MIN_SUGGESTION_SCORE
+    scored, found = scored[enough], found[enough]
+    tied = scored.duplicated(["sid", "score"], keep=False).to_numpy()
+    literal = np.zeros(len(scored), dtype=np.float32)
+    literal[tied] = _literal_similarity(found[tied], s, lib)
+    scored = scored.assign(literal=literal)
     scored = scored.sort_values(
         ["sid", "score", "literal", "rating_key"], ascending=[True, False, False, True]
     )
