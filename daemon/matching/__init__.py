@@ -1,7 +1,8 @@
 """Pure matching of last.fm scrobbles to Plex library tracks: no I/O, no store, no config.
 
-`normalize` holds the rules as named constants; `matcher.match_exact` makes the automatic
-decisions; `suggest.suggest` ranks candidates for the queue.
+`characters` and `normalize` hold the rules as named constants; `matcher.match_exact` makes the
+automatic decisions, choosing only among copies of one recording (`recordings`);
+`suggest.suggest` ranks candidates for the queue (`numbering` for movement and part numbers).
 """
 
 # Bump when a rule change should re-decide every automatic match (the store compares it).
