@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from daemon.matching.characters import (
+    DASH_MAP,
+    DEFAULT_IGNORABLE_RANGES,
+    DIACRITIC_RANGES,
+    ELLIPSIS_MAP,
+    QUOTE_MAP,
+    TRANSLITERATIONS,
+    fold,
+)
 from daemon.matching.normalize import (
     ALBUM_EDITIONS,
     AND_WORDS,
-    DASH_MAP,
-    DIACRITIC_RANGES,
-    ELLIPSIS_MAP,
     EQUIVALENT_SUFFIXES,
     FEATURE_PATTERNS,
     GENERIC_VERSION,
     LEADING_ARTICLES,
-    QUOTE_MAP,
-    TRANSLITERATIONS,
+    LIVE_ALBUM_PATTERNS,
     VERSION_FILLER,
     VERSION_MARKERS,
     WORD_EQUIVALENTS,
     artist_credits,
-    fold,
+    is_live_album,
     normalize_album,
     normalize_artist,
     normalize_title,
+    performer_credits,
 )
+from daemon.matching.numbering import NUMBERING_WORDS, numbers_conflict, title_numbers
 
 SUNFLOWER = "sunflower spider man into the spider verse"
 
@@ -87,6 +95,26 @@ def test_transliterations(char: str, ascii: str) -> None:
 def test_diacritic_ranges(raw: str, folded: str) -> None:
     assert DIACRITIC_RANGES
     assert fold(raw) == folded
+
+
+@pytest.mark.parametrize(
+    "code", sorted({c for first, last in DEFAULT_IGNORABLE_RANGES for c in (first, last)})
+)
+def test_default_ignorable_inside_a_word(code: int) -> None:
+    """Invisible characters are no word break: an exact match is not sent to the queue."""
+    char = chr(code)
+    assert fold(f"Lu{char}cky") == "lucky"
+    assert normalize_title(f"Get Lu{char}cky (feat. Pha{char}rrell)") == normalize_title(
+        "Get Lucky"
+    )
+    assert normalize_artist(f"Daft{char} Punk") == "daft punk"
+    assert normalize_album(f"{char}Random Access Memories{char}") == "random access memories"
+
+
+@pytest.mark.parametrize("code", [0x00AC, 0x200A, 0x2010, 0x3163, 0xFF9F])
+def test_default_ignorable_neighbours_stay(code: int) -> None:
+    """The code points just outside the ranges are not removed."""
+    assert fold(f"a{chr(code)}b") != "ab"
 
 
 @pytest.mark.parametrize(
@@ -338,3 +366,110 @@ def test_artist_keys(raw: str, key: str) -> None:
 )
 def test_artist_credits(raw: str, credits: list[str]) -> None:
     assert artist_credits(raw) == credits
+
+
+@pytest.mark.parametrize(
+    "album",
+    [
+        "Live!",
+        "Live",
+        "Live at Leeds",
+        "Live at Leeds (Deluxe Edition)",
+        "Live in Japan",
+        "Live from Austin, TX",
+        "Live 1975-85",
+        "Bob Dylan Live 1966",
+        "MTV Unplugged in New York",
+        "Unplugged",
+        "Elvis in Concert",
+        "The Concert in Central Park",
+        "The Köln Concert",
+        "BBC Sessions",
+        "Sessions at West 54th",
+        "Weld (Live)",
+        "Rust Never Sleeps [Live at the Cow Palace]",
+        "Stop Making Sense - Live",
+    ],
+)
+def test_live_albums(album: str) -> None:
+    assert LIVE_ALBUM_PATTERNS
+    assert is_live_album(album)
+
+
+@pytest.mark.parametrize(
+    "album",
+    [
+        "Live Through This",
+        "Live Through This (Deluxe Edition)",
+        "Live Forever: The Best of Oasis",
+        "Live and Let Die",
+        "Live Your Life",
+        "Alive",
+        "The World We Live In",
+        "Concert Arias",
+        "Brandenburg Concertos",
+        "Oliver!",
+        "Delivery",
+        "",
+    ],
+)
+def test_not_live_albums(album: str) -> None:
+    assert not is_live_album(album)
+
+
+@pytest.mark.parametrize(
+    ("raw", "credits"),
+    [
+        ("Queen & David Bowie", {"queen", "david bowie"}),
+        ("Daft Punk feat. Pharrell Williams", {"daft punk"}),
+        ("Mark Ronson (feat. Bruno Mars)", {"mark ronson"}),
+        ("Berliner Philharmoniker, Herbert von Karajan", {"berliner philharmoniker",
+                                                         "herbert von karajan"}),
+        ("The Beatles", {"beatles"}),
+        ("", set()),
+    ],
+)  # fmt: skip
+def test_performer_credits(raw: str, credits: set[str]) -> None:
+    assert performer_credits(raw) == credits
+
+
+@pytest.mark.parametrize(
+    ("raw", "literal"),
+    [
+        ("In the Flesh?", "in the flesh?"),
+        ("In The Flesh? - 2011 Remaster", "in the flesh?"),
+        ("Get Lucky (feat. Pharrell)", "get lucky"),
+        ("Song - Live", "song (live)"),
+        ("?", "?"),
+    ],
+)
+def test_title_literal(raw: str, literal: str) -> None:
+    assert normalize_title(raw).literal == literal
+
+
+@pytest.mark.parametrize(
+    ("raw", "numbers"),
+    [
+        ("Another Brick in the Wall, Part II", "2"),
+        ("Another Brick in the Wall (Pt. 2) - 2011 Remaster", "2"),
+        ('Concerto No. 1 in E Major, RV 269 "Spring": III. Allegro', "1 3 269"),
+        ("Symphony No. 9 in C Major, D. 944: IV. Allegro vivace", "4 9 944"),
+        ("Act I, Scene II: Aria", "1 2"),
+        ("Rocky IV", "4"),
+        # A lone I, V or X outside a numbered place is a word, not a number.
+        ("I Want You", ""),
+        ("Song, I Love You", ""),
+        ("Mix It Up", ""),
+        ("Civil War", ""),
+        ("24K Magic", ""),
+    ],
+)
+def test_title_numbers(raw: str, numbers: str) -> None:
+    assert "part" in NUMBERING_WORDS
+    assert title_numbers(normalize_title(raw).literal) == numbers
+
+
+def test_numbers_conflict() -> None:
+    a = np.array(["1 3 269", "2", "2", "", "3 9", "1 1"], dtype=object)
+    b = np.array(["1 1 269", "2 2011", "2", "4", "4 9", "1"], dtype=object)
+    assert numbers_conflict(a, b).tolist() == [True, False, False, False, True, False]

@@ -1,11 +1,12 @@
 """Pure matching of last.fm scrobbles to Plex library tracks: no I/O, no store, no config.
 
-`normalize` holds the rules as named constants; `matcher.match_exact` makes the automatic
-decisions; `suggest.suggest` ranks candidates for the queue.
+`characters` and `normalize` hold the rules as named constants; `matcher.match_exact` makes the
+automatic decisions, choosing only among copies of one recording (`recordings`);
+`suggest.suggest` ranks candidates for the queue (`numbering` for movement and part numbers).
 """
 
 # Bump when a rule change should re-decide every automatic match (the store compares it).
-RULES_VERSION = 1
+RULES_VERSION = 2  # 2: several recordings, live albums, invisible characters
 
 from daemon.matching.matcher import (  # noqa: E402
     AMBIGUOUS,
@@ -16,6 +17,7 @@ from daemon.matching.matcher import (  # noqa: E402
     NO_ARTIST,
     REASONS,
     RULES,
+    SEVERAL_RECORDINGS,
     STATUS_AUTO,
     STATUS_QUEUED,
     match_exact,
@@ -38,6 +40,7 @@ __all__ = [
     "REASONS",
     "RULES",
     "RULES_VERSION",
+    "SEVERAL_RECORDINGS",
     "STATUS_AUTO",
     "STATUS_QUEUED",
     "NormalizedTitle",

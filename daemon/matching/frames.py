@@ -12,11 +12,15 @@ import numpy as np
 import pandas as pd
 
 from daemon.matching.normalize import (
+    LIVE,
     artist_credits,
+    is_live_album,
     normalize_album,
     normalize_artist,
     normalize_title,
+    performer_credits,
 )
+from daemon.matching.recordings import CREDIT_JOIN
 
 # Optional on both sides: a missing column reads as "" (unknown).
 MBID_COLUMNS = ("artist_mbid", "track_mbid", "album_mbid")
@@ -45,20 +49,33 @@ def _title_columns(titles: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "title_key": np.array([n.key for n in normalized], dtype=object)[codes],
         "title_base": np.array([n.base for n in normalized], dtype=object)[codes],
+        "title_literal": np.array([n.literal for n in normalized], dtype=object)[codes],
+        "live_title": np.array([LIVE in n.markers for n in normalized], dtype=bool)[codes],
     }
 
 
 def _album_columns(albums: np.ndarray) -> dict[str, np.ndarray]:
+    """album_key, album_full (edition markers kept), live_album (album_key if it is a live
+    album, else "")."""
+    codes, uniques = pd.factorize(albums)
+    keys = np.array([normalize_album(a) for a in uniques], dtype=object)
+    live = np.array([is_live_album(a) for a in uniques], dtype=bool)
     return {
-        "album_key": _each_distinct(albums, normalize_album),
+        "album_key": keys[codes],
         "album_full": _each_distinct(albums, lambda a: normalize_album(a, strip_editions=False)),
+        "live_album": np.where(live, keys, "").astype(object)[codes],
     }
+
+
+def _performers(credit: str) -> str:
+    return CREDIT_JOIN.join(sorted(performer_credits(credit)))
 
 
 def prepare_scrobbled(scrobbled: pd.DataFrame) -> pd.DataFrame:
     """Return one normalized row per scrobbled row, positionally aligned (index 0..n-1).
 
-    Columns: artist (key), title_key, title_base, album_key, album_full, and the three mbids.
+    Columns: artist (key), title_key, title_base, title_literal, live_title (the title has a
+    live marker), album_key, album_full, live_album, raw_artist and the three mbids.
     """
     artists = _text(scrobbled, "artist")
     return pd.DataFrame(
@@ -76,15 +93,19 @@ def prepare_library(library: pd.DataFrame) -> pd.DataFrame:
     """Return one normalized row per library track, positionally aligned (index 0..n-1).
 
     Columns: rating_key, album_artist and track_artist (keys; track_artist "" when unset),
-    title_key, title_base, album_key, album_full, is_compilation, year (NO_YEAR when unknown),
-    and the three mbids.
+    performers (the track artist's, else the album artist's performer_credits, joined by
+    CREDIT_JOIN), title_key, title_base, title_literal, live_title, album_key, album_full,
+    live_album, is_compilation, year (NO_YEAR when unknown), and the three mbids.
     """
     years = pd.to_numeric(library["album_year"], errors="coerce").fillna(NO_YEAR)
+    album_artists, track_artists = _text(library, "album_artist"), _text(library, "track_artist")
+    performers = np.where(track_artists != "", track_artists, album_artists)
     return pd.DataFrame(
         {
             "rating_key": library["rating_key"].to_numpy(dtype=np.int64),
-            "album_artist": _each_distinct(_text(library, "album_artist"), normalize_artist),
-            "track_artist": _each_distinct(_text(library, "track_artist"), normalize_artist),
+            "album_artist": _each_distinct(album_artists, normalize_artist),
+            "track_artist": _each_distinct(track_artists, normalize_artist),
+            "performers": _each_distinct(performers, _performers),
             **_title_columns(_text(library, "title")),
             **_album_columns(_text(library, "album")),
             "is_compilation": library["is_compilation"].fillna(False).to_numpy(dtype=bool),

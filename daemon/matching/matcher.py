@@ -2,8 +2,9 @@
 
 The ladder: the track MBID; else the normalized (artist, title) key against the album artist and
 the track artist (or the artist MBID plus the title key); then the scrobble's album; then a
-deterministic ranking. Everything else waits in the queue with a reason from `REASONS`. Fuzzy
-scores never decide a match: they only rank suggestions (`suggest.py`).
+deterministic ranking, only among copies of one recording (`recordings`). Everything else waits
+in the queue with a reason from `REASONS`. Fuzzy scores never decide a match: they only rank
+suggestions (`suggest.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from daemon.matching.frames import (
     prepare_scrobbled,
     put_lists,
 )
+from daemon.matching.recordings import recording_checks
 
 STATUS_AUTO = "auto"
 STATUS_QUEUED = "queued"
@@ -29,7 +31,8 @@ ARTIST_KNOWN = "artist known, title not found"
 DIFFERENT_VERSION = "different version"
 CLOSE_TITLE = "close title"
 AMBIGUOUS = "ambiguous"
-REASONS = (NO_ARTIST, ARTIST_KNOWN, DIFFERENT_VERSION, CLOSE_TITLE, AMBIGUOUS)
+SEVERAL_RECORDINGS = "several recordings"  # the library shows the candidates differ (live, ...)
+REASONS = (NO_ARTIST, ARTIST_KNOWN, DIFFERENT_VERSION, CLOSE_TITLE, AMBIGUOUS, SEVERAL_RECORDINGS)
 # "<how found>[-<what chose among several>]": "-album" when the scrobble's album chose, "-ranked"
 # when the deterministic order did (non-compilation, earliest year, lowest rating_key).
 RULES = ("mbid", "mbid-album", "mbid-ranked", "exact", "exact-album", "exact-ranked")
@@ -111,9 +114,9 @@ def _keys_by_sid(ranked: pd.DataFrame) -> pd.Series:
     return ranked.groupby("sid", sort=False)["rating_key"].agg(list)
 
 
-def _choose(ranked: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per sid: rating_key, rule, ambiguous (bool), alternatives (every
-    candidate's rating_key, the chosen one first)."""
+def _choose(ranked: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per sid: rating_key, rule, reason ("" when the choice stands, else why
+    it waits in the queue), alternatives (every candidate's rating_key, the chosen one first)."""
     first = ranked.drop_duplicates("sid").set_index("sid")
     second = ranked[ranked.duplicated("sid")].drop_duplicates("sid").set_index("sid")
     second = second.reindex(first.index)
@@ -130,13 +133,17 @@ def _choose(ranked: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
     duplicated = (same_album[~ranked.duplicated("sid")] > 1).to_numpy()
     generic = s["title_base"].to_numpy()[first.index.to_numpy()]
     generic = np.isin(generic, list(GENERIC_TITLES)) & (tier == _TIER_NAME) & (rank == 2)
+    checks = recording_checks(ranked, s, lib).reindex(first.index)
+    reason = np.where(duplicated | generic, AMBIGUOUS, "").astype(object)
+    reason[checks["other"].to_numpy()] = DIFFERENT_VERSION
+    reason[checks["several"].to_numpy()] = SEVERAL_RECORDINGS
     several = ranked[ranked["sid"].duplicated(keep=False)]
     keys = _keys_by_sid(several).reindex(first.index)
     return pd.DataFrame(
         {
             "rating_key": first["rating_key"].to_numpy(),
             "rule": rule,
-            "ambiguous": duplicated | generic,
+            "reason": reason,
             "alternatives": [
                 k if isinstance(k, list) else [rk]
                 for k, rk in zip(keys, first["rating_key"].tolist(), strict=True)
@@ -176,13 +183,13 @@ def match_exact(scrobbled: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
 
     candidates = _candidates(s, lib, idx)
     usable = candidates["conflict"] == ""
-    chosen = _choose(_ranked(candidates[usable], s, lib), s)
-    auto = chosen[~chosen["ambiguous"]]
+    chosen = _choose(_ranked(candidates[usable], s, lib), s, lib)
+    auto = chosen[chosen["reason"] == ""]
     at = auto.index.to_numpy()
     status[at], rating_key[at], rule[at] = STATUS_AUTO, auto["rating_key"], auto["rule"]
     put_lists(alternatives, at, (keys[1:] for keys in auto["alternatives"]))
-    unsure = chosen[chosen["ambiguous"]]
-    reason[unsure.index.to_numpy()] = AMBIGUOUS
+    unsure = chosen[chosen["reason"] != ""]
+    reason[unsure.index.to_numpy()] = unsure["reason"].to_numpy()
     put_lists(alternatives, unsure.index, unsure["alternatives"])
 
     # Only conflicting candidates: MusicBrainz says another recording, or a namesake artist.

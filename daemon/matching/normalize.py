@@ -8,7 +8,8 @@ rules can evolve and everything re-matches.
 A title is read as a base plus *qualifiers*: bracketed groups and ` - ` segments. A qualifier is
 either a featured-artist clause (dropped), an equivalent suffix that does not change the
 recording (dropped), a marker of another recording (kept as part of the identity), or ordinary
-text that belongs to the name (kept).
+text that belongs to the name (kept). Character-level rules (quotes, dashes, diacritics,
+invisible characters) are in `characters`.
 """
 
 from __future__ import annotations
@@ -17,44 +18,7 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-# --- characters ------------------------------------------------------------------------------
-
-# Written as \N{...} names: the look-alike characters themselves are unreadable in a diff.
-QUOTE_MAP: dict[str, str] = {
-    **dict.fromkeys(
-        "\N{LEFT SINGLE QUOTATION MARK}\N{RIGHT SINGLE QUOTATION MARK}"
-        "\N{SINGLE LOW-9 QUOTATION MARK}\N{SINGLE HIGH-REVERSED-9 QUOTATION MARK}\N{PRIME}"
-        "\N{GRAVE ACCENT}\N{ACUTE ACCENT}\N{MODIFIER LETTER APOSTROPHE}"
-        "\N{MODIFIER LETTER TURNED COMMA}\N{FULLWIDTH APOSTROPHE}",
-        "'",
-    ),
-    **dict.fromkeys(
-        "\N{LEFT DOUBLE QUOTATION MARK}\N{RIGHT DOUBLE QUOTATION MARK}"
-        "\N{DOUBLE LOW-9 QUOTATION MARK}\N{DOUBLE HIGH-REVERSED-9 QUOTATION MARK}"
-        "\N{DOUBLE PRIME}\N{LEFT-POINTING DOUBLE ANGLE QUOTATION MARK}"
-        "\N{RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK}\N{FULLWIDTH QUOTATION MARK}",
-        '"',
-    ),
-}
-DASH_MAP: dict[str, str] = dict.fromkeys(
-    "\N{HYPHEN}\N{NON-BREAKING HYPHEN}\N{FIGURE DASH}\N{EN DASH}\N{EM DASH}"
-    "\N{HORIZONTAL BAR}\N{MINUS SIGN}\N{HYPHEN BULLET}\N{SMALL EM DASH}"
-    "\N{SMALL HYPHEN-MINUS}\N{FULLWIDTH HYPHEN-MINUS}",
-    "-",
-)
-ELLIPSIS_MAP: dict[str, str] = {
-    "\N{HORIZONTAL ELLIPSIS}": "...", "\N{MIDLINE HORIZONTAL ELLIPSIS}": "...",
-}  # fmt: skip
-# Letters that carry no combining mark, so stripping diacritics alone would keep them apart.
-TRANSLITERATIONS: dict[str, str] = {
-    "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ħ": "h",
-    "\N{LATIN SMALL LETTER DOTLESS I}": "i",
-}  # fmt: skip
-# Only the Latin/Greek/Cyrillic combining diacritics: a blanket "strip every mark" would turn
-# Japanese が into か (dakuten) and break Indic scripts.
-DIACRITIC_RANGES: tuple[tuple[int, int], ...] = (
-    (0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F),
-)  # fmt: skip
+from daemon.matching.characters import fold
 
 # --- words -----------------------------------------------------------------------------------
 
@@ -104,8 +68,9 @@ ALBUM_EDITIONS: tuple[str, ...] = (
 
 # Searched (not fully matched) in what remains of a qualifier; any hit makes it part of the
 # identity, so "Song - Live" never equals "Song". "Original Mix" was already dropped above.
+LIVE = "live"
 VERSION_MARKERS: tuple[tuple[str, str], ...] = (
-    ("live", r"\blive\b|\bin concert\b|\bunplugged\b|\b(?:bbc|peel) sessions?\b"),
+    (LIVE, r"\blive\b|\bin concert\b|\bunplugged\b|\b(?:bbc|peel) sessions?\b"),
     ("remix", r"\bre ?mix(?:ed|es)?\b|\brmx\b|\bmix\b|\bdub\b|\brework(?:ed)?\b|\bextended\b"
               r"|\bedit\b|\bbootleg\b"),
     ("acoustic", r"\bacoustic\b|\bunplugged\b"),
@@ -124,10 +89,24 @@ GENERIC_VERSION = ("alternate", r"\bversion\b")
 # Dropped from a version qualifier's text: "Live Version" == "Live".
 VERSION_FILLER: frozenset[str] = frozenset({"version"})
 
+# --- albums of live recordings --------------------------------------------------------------
+
+# A live album holds other recordings than the studio album even when its track titles carry no
+# "(Live)". Searched in the album's words (folded, punctuation dropped, edition markers removed);
+# an album qualifier with a "live" marker ("Weld (Live)", "[Live at the BBC]") counts too.
+# Conservative on purpose: a miss only leaves the copies to the ordinary tie-break, a false hit
+# would queue studio tracks. Not live: "Live Through This", "Live Forever", "Alive", "The World
+# We Live In", "Live and Let Die", "Concert Arias".
+LIVE_ALBUM_PATTERNS: tuple[str, ...] = (
+    r"^live(?: (?:in|at|from)\b.*| \d.*)?$",  # "Live!", "Live in Japan", "Live 1975-85"
+    r"\blive (?:at|from)\b|\blive \d{4}\b",  # "Nirvana Live at Reading", "Live 1966"
+    r"\bunplugged\b|\bin concert\b",  # "MTV Unplugged in New York", "Elvis in Concert"
+    r"\bconcert (?:at|in|for|from)\b|\bconcert$",  # "Concert in Central Park", "Köln Concert"
+    r"\b(?:bbc|peel|radio|live) sessions?\b|\bsessions? at\b",  # "BBC Sessions", "Sessions at ..."
+)  # fmt: skip
+
 # --- compiled forms --------------------------------------------------------------------------
 
-_CHAR_TABLE = str.maketrans({**QUOTE_MAP, **DASH_MAP, **ELLIPSIS_MAP, **TRANSLITERATIONS})
-_DIACRITICS = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in DIACRITIC_RANGES) + "]")
 _BRACKET_GROUP = re.compile(r"[(\[{]([^()\[\]{}]*)[)\]}]")
 _DASH_SEGMENT = re.compile(r"\s+-\s+|\s+-$|^-\s+")
 _PART_SPLIT = re.compile(r"[/,;]")
@@ -144,28 +123,23 @@ _EQUIVALENT_ALBUM = re.compile("|".join(f"(?:{p})" for p in EQUIVALENT_SUFFIXES 
 _MARKERS = tuple((name, re.compile(pattern)) for name, pattern in VERSION_MARKERS)
 _GENERIC_VERSION = re.compile(GENERIC_VERSION[1])
 _AND = AND_WORDS[-1]
+_LIVE_ALBUM = re.compile("|".join(f"(?:{p})" for p in LIVE_ALBUM_PATTERNS))
+# Every live album pattern and live marker holds one of these words.
+_LIVE_HINT = re.compile(r"live|unplugged|concert|session")
 
 
 class NormalizedTitle(NamedTuple):
     """A title's comparison key, its base (the song, without version qualifiers) and markers.
 
     Two titles name the same recording iff their keys are equal; the same song in another
-    recording iff their bases are equal and their keys differ.
+    recording iff their bases are equal and their keys differ. `literal` is the key with its
+    punctuation ("In the Flesh?", "III. Presto"): only for ranking suggestions.
     """
 
     key: str
     base: str
     markers: frozenset[str]
-
-
-def fold(s: str) -> str:
-    """Return `s` in NFKC, casefolded, without Latin diacritics, with quotes/dashes unified."""
-    if s.isascii():
-        return s.lower().replace("`", "'")
-    # Before NFKC too: NFKC turns the acute-accent apostrophe into a space and a combining mark.
-    s = unicodedata.normalize("NFKC", s.translate(_CHAR_TABLE)).casefold().translate(_CHAR_TABLE)
-    s = _DIACRITICS.sub("", unicodedata.normalize("NFKD", s))
-    return unicodedata.normalize("NFC", s)
+    literal: str
 
 
 def words(s: str) -> list[str]:
@@ -247,15 +221,25 @@ def normalize_title(raw: str) -> NormalizedTitle:
     """Return the key, base and version markers of a track title (see `NormalizedTitle`)."""
     s = fold(raw)
     base, versions, markers = _split_qualifiers(s, _EQUIVALENT)
-    base_key = " ".join(words(FEATURE_TAIL.sub("", base)))
+    base = FEATURE_TAIL.sub("", base)
+    base_key = " ".join(words(base))
     if not base_key:  # the whole title was a qualifier, e.g. "[Untitled]" or "(Live)"
         whole = " ".join(words(s)) or _fallback(raw)
-        return NormalizedTitle(whole, whole, frozenset())
-    tags = sorted(
-        {" ".join(w for w in v.split() if w not in VERSION_FILLER) or v for v in versions}
+        return NormalizedTitle(whole, whole, frozenset(), _fallback(raw))
+    tags = "".join(
+        f" ({t})"
+        for t in sorted(
+            {" ".join(w for w in v.split() if w not in VERSION_FILLER) or v for v in versions}
+        )
     )
-    key = base_key + "".join(f" ({t})" for t in tags)
-    return NormalizedTitle(key, base_key, markers)
+    return NormalizedTitle(base_key + tags, base_key, markers, " ".join(base.split()) + tags)
+
+
+def _without_features(s: str) -> str:
+    """Return folded artist credit `s` without its featured-artist clauses."""
+    if "(" in s or "[" in s:
+        s = _BRACKET_GROUP.sub(lambda m: " " if FEATURE_GROUP.match(m.group(1)) else m[0], s)
+    return FEATURE_TAIL.sub("", s)
 
 
 def normalize_artist(raw: str) -> str:
@@ -264,10 +248,7 @@ def normalize_artist(raw: str) -> str:
     Guarantees: "The Beatles" == "Beatles" == "Beatles, The"; "A & B" == "A and B" == "A, B";
     "A feat. B" == "A (feat. B)" == "A"; a band name with a comma stays whole.
     """
-    s = fold(raw)
-    if "(" in s or "[" in s:
-        s = _BRACKET_GROUP.sub(lambda m: " " if FEATURE_GROUP.match(m.group(1)) else m[0], s)
-    s = _ARTICLE_SUFFIX.sub("", FEATURE_TAIL.sub("", s))
+    s = _ARTICLE_SUFFIX.sub("", _without_features(fold(raw)))
     tokens = [w for w in words(s) if w != _AND]
     if len(tokens) > 1 and tokens[0] in LEADING_ARTICLES:
         tokens = tokens[1:]
@@ -287,6 +268,15 @@ def normalize_album(raw: str, *, strip_editions: bool = True) -> str:
     return " ".join(words(s)) or _fallback(raw)
 
 
+def is_live_album(raw: str) -> bool:
+    """Return whether album title `raw` names a live album (`LIVE_ALBUM_PATTERNS`)."""
+    s = fold(raw)
+    if not _LIVE_HINT.search(s):  # most albums: no need to split qualifiers
+        return False
+    base, _, markers = _split_qualifiers(s, _EQUIVALENT_ALBUM)
+    return LIVE in markers or bool(_LIVE_ALBUM.search(" ".join(words(base))))
+
+
 def artist_credits(raw: str) -> list[str]:
     """Return the keys of the separate artists a credit string may name ("A, B & C" -> 3 keys).
 
@@ -295,3 +285,12 @@ def artist_credits(raw: str) -> list[str]:
     """
     keys = (normalize_artist(p) for p in _CREDIT_SEPARATORS.split(fold(raw)) if p.strip())
     return [k for k in dict.fromkeys(keys) if k and k not in LEADING_ARTICLES]
+
+
+def performer_credits(raw: str) -> frozenset[str]:
+    """Return the keys of the performers credit `raw` names, featured artists left out.
+
+    "Queen & David Bowie" -> {queen, david bowie}; "Daft Punk feat. Pharrell" -> {daft punk}.
+    """
+    keys = (normalize_artist(p) for p in _CREDIT_SEPARATORS.split(_without_features(fold(raw))))
+    return frozenset(k for k in keys if k and k not in LEADING_ARTICLES)

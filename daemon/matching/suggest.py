@@ -5,6 +5,11 @@ the scrobble's artist or any credited artist (album or track artist, or the same
 library artists whose name is fuzzily close; library tracks with the same title base under any
 artist (a transliterated artist); library tracks sharing one of the title's rarest words (a typo
 elsewhere in the title).
+
+Ranking: the score, then the closer literal title (punctuation kept: "In the Flesh" before
+"In the Flesh?" for a scrobbled "In The Flesh"), then the lower rating_key. A candidate whose
+title numbers conflict with the scrobble's ("III." and "IV.", "Part 1" and "Part II") loses
+NUMBER_PENALTY points of title similarity.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from daemon.matching.frames import (
     prepare_scrobbled,
     put_lists,
 )
+from daemon.matching.numbering import numbers_conflict, title_numbers
 
 SUGGESTION_LIMIT = 5
 MIN_SUGGESTION_SCORE = 40
@@ -38,6 +44,8 @@ TOKEN_BLOCK_CAP = 50
 TOKENS_PER_TITLE = 2
 # score = title, artist and album similarities (0-100) weighted; the title weighs most.
 WEIGHT_TITLE, WEIGHT_ARTIST, WEIGHT_ALBUM = 0.55, 0.35, 0.10
+# Title similarity lost when the titles' numbers (movement, part, opus) conflict.
+NUMBER_PENALTY = 30
 _CHUNK = 1024
 
 
@@ -121,6 +129,11 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where((a == "") | (b == ""), 0.0, scores)
 
 
+def _numbers(literals: np.ndarray) -> np.ndarray:
+    codes, uniques = pd.factorize(literals)
+    return np.array([title_numbers(u) for u in uniques] or [""], dtype=object)[codes]
+
+
 def _score(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarray:
     """Return an int score 0-100 per (sid, lid) pair."""
     sid, lid = found["sid"].to_numpy(), found["lid"].to_numpy()
@@ -134,6 +147,11 @@ def _score(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarra
 
     (s_key, l_key), (s_base, l_base) = both("title_key"), both("title_base")
     title = title_scores(s_key, s_base, l_key, l_base, pairwise=True)
+    s_numbers = _numbers(s["title_literal"].to_numpy())[sid]
+    numbered = s_numbers != ""  # most scrobbled titles have none: skip their candidates
+    l_numbers = np.full(len(found), "", dtype=object)
+    l_numbers[numbered] = _numbers(lib["title_literal"].to_numpy()[lid[numbered]])
+    title = title - NUMBER_PENALTY * numbers_conflict(s_numbers, l_numbers)
     artist = np.maximum(
         _similarity(*both("artist", "album_artist")), _similarity(*both("artist", "track_artist"))
     )
@@ -144,6 +162,14 @@ def _score(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarra
     score = WEIGHT_TITLE * title + WEIGHT_ARTIST * artist + WEIGHT_ALBUM * album
     score = np.where(same("track_mbid"), 100.0, score)
     return np.clip(np.rint(score), 0, 100).astype(np.int64)
+
+
+def _literal_similarity(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarray:
+    """Return fuzz.ratio of the literal titles (punctuation kept) per (sid, lid) pair: the
+    order among equal scores."""
+    a = s["title_literal"].to_numpy()[found["sid"].to_numpy()]
+    b = lib["title_literal"].to_numpy()[found["lid"].to_numpy()]
+    return np.asarray(process.cpdist(a, b, scorer=fuzz.ratio, dtype=np.float32, workers=-1))
 
 
 def suggest(
@@ -170,8 +196,15 @@ def suggest(
             "score": _score(found, s, lib),
         }
     )
-    scored = scored[scored["score"] >= MIN_SUGGESTION_SCORE]
-    scored = scored.sort_values(["sid", "score", "rating_key"], ascending=[True, False, True])
+    enough = scored["score"].to_numpy() >= MIN_SUGGESTION_SCORE
+    scored, found = scored[enough], found[enough]
+    tied = scored.duplicated(["sid", "score"], keep=False).to_numpy()
+    literal = np.zeros(len(scored), dtype=np.float32)
+    literal[tied] = _literal_similarity(found[tied], s, lib)
+    scored = scored.assign(literal=literal)
+    scored = scored.sort_values(
+        ["sid", "score", "literal", "rating_key"], ascending=[True, False, False, True]
+    )
     top = scored.groupby("sid", sort=False).head(limit)
     lists = (
         pd.Series(
