@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import math
 import os
-import stat
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,9 +18,8 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from daemon.config.checks import WINDOW_OFF, Check, parse_accounts, parse_window, show, show_name
+from daemon.config.files import read_yaml
 from daemon.config.sections import (
     AnalyticsConfig,
     ApplyConfig,
@@ -213,50 +211,6 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
     return overrides
 
 
-MAX_CONFIG_BYTES = 1 << 20
-
-
-def _read_text(path: Path) -> str:
-    """The file's text; only a regular file of at most 1 MiB (a FIFO or /dev/zero would hang)."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(str(path), "not a regular file")
-        if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(str(path), f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a "
-                              "configuration file")
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(str(path), "grew past 1 MiB while being read")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(str(path), f"not UTF-8 text (byte {exc.start}, line {line}): save "
-                          "it as UTF-8") from None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    text = _read_text(path)
-    try:
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise ConfigError(str(path), "nested too deeply to be a configuration") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(path), f"{problem}{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "the top level must be a mapping of sections")
-    return data
-
-
 def choose_path(explicit: str | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
     """The config file to read and whether the user named it (then it must exist)."""
     if explicit:
@@ -275,7 +229,7 @@ def load_config(
     raw: dict[str, Any] = {}
     source = "environment"
     if path.exists() or named:
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         source = str(path)
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     for section, body in raw.items():
