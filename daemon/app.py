@@ -52,7 +52,12 @@ def build_library_source(config: Config) -> LibrarySource:
 
     plex = config.plex
     if plex.database and (Path(plex.database).is_file() or not plex.url):
-        return DatabaseLibrary(plex.database, plex.section)
+        discs = None
+        if plex.url and plex.token:  # the database has no known disc column: ask the server
+            from daemon.plex.discs import ServerDiscs
+
+            discs = ServerDiscs(plex.url, plex.token, timeout=plex.timeout_seconds)
+        return DatabaseLibrary(plex.database, plex.section, discs=discs)
     if plex.url:
         if not plex.token:
             raise ConfigError("plex.token", "required with plex.url (the X-Plex-Token)")

@@ -169,10 +169,11 @@ def test_db_counts_and_structure(plex_db: PlexDb, library: Library) -> None:
         assert joined.fetchone()[0] == N_TRACKS
         track = library.tracks[0]
         row = conn.execute('SELECT guid, title, "index", absolute_index, duration, parent_id, '
-                           "original_title, typeof(added_at) FROM metadata_items WHERE id = ?",
-                           (track.id,)).fetchone()
-        assert tuple(row) == (track.guid, track.title, track.index, track.disc,
-                              track.duration_ms, track.album_id, track.original_title, "integer")
+                           "original_title, typeof(added_at), (SELECT disc FROM "
+                           "fixture_track_discs WHERE metadata_item_id = id) FROM metadata_items "
+                           "WHERE id = ?", (track.id,)).fetchone()
+        assert tuple(row) == (track.guid, track.title, track.index, None, track.duration_ms,
+                              track.album_id, track.original_title, "integer", track.disc)
     finally:
         conn.close()
 
