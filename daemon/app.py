@@ -89,6 +89,7 @@ def build_applier(config: Config, engine: Engine, stop: StopToken | None = None)
         stop_command=apply.stop_command, start_command=apply.start_command,
         session_poll_seconds=apply.session_poll_seconds,
         plex_stop_timeout=apply.plex_stop_timeout_seconds, live_batch=apply.live_batch_size,
+        allow_unknown_schema=apply.allow_unknown_schema,
     )
     return Applier(engine, settings, probe=probe, stop=stop)
 
