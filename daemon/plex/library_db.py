@@ -78,8 +78,9 @@ class DatabaseLibrary:
     The constructor checks the file and resolves the section (raising `PlexError` with a
     one-line message naming the path and the section); `tracks` reads everything in one read
     transaction, closes the file, then yields. ``discs``, when given, is asked once per
-    listing (with the section id) for ``rating_key -> disc number`` (the server's ``parentIndex``); a failure there
-    leaves the disc numbers unknown (None) and the listing goes on.
+    listing (with the section id) for ``rating_key -> disc number`` (the server's
+    ``parentIndex``); a failure there leaves the disc numbers unknown (None) and the listing
+    goes on.
     """
 
     def __init__(self, path: str, section: str = "Music", *, busy_timeout_ms: int = 15000,

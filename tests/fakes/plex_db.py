@@ -364,7 +364,7 @@ class _Writer:
             "updated_at", "deleted_at", "changed_at",
         )
         self._insert("metadata_items", columns,
-                     (row + (CHANGED_AT_BASE + n,) for n, row in enumerate(self._metadata_rows())))
+                     ((*row, CHANGED_AT_BASE + n) for n, row in enumerate(self._metadata_rows())))
         self._insert(DISCS_TABLE, ("metadata_item_id", "disc"),
                      [(tr.id, tr.disc) for tr in self.lib.tracks])
 
