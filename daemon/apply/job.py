@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from daemon.apply.plan import Diff, dedupe, diff
 from daemon.apply.window import in_window, window_end
 from daemon.errors import PlexError, PlexWriteError
-from daemon.plex import history, schema
+from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
 from daemon.plex.server import PlexServerProbe
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter, WriteResult
@@ -113,10 +113,13 @@ class Applier:
                     return {**counts, "skipped": reason}
                 stopped = bool(self._s.stop_command)
             try:
-                return {**counts, **self._write(write_plays, plan, already)}
+                result = {**counts, **self._write(write_plays, plan, already)}
             finally:
                 if stopped:
                     self._start_plex()
+            return {**result, **readback.after_apply(  # does Plex show what was written?
+                self._probe, self._s.database, write_plays, sleep=self._stop.sleep,
+                wait_seconds=self._s.plex_stop_timeout if stopped else 0.0)}
 
     # -- plan -------------------------------------------------------------------------------
 
