@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from daemon.errors import PlexError
 from daemon.plex import DatabaseLibrary, HttpLibrary, LibrarySource, LibraryTrack, readonly
@@ -352,3 +353,20 @@ def test_http_section_choice(fake: FakePlexServer) -> None:
     assert_one_line(err.value, fake.url, "'Podcasts'", "'Music'")
     with pytest.raises(ValueError, match="page_size"):
         HttpLibrary(fake.url, TOKEN, page_size=0)
+
+
+def test_a_disc_number_never_changes_a_match_decision(tmp_path: Path, engine: Engine) -> None:
+    from daemon.reconcile import jobs as reconcile
+    from daemon.store import matches
+    from tests.test_apply import LIBRARY, T0, scrobble, setup
+
+    played = [t for t in LIBRARY.tracks if t.deleted_at is None][:60]
+    db = setup(tmp_path, engine, [scrobble(t, T0 + i) for i, t in enumerate(played)])
+    with engine.connect() as conn:
+        before = list(matches.listing(conn))
+    guessed = DatabaseLibrary(str(db), discs=lambda section: {t.id: 9 for t in LIBRARY.tracks})
+    counts = reconcile.refresh_library(guessed, engine)
+    assert counts["changed"] > 0  # every track's disc changed, so everything was re-matched
+    assert counts["match"]["matched"] > 0
+    with engine.connect() as conn:
+        assert list(matches.listing(conn)) == before
