@@ -105,7 +105,7 @@ def test_plain_words_end_with_the_verdict(shapes: dict[str, Path], env: Path,
     assert main(["doctor", "--database", str(shapes["2021"])]) == 0
     out = capsys.readouterr().out
     assert "PMS schema version 20211208163900" in out
-    assert "timestamps stored as legacy-string" in out
+    assert "timestamps stored as local-time text (PMS before 2022)" in out
     assert out.rstrip().splitlines()[-1].startswith("Verdict: safe to apply")
 
 

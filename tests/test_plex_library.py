@@ -370,3 +370,10 @@ def test_a_disc_number_never_changes_a_match_decision(tmp_path: Path, engine: En
     assert counts["match"]["matched"] > 0
     with engine.connect() as conn:
         assert list(matches.listing(conn)) == before
+
+
+@pytest.mark.parametrize("shape", ["2020", "2021", "2023", "current"])
+def test_db_reads_every_known_shape(library: Library, tmp_path: Path, shape: str,
+                                    berlin_time: None) -> None:
+    db = build_plex_db(tmp_path / f"{shape}.db", library, shape=shape, section_id=SECTION_ID)
+    assert list(DatabaseLibrary(str(db.path)).tracks()) == expected_tracks(library, discs=False)

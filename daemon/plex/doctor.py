@@ -129,8 +129,10 @@ def _schema(facts: schema.SchemaFacts, inputs: DoctorInputs) -> list[Finding]:
                else "; apply.allow_unknown_schema is set"))
     found.append(Finding("schema_version", status, text, version))
     found += [Finding("schema", PROBLEM, p) for p in structural if p != facts.timestamps]
+    stored = {"integer": "integer Unix seconds (PMS since 2022)",
+              "legacy-string": "local-time text (PMS before 2022)"}.get(facts.timestamps, "")
     found.append(Finding("timestamps", OK if facts.timestamps_ok else PROBLEM,
-                         f"timestamps stored as {facts.timestamps}" if facts.timestamps_ok
+                         f"timestamps stored as {stored}" if facts.timestamps_ok
                          else facts.timestamps, {"mode": facts.timestamps}))
     found.append(Finding("search_triggers", INFO, _search_text(facts), {
         "kind": facts.search_triggers, "triggers": [n for n, _ in facts.triggers],
@@ -145,11 +147,16 @@ def _schema(facts: schema.SchemaFacts, inputs: DoctorInputs) -> list[Finding]:
 
 
 def _search_text(facts: schema.SchemaFacts) -> str:
-    kind = {"icu": "Plex's ICU search triggers and icu_root collation",
-            "non-icu (naturalsort)": "the pre-2021 search triggers and naturalsort collation",
+    kind = {"icu": "Plex's ICU search triggers and icu_root collation, which stock SQLite "
+                   "cannot run",
+            "non-icu (naturalsort)": "the pre-2021 search triggers and the naturalsort "
+                                     "collation, which stock SQLite lacks",
             "none": "no search triggers"}[facts.search_triggers]
-    return (f"{len(facts.triggers)} triggers: {kind} (stock SQLite cannot run them; plexfm "
-            "never touches the tables they watch)")
+    return f"{len(facts.triggers)} triggers: {kind} (plexfm never writes the tables they watch)"
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def _library(path: Path) -> list[Finding]:
@@ -196,9 +203,9 @@ def _files(path: Path, inputs: DoctorInputs) -> list[Finding]:
     room = hostchecks.backup_room(path, inputs.backup_dir)
     details = {"folder": str(room.folder), "free_bytes": room.free, "needed_bytes": room.needed}
     found.append(Finding("disk", OK if room.enough else PROBLEM,
-                         f"{room.free / 2**30:.1f} GiB free in {room.folder} for a backup of "
-                         f"{room.needed / 2**30:.2f} GiB" + ("" if room.enough else
-                                                             ": not enough"), details))
+                         f"{_size(room.free)} free in {room.folder} for a backup of "
+                         f"{_size(room.needed)}" + ("" if room.enough else ": not enough"),
+                         details))
     return found
 
 
