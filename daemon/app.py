@@ -52,7 +52,12 @@ def build_library_source(config: Config) -> LibrarySource:
 
     plex = config.plex
     if plex.database and (Path(plex.database).is_file() or not plex.url):
-        return DatabaseLibrary(plex.database, plex.section)
+        discs = None
+        if plex.url and plex.token:  # the database has no known disc column: ask the server
+            from daemon.plex.discs import ServerDiscs
+
+            discs = ServerDiscs(plex.url, plex.token, timeout=plex.timeout_seconds)
+        return DatabaseLibrary(plex.database, plex.section, discs=discs)
     if plex.url:
         if not plex.token:
             raise ConfigError("plex.token", "required with plex.url (the X-Plex-Token)")
@@ -84,6 +89,7 @@ def build_applier(config: Config, engine: Engine, stop: StopToken | None = None)
         stop_command=apply.stop_command, start_command=apply.start_command,
         session_poll_seconds=apply.session_poll_seconds,
         plex_stop_timeout=apply.plex_stop_timeout_seconds, live_batch=apply.live_batch_size,
+        allow_unknown_schema=apply.allow_unknown_schema,
     )
     return Applier(engine, settings, probe=probe, stop=stop)
 

@@ -264,6 +264,14 @@ def test_window_overlapping_the_butler_is_warned(
 
 # ---- modes and Plex itself ------------------------------------------------------------------
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _probe(url: str) -> Any:
     from daemon.plex.server import PlexServerProbe
 
@@ -292,7 +300,7 @@ def test_offline_mode_stops_plex_writes_and_starts_it_again(tmp_path: Path,
     from tests.fakes.plex_server import FakePlexServer
 
     db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
-    plex = FakePlexServer(db, token="plex-token")
+    plex = FakePlexServer(db, token="plex-token", port=_free_port())
     plex.start()
     commands: list[list[str]] = []
 
@@ -300,6 +308,8 @@ def test_offline_mode_stops_plex_writes_and_starts_it_again(tmp_path: Path,
         commands.append(argv)
         if argv[-1] == "stop":
             plex.stop()  # Plex goes down
+        else:
+            plex.start()  # and up again, on its port
         return 0
 
     run = Applier(engine, ApplySettings(
@@ -307,10 +317,14 @@ def test_offline_mode_stops_plex_writes_and_starts_it_again(tmp_path: Path,
         slack_seconds=300, backup_dir=tmp_path / "b", backups_keep=3, lock_path=tmp_path / "l",
         stop_command="plexctl stop", start_command="plexctl start"),
         probe=_probe(plex.url), run_command=run_command)
-    counts = run.run(force_window=True)
+    try:
+        counts = run.run(force_window=True)
+    finally:
+        plex.stop()
     assert counts["added"] == 1
     assert commands == [["plexctl", "stop"], ["plexctl", "start"]]
     assert view_count(db, TRACKS[0]) == 1
+    assert counts["readback"]["status"] == "agrees"  # Plex, started again, shows the play
 
 
 def test_offline_mode_never_stops_plex_while_someone_is_playing(

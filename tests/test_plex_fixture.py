@@ -169,10 +169,11 @@ def test_db_counts_and_structure(plex_db: PlexDb, library: Library) -> None:
         assert joined.fetchone()[0] == N_TRACKS
         track = library.tracks[0]
         row = conn.execute('SELECT guid, title, "index", absolute_index, duration, parent_id, '
-                           "original_title, typeof(added_at) FROM metadata_items WHERE id = ?",
-                           (track.id,)).fetchone()
-        assert tuple(row) == (track.guid, track.title, track.index, track.disc,
-                              track.duration_ms, track.album_id, track.original_title, "integer")
+                           "original_title, typeof(added_at), (SELECT disc FROM "
+                           "fixture_track_discs WHERE metadata_item_id = id) FROM metadata_items "
+                           "WHERE id = ?", (track.id,)).fetchone()
+        assert tuple(row) == (track.guid, track.title, track.index, None, track.duration_ms,
+                              track.album_id, track.original_title, "integer", track.disc)
     finally:
         conn.close()
 
@@ -324,7 +325,29 @@ def test_without_traps_metadata_items_is_writable(tmp_path: Path) -> None:
         conn.close()
 
 
-# --- (c) legacy timestamps ---------------------------------------------------------------------
+# --- (c) legacy timestamps and the other shapes -------------------------------------------------
+
+
+def test_2020_shape_has_naturalsort_traps_and_pre_2025_accounts(tmp_path: Path) -> None:
+    db = build_plex_db(tmp_path / "p.db", generate_library(40, seed=6), shape="2020")
+    conn = _connect(db)
+    try:
+        ddl = {r[0]: r[1] for r in conn.execute("SELECT name, sql FROM sqlite_master")}
+        assert "COLLATE naturalsort" in ddl["index_title_sort_naturalsort"]
+        assert "fts4_metadata_titles_icu" not in ddl
+        assert "hashed_password" in ddl["accounts"]
+        assert "last_rated_at" not in ddl["metadata_item_settings"]
+        assert conn.execute("SELECT max(version) FROM schema_migrations WHERE version NOT "
+                            "LIKE '5%'").fetchone()[0] == "20200224131300"
+        assert conn.execute("SELECT count(*) FROM fts4_metadata_titles WHERE "
+                            "fts4_metadata_titles MATCH 'a*'").fetchone()[0] > 0
+        with pytest.raises(sqlite3.OperationalError, match="collation sequence: naturalsort"):
+            conn.execute("INSERT INTO metadata_items (title, title_sort) VALUES ('x', 'x')")
+        conn.execute("INSERT INTO metadata_item_views (guid, viewed_at) VALUES ('g', "
+                     "'2020-01-01 00:00:00')")
+    finally:
+        conn.close()
+
 
 
 def test_legacy_db_uses_local_time_strings_and_2021_ddl(tmp_path: Path) -> None:

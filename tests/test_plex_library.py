@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from daemon.errors import PlexError
-from daemon.plex import DatabaseLibrary, HttpLibrary, LibrarySource, LibraryTrack, library_db
+from daemon.plex import DatabaseLibrary, HttpLibrary, LibrarySource, LibraryTrack, readonly
+from daemon.plex.discs import ServerDiscs
 from tests.fakes.plex_db import PlexDb, build_plex_db, plex_db_path_layout
 from tests.fakes.plex_library_gen import VARIOUS_ARTISTS, Library, generate_library
 from tests.fakes.plex_server import FakePlexServer
@@ -74,8 +76,9 @@ def berlin_time() -> Iterator[None]:
     time.tzset()
 
 
-def expected_tracks(lib: Library) -> list[LibraryTrack]:
-    """The generator's ground truth, as a mirror must report it (trashed tracks left out)."""
+def expected_tracks(lib: Library, *, discs: bool = True) -> list[LibraryTrack]:
+    """The generator's ground truth, as a mirror must report it (trashed tracks left out);
+    ``discs=False``: as the database alone reports it (no disc numbers)."""
     result = []
     for t in lib.tracks:
         if t.deleted_at is not None:
@@ -86,7 +89,8 @@ def expected_tracks(lib: Library) -> list[LibraryTrack]:
             track_artist=t.original_title if t.original_title not in (None, artist.title)
             else "",
             album_artist=artist.title, album=album.title, album_year=album.year,
-            track_number=t.index, disc_number=t.disc, duration_ms=t.duration_ms,
+            track_number=t.index, disc_number=t.disc if discs else None,
+            duration_ms=t.duration_ms,
             album_rating_key=album.id, artist_rating_key=artist.id, album_guid=album.guid,
             artist_guid=artist.guid, track_mbid=t.mbid or "", album_mbid=album.mbid or "",
             artist_mbid=artist.mbid or "", added_at=t.added_at,
@@ -115,15 +119,44 @@ def assert_one_line(exc: PlexError, *parts: str) -> None:
 
 def test_db_mirror_is_the_generators_ground_truth(library: Library,
                                                   db_tracks: list[LibraryTrack]) -> None:
-    assert db_tracks == expected_tracks(library)
+    assert db_tracks == expected_tracks(library, discs=False)
     # the comparison covers the cases that matter, not just easy rows
     assert any(t.album_artist == VARIOUS_ARTISTS and t.track_artist for t in db_tracks)
     assert any(t.track_artist and t.album_artist != VARIOUS_ARTISTS for t in db_tracks)
-    assert any(t.disc_number == 2 for t in db_tracks)
     assert any(t.track_mbid for t in db_tracks)
     assert any(not t.track_mbid for t in db_tracks)
     assert any(t.guid.startswith("local://") for t in db_tracks)
     assert any(not t.title.isascii() for t in db_tracks)
+
+
+def test_db_never_takes_a_disc_number_from_absolute_index(db_copy: Path) -> None:
+    """absolute_index is a collection's position in Plex (migration 20180324032400), not a
+    disc: whatever it holds, the database alone gives no disc number."""
+    conn = sqlite3.connect(db_copy)
+    conn.execute("UPDATE metadata_items SET absolute_index = 7 WHERE metadata_type = 10")
+    conn.commit()
+    conn.close()
+    assert {t.disc_number for t in DatabaseLibrary(str(db_copy)).tracks()} == {None}
+
+
+def test_db_takes_disc_numbers_from_the_server(db_copy: Path, library: Library) -> None:
+    with FakePlexServer(db_copy, token=TOKEN) as fake:  # its reads leave side files: a copy
+        discs = ServerDiscs(fake.url, TOKEN, page_size=70)
+        tracks = list(DatabaseLibrary(str(db_copy), discs=discs).tracks())
+        listings = [r for r in fake.requests if r.path.endswith("/all")]
+    assert tracks == expected_tracks(library)
+    assert any(t.disc_number == 2 for t in tracks)
+    assert len(listings) == math.ceil(len(library.tracks) / 70)
+
+
+def test_db_without_the_server_leaves_discs_unknown(plex_db: PlexDb, library: Library,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    unreachable = ServerDiscs(f"http://127.0.0.1:{_free_port()}", WRONG_TOKEN, timeout=2)
+    with caplog.at_level(logging.WARNING, logger="daemon.plex.library_db"):
+        tracks = list(DatabaseLibrary(str(plex_db.path), discs=unreachable).tracks())
+    assert tracks == expected_tracks(library, discs=False)
+    assert "disc numbers unknown this time" in caplog.text
+    assert WRONG_TOKEN not in caplog.text
 
 
 def test_db_leaves_out_trashed_tracks(library: Library, db_tracks: list[LibraryTrack]) -> None:
@@ -159,9 +192,9 @@ def test_db_legacy_timestamps(library: Library, tmp_path: Path, berlin_time: Non
     assert raw[0] == "text"
     assert len(raw[1]) == 19
     tracks = list(DatabaseLibrary(str(legacy.path)).tracks())
-    assert tracks == expected_tracks(library)
+    assert tracks == expected_tracks(library, discs=False)
     with FakePlexServer(legacy.path, token=TOKEN) as fake:
-        assert by_key(HttpLibrary(fake.url, TOKEN).tracks()) == tracks
+        assert by_key(HttpLibrary(fake.url, TOKEN).tracks()) == expected_tracks(library)
 
 
 def test_db_read_changes_nothing_and_leaves_no_wal(plex_db: PlexDb) -> None:
@@ -208,17 +241,17 @@ def test_db_reads_again_with_locks_if_the_file_changed_meanwhile(
         db_copy: Path, db_tracks: list[LibraryTrack], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     source = DatabaseLibrary(str(db_copy))
-    real = library_db._file_state
+    real = readonly.file_state
     calls = 0
 
-    def changing(path: Path) -> library_db._FileState:
+    def changing(path: Path) -> readonly.FileState:
         nonlocal calls
         calls += 1
         state = real(path)
         return state._replace(mtime_ns=state.mtime_ns + calls)  # a write on every look
 
-    monkeypatch.setattr(library_db, "_file_state", changing)
-    with caplog.at_level(logging.INFO, logger="daemon.plex.library_db"):
+    monkeypatch.setattr(readonly, "file_state", changing)
+    with caplog.at_level(logging.INFO, logger="daemon.plex.readonly"):
         assert list(source.tracks()) == db_tracks
     assert "reading again with locks" in caplog.text
 
@@ -263,14 +296,15 @@ def test_both_sources_give_identical_mirrors(fake: FakePlexServer,
                                              db_tracks: list[LibraryTrack]) -> None:
     http = HttpLibrary(fake.url, TOKEN)
     assert http.section_id() == SECTION_ID
-    assert by_key(http.tracks()) == db_tracks
+    both = DatabaseLibrary(str(fake.db_path), discs=ServerDiscs(fake.url, TOKEN))
+    assert by_key(http.tracks()) == list(both.tracks())
 
 
 def test_http_pages_without_per_track_requests(fake: FakePlexServer, plex_db: PlexDb,
                                                db_tracks: list[LibraryTrack]) -> None:
     page = 37
     lib = plex_db.library
-    assert by_key(HttpLibrary(fake.url, TOKEN, page_size=page).tracks()) == db_tracks
+    assert by_key(HttpLibrary(fake.url, TOKEN, page_size=page).tracks()) == expected_tracks(lib)
     listings = [r for r in fake.requests if r.path.endswith("/all")]
     pages = {kind: math.ceil(n / page) for kind, n in
              (("8", len(lib.artists)), ("9", len(lib.albums)), ("10", len(db_tracks)))}
@@ -298,11 +332,14 @@ def test_http_wrong_token_never_shows_the_token(fake: FakePlexServer,
     assert WRONG_TOKEN not in caplog.text
 
 
-def test_http_unreachable_server() -> None:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+        return int(sock.getsockname()[1])
+
+
+def test_http_unreachable_server() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(PlexError) as err:
         HttpLibrary(url, TOKEN, timeout=2)
     assert_one_line(err.value, url, "cannot connect")
@@ -316,3 +353,27 @@ def test_http_section_choice(fake: FakePlexServer) -> None:
     assert_one_line(err.value, fake.url, "'Podcasts'", "'Music'")
     with pytest.raises(ValueError, match="page_size"):
         HttpLibrary(fake.url, TOKEN, page_size=0)
+
+
+def test_a_disc_number_never_changes_a_match_decision(tmp_path: Path, engine: Engine) -> None:
+    from daemon.reconcile import jobs as reconcile
+    from daemon.store import matches
+    from tests.test_apply import LIBRARY, T0, scrobble, setup
+
+    played = [t for t in LIBRARY.tracks if t.deleted_at is None][:60]
+    db = setup(tmp_path, engine, [scrobble(t, T0 + i) for i, t in enumerate(played)])
+    with engine.connect() as conn:
+        before = list(matches.listing(conn))
+    guessed = DatabaseLibrary(str(db), discs=lambda section: {t.id: 9 for t in LIBRARY.tracks})
+    counts = reconcile.refresh_library(guessed, engine)
+    assert counts["changed"] > 0  # every track's disc changed, so everything was re-matched
+    assert counts["match"]["matched"] > 0
+    with engine.connect() as conn:
+        assert list(matches.listing(conn)) == before
+
+
+@pytest.mark.parametrize("shape", ["2020", "2021", "2023", "current"])
+def test_db_reads_every_known_shape(library: Library, tmp_path: Path, shape: str,
+                                    berlin_time: None) -> None:
+    db = build_plex_db(tmp_path / f"{shape}.db", library, shape=shape, section_id=SECTION_ID)
+    assert list(DatabaseLibrary(str(db.path)).tracks()) == expected_tracks(library, discs=False)

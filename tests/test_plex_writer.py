@@ -82,11 +82,12 @@ def _rows(path: Path, sql: str, *args: object) -> list[dict[str, Any]]:
 
 
 def dump(path: Path, *, keep_updated_at: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Full contents of our two tables (settings without updated_at unless asked)."""
+    """Full contents of our two tables (settings without updated_at and changed_at, which
+    every change advances, unless asked)."""
     settings = _rows(path, "SELECT * FROM metadata_item_settings ORDER BY id")
     if not keep_updated_at:
         for row in settings:
-            del row["updated_at"]
+            del row["updated_at"], row["changed_at"]
     return {"settings": settings,
             "views": _rows(path, "SELECT * FROM metadata_item_views ORDER BY id")}
 
@@ -186,7 +187,7 @@ def test_apply_writes_exact_counts_and_history(db: PlexDb) -> None:
     created = settings_of(db.path, lib.track_by_id[fresh].guid)
     assert created is not None
     assert (created["view_count"], created["last_viewed_at"]) == (2, 1_600_000_000)
-    assert (created["created_at"], created["updated_at"], created["changed_at"]) == (NOW, NOW, 0)
+    assert (created["created_at"], created["updated_at"]) == (NOW, NOW)
     guest_track = settings_of(db.path, lib.track_by_id[guest_only].guid)
     assert guest_track is not None
     assert guest_track["view_count"] == 1
@@ -197,13 +198,15 @@ def test_apply_writes_exact_counts_and_history(db: PlexDb) -> None:
                      result.inserted[key])[0]
         track = lib.track_by_id[rating_key]
         album, artist = lib.album_of(track), lib.artist_of(track)
+        released = _rows(db.path, "SELECT originally_available_at AS d FROM metadata_items "
+                         "WHERE id = ?", album.id)[0]["d"]
         assert view == {
             "id": result.inserted[key], "account_id": OWNER, "guid": track.guid,
             "metadata_type": 10, "library_section_id": db.section_id,
             "grandparent_title": artist.title, "parent_index": track.disc if key == 10 else None,
             "parent_title": album.title, "index": track.index, "title": track.title,
             "thumb_url": None, "viewed_at": next(p.viewed_at for p in plays if p.key == key),
-            "grandparent_guid": artist.guid, "originally_available_at": None,
+            "grandparent_guid": artist.guid, "originally_available_at": released,
             "device_id": None, "view_type": 0,
         }
     assert other_tables(db.path) == others

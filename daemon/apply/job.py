@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from daemon.apply.plan import Diff, dedupe, diff
 from daemon.apply.window import in_window, window_end
 from daemon.errors import PlexError, PlexWriteError
-from daemon.plex import history
+from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
 from daemon.plex.server import PlexServerProbe
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter, WriteResult
@@ -56,6 +56,7 @@ class ApplySettings:
     session_poll_seconds: float = 60.0
     plex_stop_timeout: float = 120.0
     live_batch: int = 5000
+    allow_unknown_schema: bool = False
 
 
 class Applier:
@@ -103,6 +104,8 @@ class Applier:
                 return {**counts, "added": 0, "removed": 0}
             if self._s.mode == "api":
                 return {**counts, **self._apply_api(write_plays, plan, already)}
+            schema.check_before_write(self._s.database,  # refuses before Plex is stopped
+                                      allow_unknown=self._s.allow_unknown_schema)
             stopped = False
             if self._s.mode == "offline":
                 reason = self._stop_plex()
@@ -110,10 +113,13 @@ class Applier:
                     return {**counts, "skipped": reason}
                 stopped = bool(self._s.stop_command)
             try:
-                return {**counts, **self._write(write_plays, plan, already)}
+                result = {**counts, **self._write(write_plays, plan, already)}
             finally:
                 if stopped:
                     self._start_plex()
+            return {**result, **readback.after_apply(  # does Plex show what was written?
+                self._probe, self._s.database, write_plays, sleep=self._stop.sleep,
+                wait_seconds=self._s.plex_stop_timeout if stopped else 0.0)}
 
     # -- plan -------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from daemon import app
-from daemon.cli import analytics, apply, ingest, matching, service
+from daemon.cli import analytics, apply, doctor, ingest, matching, service
 from daemon.cli.exits import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from daemon.cli.parser import build_parser
 from daemon.config import Config, load_config
@@ -31,6 +31,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
     "apply": apply.cmd_apply,
     "revert": apply.cmd_apply,
     "restore": apply.cmd_restore,
+    "doctor": doctor.cmd_doctor,
     "run": service.cmd_run,
     "healthcheck": service.cmd_healthcheck,
     "library": matching.cmd_library,

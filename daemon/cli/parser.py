@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="put a backup of Plex's database back (Plex "
                              "must be stopped)")
     restore.add_argument("backup", type=Path, metavar="BACKUP")
+    doctor = sub.add_parser("doctor", help="is it safe to apply to this Plex database? "
+                            "(exit 0 safe, 1 not safe)")
+    doctor.add_argument("--json", action="store_true", help="the report as one JSON object")
+    doctor.add_argument("--database", type=Path, metavar="PATH",
+                        help="Plex's database file (default: plex.database)")
     sub.add_parser("run", help="run the service: scheduled jobs and the web server")
     sub.add_parser("healthcheck", help="exit 0 when every enabled job is healthy, 1 otherwise")
     status = sub.add_parser("status", help="what the store holds")

@@ -99,6 +99,9 @@ class ApplyConfig:
         120.0, "how long Plex may take to stop", check=between(1, 3600))
     live_batch_size: int = setting(
         5000, "plays per transaction in live mode (short write locks)", check=between(1, 10**7))
+    allow_unknown_schema: bool = setting(
+        False, "write a Plex database whose schema version is outside the known-good range "
+        "(plexfm doctor tells; docs/plex-fidelity.md)")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,16 @@
 Runs on a connection already inside ``BEGIN IMMEDIATE`` (see `daemon.plex.writer`, whose module
 docstring explains the view_count / last_viewed_at rule and the history row columns). Every
 step is one statement over TEMP tables (``plexfm_*``), never a query per play or per track.
+
+Fidelity (docs/plex-fidelity.md has the evidence):
+
+* ``changed_at`` is Plex's database-wide change counter, not a time. When the database uses it
+  (some ``changed_at``/``content_changed_at`` is above 0), every settings row this apply
+  creates or changes takes the next values above the highest one found anywhere, one per row,
+  as Plex advances it on each change; a database that never used it keeps DEFAULT 0.
+* History rows copy ``originally_available_at`` from the track's row, else its album's, when
+  that value is already in the history table's timestamp convention (else NULL); ``thumb_url``
+  and ``device_id`` stay NULL: no device played a scrobble, and the thumb format is unknown.
 """
 
 from __future__ import annotations
@@ -33,6 +43,11 @@ SETTINGS_STATE = {"rating": "{c} IS NULL", "view_offset": "coalesce({c}, 0) = 0"
                   "extra_data": "coalesce({c}, '') = ''", "last_rated_at": "{c} IS NULL"}
 SETTINGS_BOOKKEEPING = frozenset({"id", "account_id", "guid", "created_at", "updated_at",
                                   "changed_at"})
+# Where Plex's change counter shows: (table, column); those a database lacks are skipped.
+CHANGE_COUNTERS = (("metadata_item_settings", "changed_at"), ("metadata_items", "changed_at"),
+                   ("metadata_items", "resources_changed_at"),
+                   ("library_sections", "changed_at"), ("library_sections", "content_changed_at"))
+LEGACY_GLOB = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*"
 
 
 class PlayWrite:
@@ -44,13 +59,14 @@ class PlayWrite:
         self.account = account_id
         self.to_db = to_db
         self.now = to_db(now)
+        self.text_times = isinstance(self.now, str)
         conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         conn.execute("CREATE TEMP TABLE plexfm_rm(id INTEGER PRIMARY KEY, guid TEXT, viewed_at)")
         conn.execute("CREATE TEMP TABLE plexfm_add(seq INTEGER PRIMARY KEY, "
                      "rating_key INTEGER NOT NULL, viewed_at NOT NULL)")
         conn.execute("CREATE TEMP TABLE plexfm_track(rating_key INTEGER PRIMARY KEY, "
                      "guid TEXT NOT NULL, section INTEGER, title TEXT, idx INTEGER, album TEXT, "
-                     "artist TEXT, artist_guid TEXT, parent_index INTEGER)")
+                     "artist TEXT, artist_guid TEXT, parent_index INTEGER, released)")
 
     def remove(self, view_ids: Sequence[int]) -> list[int]:
         """Delete those of ``view_ids`` that exist as track plays of the account; returns the
@@ -81,13 +97,18 @@ class PlayWrite:
         per_track = Counter(p.rating_key for p in plays)
         conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?)",
                          ((int(k), n) for k, n in per_track.items()))
+        released = "coalesce(t.originally_available_at, al.originally_available_at)"
+        in_views_convention = (f"typeof({released}) = 'text' AND {released} GLOB :glob"
+                               if self.text_times else f"typeof({released}) = 'integer'")
         conn.execute(
             "INSERT INTO plexfm_track SELECT t.id, t.guid, t.library_section_id, t.title, "
-            't."index", al.title, ar.title, ar.guid, NULL FROM plexfm_keys k '
+            f't."index", al.title, ar.title, ar.guid, NULL, CASE WHEN {in_views_convention} '
+            f"THEN {released} END FROM plexfm_keys k "
             "JOIN main.metadata_items t ON t.id = k.rating_key "
             "LEFT JOIN main.metadata_items al ON al.id = t.parent_id "
             "LEFT JOIN main.metadata_items ar ON ar.id = al.parent_id "
-            "WHERE t.metadata_type = ? AND coalesce(t.guid, '') != ''", (TRACK_TYPE,))
+            "WHERE t.metadata_type = :track AND coalesce(t.guid, '') != ''",
+            {"track": TRACK_TYPE, "glob": LEGACY_GLOB})
         conn.execute("UPDATE plexfm_track SET parent_index = (SELECT v.parent_index "
                      "FROM main.metadata_item_views v WHERE v.guid = plexfm_track.guid "
                      "AND v.parent_index IS NOT NULL ORDER BY v.id DESC LIMIT 1)")
@@ -114,7 +135,7 @@ class PlayWrite:
         conn.execute(
             f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "
             "t.artist, t.parent_index, t.album, t.idx, t.title, NULL, a.viewed_at, "
-            "t.artist_guid, NULL, NULL FROM plexfm_add a "
+            "t.artist_guid, t.released, NULL FROM plexfm_add a "
             "JOIN plexfm_track t ON t.rating_key = a.rating_key ORDER BY a.seq",
             (self.account, TRACK_TYPE))
         first = self._verify_inserted(len(todo))
@@ -165,17 +186,32 @@ class PlayWrite:
             "AND (new_last IS NULL OR old_last > new_last) AND NOT EXISTS (SELECT 1 FROM "
             "plexfm_rm r WHERE r.guid = plexfm_guid.guid AND r.viewed_at = plexfm_guid.old_last)")
         self._log_duplicates()
+        counter = self._change_counter()  # rows of plexfm_guid have rowids 1..n
+        changed = "" if counter is None else ", changed_at = :counter + g.rowid"
         touched = conn.execute(
             "UPDATE main.metadata_item_settings SET view_count = g.new_count, "
-            "last_viewed_at = g.new_last, updated_at = :now FROM plexfm_guid g "
-            "WHERE metadata_item_settings.id = g.sid", account).rowcount
+            f"last_viewed_at = g.new_last, updated_at = :now{changed} FROM plexfm_guid g "
+            "WHERE metadata_item_settings.id = g.sid", {**account, "counter": counter}).rowcount
+        column, value = ("", "") if counter is None else (", changed_at", ", :counter + rowid")
         touched += conn.execute(
             "INSERT INTO main.metadata_item_settings (account_id, guid, view_count, "
-            "last_viewed_at, created_at, updated_at) SELECT :account, guid, new_count, new_last, "
-            ":now, :now FROM plexfm_guid WHERE sid IS NULL AND new_count > 0 ORDER BY guid",
-            account).rowcount
+            f"last_viewed_at, created_at, updated_at{column}) SELECT :account, guid, new_count, "
+            f"new_last, :now, :now{value} FROM plexfm_guid WHERE sid IS NULL AND new_count > 0 "
+            "ORDER BY guid", {**account, "counter": counter}).rowcount
         self._delete_empty_settings()
         return touched
+
+    def _change_counter(self) -> int | None:
+        """The highest value of Plex's change counter in the database; None when it never
+        used it (all 0 or NULL), so new rows keep the column's DEFAULT 0."""
+        conn, highest = self.conn, 0
+        for table, column in CHANGE_COUNTERS:
+            columns = {row[1] for row in conn.execute(f'PRAGMA main.table_info("{table}")')}
+            if column in columns:
+                value = conn.execute(f'SELECT max("{column}") FROM main."{table}"').fetchone()[0]
+                if isinstance(value, int | float) and value > highest:
+                    highest = int(value)
+        return highest or None
 
     def _log_duplicates(self) -> None:
         dup = self.conn.execute("SELECT count(*), min(guid) FROM plexfm_guid "

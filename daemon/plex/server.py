@@ -62,6 +62,26 @@ class PlexServerProbe:
             raise PlexError(f"Plex refused to mark {rating_key} played: HTTP "
                             f"{response.status_code}")
 
+    def track_state(self, rating_key: int) -> tuple[int, int | None]:
+        """(viewCount, lastViewedAt) of a track as the server shows it to the token's account
+        (``GET /library/metadata/{key}``; absent attributes are 0 and None, as PMS omits them
+        for a track never played). `PlexError` when it cannot be told."""
+        try:
+            response = self._session.get(f"{self.url}/library/metadata/{int(rating_key)}",
+                                         headers={"X-Plex-Token": self._token},
+                                         timeout=self._timeout)
+            root = ElementTree.fromstring(response.content)  # noqa: S314 - see butler_hours
+        except (requests.RequestException, ElementTree.ParseError) as exc:
+            raise PlexError(f"cannot read track {rating_key} from Plex at {self.url}: "
+                            f"{exc.__class__.__name__}") from None
+        track = root.find("Track")
+        if response.status_code != 200 or track is None:
+            raise PlexError(f"Plex at {self.url} has no track {rating_key} (HTTP "
+                            f"{response.status_code})")
+        count, last = track.get("viewCount"), track.get("lastViewedAt")
+        return (int(count) if count and count.isdigit() else 0,
+                int(last) if last and last.lstrip("-").isdigit() else None)
+
     def history(self, account_id: int, *, page: int = 1000) -> dict[int, list[int]]:
         """rating_key -> sorted viewedAt of the account's play history (all pages)."""
         plays: dict[int, list[int]] = {}

@@ -42,12 +42,13 @@ with duplicates the lowest id is used (as DBRepair's de-dup keeps it) and a warn
 
 History rows follow plex-database.md §3.4: ``grandparent_title``/``grandparent_guid`` = album
 artist (the album's parent), ``parent_title`` = album, ``"index"`` = track number, ``title``,
-``metadata_type`` 10, the track's ``library_section_id`` and ``guid``, ``thumb_url``,
-``originally_available_at`` and ``device_id`` NULL. ``parent_index`` (disc) has no known
+``metadata_type`` 10, the track's ``library_section_id`` and ``guid``, ``thumb_url`` and
+``device_id`` NULL, ``originally_available_at`` from the track (`daemon.plex.playcounts`
+says how). ``parent_index`` (disc) has no known
 source column in ``metadata_items`` (§5), so it is copied from the newest history row Plex
 already holds for the same guid, else NULL. ``view_type`` (2025+ PMS, meaning unknown) is not
 named, so it takes its declared DEFAULT 0, like every row PMS writes without it. ``changed_at``
-is a change-sequence counter, not a timestamp (§1.4): never set (new rows take DEFAULT 0).
+is Plex's change counter, not a timestamp: advanced as Plex does (`daemon.plex.playcounts`).
 History ids are assigned in (viewed_at, key) order, so they are chronological like Plex's.
 """
 

@@ -6,6 +6,7 @@ cache that `daemon.store.pagestats` keeps (see web/refresh.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -45,6 +46,17 @@ def backfill(conn: Connection, user: str) -> dict[str, Any]:
             "scrobbles_in_windows": int(stored)}
 
 
+def last_readback(conn: Connection) -> dict[str, Any] | None:
+    """The newest apply's read-back of Plex (`daemon.plex.readback`), with when it ran."""
+    row = conn.exec_driver_sql(
+        "SELECT counts, finished_at FROM job_runs WHERE job IN ('apply', 'revert') AND "
+        "counts LIKE '%\"readback\"%' ORDER BY id DESC LIMIT 1").first()
+    if row is None:
+        return None
+    readback = json.loads(row[0]).get("readback")
+    return {**readback, "at": row[1]} if isinstance(readback, dict) else None
+
+
 def _when(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
@@ -81,4 +93,5 @@ def dashboard(
         window_info = {"window": f"{window[0]:%H:%M}-{window[1]:%H:%M}", "open": open_now,
                        "start": start.timestamp(), "end": end.timestamp()}
     return {"stats": stats, "stats_refreshed_at": refreshed, "jobs": job_rows,
-            "backfill": [backfill(conn, user) for user in users], "window": window_info}
+            "backfill": [backfill(conn, user) for user in users], "window": window_info,
+            "readback": last_readback(conn)}

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from daemon.service.health import Health
 from daemon.store import matches
 from daemon.store import scrobbles as scrobble_queries
+from daemon.web.dashboard import last_readback
 
 
 class StoreCollector(Collector):
@@ -27,6 +28,7 @@ class StoreCollector(Collector):
             by_status = matches.status_counts(conn)
             runs = conn.exec_driver_sql(
                 "SELECT job, outcome, count(*) FROM job_runs GROUP BY job, outcome").all()
+            readback = last_readback(conn)
             durations = conn.exec_driver_sql(
                 "SELECT job, finished_at - started_at, finished_at FROM job_runs WHERE id IN"
                 " (SELECT max(id) FROM job_runs WHERE finished_at IS NOT NULL GROUP BY job)"
@@ -64,5 +66,13 @@ class StoreCollector(Collector):
             healthy.add_metric([job.job], 1 if job.ok else 0)
         yield success
         yield healthy
+        if readback is not None and readback.get("status") in ("agrees", "disagrees"):
+            yield GaugeMetricFamily("plexfm_apply_readback_agrees",
+                                    "1 when Plex showed what the last apply wrote, 0 when not",
+                                    value=1 if readback["status"] == "agrees" else 0)
+            yield GaugeMetricFamily("plexfm_apply_readback_disagreements",
+                                    "Tracks read back after the last apply on which Plex "
+                                    "disagreed with its database",
+                                    value=readback.get("disagreements", 0))
         yield GaugeMetricFamily("plexfm_healthy", "1 when every enabled job is healthy",
                                 value=1 if health.ok else 0)

@@ -5,8 +5,8 @@
 
 * ``library_sections`` (one music section, ``section_type`` 8, agent ``tv.plex.agents.music``),
   ``section_locations``, ``directories`` (root, artist and album folders), ``accounts``,
-  ``devices`` (one Plexamp), ``schema_migrations`` (the 2022 epoch-timestamp migrations, unless
-  legacy);
+  ``devices`` (one Plexamp), ``schema_migrations`` (Plex's real ladder up to the shape's era,
+  tests/fixtures/plex/schema_migrations.txt);
 * ``metadata_items``: artists (type 8), albums (type 9, ``parent_id`` -> artist), tracks
   (type 10, ``parent_id`` -> album, ``"index"`` = track number, ``original_title`` = track
   artist when it differs, ``duration`` ms, ``guid``, ``added_at``, ``deleted_at`` for trashed);
@@ -20,26 +20,29 @@
   ``metadata_item_settings`` row per (account, track guid) with ``view_count`` /
   ``last_viewed_at``, as PMS itself would leave them.
 
-Fixture conventions where the reference is uncertain (see plex-database.md §5):
+Fixture conventions where the reference is uncertain (see docs/plex-fidelity.md):
 
-* disc number: Plex's column for it is unknown; this fixture stores it in the track's
-  ``absolute_index`` (and the fake server serves it as ``parentIndex``). Do not read it from a
-  real DB this way.
+* disc number: Plex's column for it is unknown, so the fixture keeps it out of Plex's tables,
+  in its own ``fixture_track_discs`` table, which the fake server serves as ``parentIndex``
+  (``absolute_index`` stays NULL on tracks, as Plex's migration leaves it on non-collections).
 * ``metadata_item_views.parent_index`` = disc number, ``thumb_url`` NULL, ``device_id`` 1.
+* ``changed_at``: one database-wide change counter (values like the real 46005545 of
+  ``library_sections``): metadata items, then the section, then settings rows in play order.
 * no album/artist-level ``metadata_item_settings`` rows.
 
-Timestamps are integer Unix seconds; with ``legacy_timestamps=True`` every ``dt_integer(8)``
-column is declared ``datetime`` (2021 DDL; ``metadata_item_views`` without ``view_type``) and
-holds local-time ``'YYYY-MM-DD HH:MM:SS'`` strings, as SQLite's
-``datetime(x, 'unixepoch', 'localtime')`` would write them.
+``shape`` picks the era (`tests.fakes.plex_shapes.SHAPES`: "2020", "2021", "2023",
+"current"); ``legacy_timestamps=True`` without a shape means "2021". Integer shapes hold Unix
+seconds; text shapes declare ``datetime`` columns holding local-time
+``'YYYY-MM-DD HH:MM:SS'`` strings, as SQLite's ``datetime(x, 'unixepoch', 'localtime')`` writes.
 
-With ``with_icu_traps=True`` (default) the Plex-only objects are injected after the data is in:
-the ``fts4_*_icu`` virtual tables (``tokenize=collating``), their 8 triggers on
+With ``with_icu_traps=True`` (default) the Plex-only objects are injected after the data is in.
+ICU shapes: the ``fts4_*_icu`` virtual tables (``tokenize=collating``), their 8 triggers on
 ``metadata_items`` and ``tags``, ``index_title_sort_icu ... COLLATE icu_root`` and the
 ``spellfix1`` tables. Stock ``sqlite3`` then fails exactly as on a real server: inserting into
 ``metadata_items`` raises "no such collation sequence: icu_root", inserting into ``tags`` or
 updating a title raises "unknown tokenizer: collating"; ``metadata_item_settings`` and
-``metadata_item_views`` stay writable. See `_inject_icu_traps` for how.
+``metadata_item_views`` stay writable. See `_inject_icu_traps` for how. The 2020 shape gets the
+non-ICU triggers and ``index_title_sort_naturalsort ... COLLATE naturalsort`` instead.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tests.fakes.plex_library_gen import Album, Artist, Library, Track
+from tests.fakes.plex_shapes import (
+    HASHED_PASSWORD_SQL,
+    NATURALSORT_INDEX_SQL,
+    NON_ICU_TRIGGERS,
+    SHAPES,
+    Shape,
+    migrations,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "plex" / "plex-schema.sql"
 PLEX_DB_RELATIVE_PATH = Path("Plug-in Support", "Databases", "com.plexapp.plugins.library.db")
@@ -63,7 +74,9 @@ TAG_TYPE_GENRE = 1
 TAG_TYPE_GUID = 314
 MUSIC_SECTION_TYPE = 8
 BUILT_AT = 1751328000  # 2025-07-01 UTC: "now" inside the fixture (created_at of sections etc.)
-MODERN_MIGRATIONS = ("202204252330", "202205091600", "202309200914", "202504161541")
+CHANGED_AT_BASE = 40_000_000  # first change counter value of the fixture's items
+SECTION_CHANGED_AT, SECTION_CONTENT_CHANGED_AT = 46005545, 47050956  # autoscan's real row
+DISCS_TABLE = "fixture_track_discs"  # the fixture's own (not Plex's): disc per track
 
 ICU_TOKENIZE = "tokenize=collating 'root@colStrength=primary;colAlternate=shifted'"
 # name -> (content table, columns); the CREATE text is Plex's, verbatim (reference §1.3).
@@ -118,6 +131,7 @@ class PlexDb:
     accounts: list[tuple[int, str]]
     legacy_timestamps: bool
     with_icu_traps: bool
+    shape: str = "current"
     counts: dict[str, int] = field(default_factory=dict)
 
     def view_counts(self, account_id: int = OWNER_ACCOUNT_ID) -> dict[int, int]:
@@ -162,12 +176,16 @@ def build_plex_db(
     accounts: Sequence[tuple[int, str]] | tuple[int, str] = ((OWNER_ACCOUNT_ID, "owner"),),
     native_plays: Iterable[tuple[int, int, int]] | NativePlays = (),
     section_root: str = "/music",
+    shape: str | None = None,
 ) -> PlexDb:
     """Create a fresh Plex library DB at ``path`` (replacing any file there) and return its summary.
 
     ``accounts`` is a list of ``(id, name)`` (a single pair is accepted too); ``native_plays`` is
     either explicit ``(rating_key, account_id, viewed_at)`` tuples or a `NativePlays` spec.
+    ``shape``: the era (module doc); default "current", or "2021" with ``legacy_timestamps``.
     """
+    era = SHAPES[shape or ("2021" if legacy_timestamps else "current")]
+    legacy_timestamps = not era.integer_timestamps
     db_path = Path(path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -177,21 +195,28 @@ def build_plex_db(
              else [NativePlay(*p) for p in native_plays])
     _check_plays(library, plays, account_rows)
     result = PlexDb(db_path, section_id, section_title, library, plays, account_rows,
-                    legacy_timestamps, with_icu_traps)
+                    legacy_timestamps, with_icu_traps, era.name)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
-        tables, indexes = _split_schema(_schema_sql(legacy_timestamps))
+        tables, indexes = _split_schema(_schema_sql(era))
         conn.executescript(tables)
+        if era.hashed_password:
+            for statement in HASHED_PASSWORD_SQL:
+                conn.execute(statement)
+        conn.execute(f"CREATE TABLE {DISCS_TABLE} (metadata_item_id INTEGER PRIMARY KEY, "
+                     "disc INTEGER)")
         conn.execute("BEGIN")
-        _Writer(conn, result, section_root).write_all()
+        _Writer(conn, result, section_root, era).write_all()
         for statement in indexes:  # the DDL's indexes, built after the data: much faster
             conn.execute(statement)
         conn.execute("COMMIT")
-        if with_icu_traps:
-            _inject_icu_traps(conn, legacy_triggers=legacy_timestamps)
+        if with_icu_traps and era.icu:
+            _inject_icu_traps(conn, legacy_triggers=era.unconditional_icu_updates)
+        elif with_icu_traps:
+            _inject_naturalsort_traps(conn)
     finally:
         conn.close()
     conn = sqlite3.connect(db_path, isolation_level=None)
@@ -220,10 +245,14 @@ def _check_plays(library: Library, plays: list[NativePlay],
             raise ValueError(f"native play for unknown account {play.account_id}")
 
 
-def _schema_sql(legacy: bool) -> str:
-    """The copied DDL; for legacy DBs the 2021 types (``datetime``) and views table."""
+def _schema_sql(shape: Shape) -> str:
+    """The copied DDL, as the shape's era declared it (module doc)."""
     sql = SCHEMA_PATH.read_text(encoding="utf-8")
-    if not legacy:
+    if not shape.last_rated_at:
+        sql = sql.replace(', "last_rated_at" dt_integer(8)', "")
+    if not shape.view_type:
+        sql = sql.replace(', "view_type" integer DEFAULT 0', "")
+    if shape.integer_timestamps:
         return sql
     lines = [LEGACY_VIEWS_DDL if line.startswith('CREATE TABLE IF NOT EXISTS "metadata_item_views"')
              else line for line in sql.splitlines()]
@@ -255,9 +284,11 @@ def _safe(name: str) -> str:
 class _Writer:
     """Inserts every row of one fixture DB on an open connection inside one transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, db: PlexDb, section_root: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, db: PlexDb, section_root: str,
+                 shape: Shape) -> None:
         self.conn = conn
         self.db = db
+        self.shape = shape
         self.lib = db.library
         self.root = section_root.rstrip("/") or "/"
         self.t: Callable[[int | None], int | str | None] = (
@@ -293,12 +324,11 @@ class _Writer:
             "created_at", "updated_at", "scanned_at", "uuid", "changed_at", "content_changed_at",
         ), [(db.section_id, db.section_title, db.section_title, MUSIC_SECTION_TYPE, "en",
              "tv.plex.agents.music", "Plex Music", t(1451606400), t(BUILT_AT), t(BUILT_AT),
-             section_uuid, 46005545, 47050956)])
+             section_uuid, SECTION_CHANGED_AT, SECTION_CONTENT_CHANGED_AT)])
         self._insert("section_locations", (
             "id", "library_section_id", "root_path", "scanned_at", "created_at", "updated_at",
         ), [(db.section_id, db.section_id, self.root, t(BUILT_AT), t(1451606400), t(BUILT_AT))])
-        if not db.legacy_timestamps:
-            self._insert("schema_migrations", ("version",), [(v,) for v in MODERN_MIGRATIONS])
+        self._insert("schema_migrations", ("version",), [(v,) for v in migrations(self.shape)])
 
     def _accounts_and_devices(self) -> None:
         t = self.t
@@ -331,9 +361,12 @@ class _Writer:
             "id", "library_section_id", "parent_id", "metadata_type", "guid", "media_item_count",
             "title", "title_sort", "original_title", "studio", "index", "absolute_index",
             "duration", "tags_genre", "originally_available_at", "year", "added_at", "created_at",
-            "updated_at", "deleted_at",
+            "updated_at", "deleted_at", "changed_at",
         )
-        self._insert("metadata_items", columns, self._metadata_rows())
+        self._insert("metadata_items", columns,
+                     ((*row, CHANGED_AT_BASE + n) for n, row in enumerate(self._metadata_rows())))
+        self._insert(DISCS_TABLE, ("metadata_item_id", "disc"),
+                     [(tr.id, tr.disc) for tr in self.lib.tracks])
 
     def _metadata_rows(self) -> Iterator[tuple[object, ...]]:
         t, sid = self.t, self.db.section_id
@@ -349,7 +382,7 @@ class _Writer:
                    t(al.added_at), t(al.added_at + 3600), None)
         for tr in self.lib.tracks:
             yield (tr.id, sid, tr.album_id, 10, tr.guid, 1, tr.title, tr.title, tr.original_title,
-                   None, tr.index, tr.disc, tr.duration_ms, None, None, None, t(tr.added_at),
+                   None, tr.index, None, tr.duration_ms, None, None, None, t(tr.added_at),
                    t(tr.added_at), t(tr.added_at + 3600), t(tr.deleted_at))
 
     def _media(self) -> None:
@@ -419,10 +452,12 @@ class _Writer:
             count, first, last = settings.get(key, (0, play.viewed_at, play.viewed_at))
             settings[key] = (count + 1, min(first, play.viewed_at), max(last, play.viewed_at))
         self._insert("metadata_item_views", view_cols, views)
+        changes = sorted(settings.items(), key=lambda item: (item[1][2], item[0]))
         self._insert("metadata_item_settings", (
             "account_id", "guid", "view_count", "last_viewed_at", "created_at", "updated_at",
-        ), [(acc, guid, n, t(last), t(first), t(last))
-            for (acc, guid), (n, first, last) in settings.items()])
+            "changed_at",
+        ), [(acc, guid, n, t(last), t(first), t(last), SECTION_CONTENT_CHANGED_AT + 1 + i)
+            for i, ((acc, guid), (n, first, last)) in enumerate(changes)])
 
 
 # --- Plex-only objects ---------------------------------------------------------------------------
@@ -493,6 +528,34 @@ def _inject_icu_traps(conn: sqlite3.Connection, *, legacy_triggers: bool) -> Non
                      "VALUES('table', ?1, ?1, 0, ?2)", rows)
     conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'index_title_sort_icu'",
                  (ICU_INDEX_SQL.format("icu_root"),))
+    conn.execute(f"PRAGMA schema_version={schema_version + 1}")
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA writable_schema=OFF")
+
+
+def _inject_naturalsort_traps(conn: sqlite3.Connection) -> None:
+    """The 2020 shape's Plex-only objects: the non-ICU search tables filled and kept by Plex's
+    8 triggers (stock SQLite can run them), ``index_title_sort_naturalsort`` (built with NOCASE,
+    its ``sql`` rewritten to Plex's ``COLLATE naturalsort``, which stock SQLite lacks: inserting
+    into ``metadata_items`` then fails with "no such collation sequence: naturalsort") and the
+    ``spellfix1`` tables. The caller must close the connection afterwards."""
+    for name in ("fts4_metadata_titles", "fts4_tag_titles"):
+        conn.execute(f"INSERT INTO {name}({name}) VALUES('rebuild')")
+    for statement in NON_ICU_TRIGGERS:
+        conn.execute(statement)
+    conn.execute(NATURALSORT_INDEX_SQL.format("NOCASE"))
+    for name in SPELLFIX_TABLES:
+        conn.execute(f'CREATE TABLE "{name}_vocab"(id INTEGER PRIMARY KEY, rank INT, '
+                     "langid INT, word TEXT, k1 TEXT, k2 TEXT)")
+    schema_version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO sqlite_master(type, name, tbl_name, rootpage, sql) "
+                     "VALUES('table', ?1, ?1, 0, ?2)",
+                     [(name, f"CREATE VIRTUAL TABLE {name} USING spellfix1")
+                      for name in SPELLFIX_TABLES])
+    conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'index_title_sort_naturalsort'",
+                 (NATURALSORT_INDEX_SQL.format("naturalsort"),))
     conn.execute(f"PRAGMA schema_version={schema_version + 1}")
     conn.execute("COMMIT")
     conn.execute("PRAGMA writable_schema=OFF")

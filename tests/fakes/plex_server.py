@@ -23,6 +23,8 @@ change at once. Endpoints (plexapi 4.18.3 call sequence, reference plex-database
 ``GET /:/prefs``                            ButlerStartHour / ButlerEndHour (+ FriendlyName)
 ==========================================  ===================================================
 
+Disc numbers (``parentIndex``) come from the fixture's own ``fixture_track_discs`` table
+(which column of a real Plex DB holds them is unknown; docs/plex-fidelity.md).
 Track XML carries ``viewCount`` / ``lastViewedAt`` / ``userRating`` from the token account's
 ``metadata_item_settings`` row (lowest id when duplicated), omitted when never played, like PMS.
 Trashed items (``deleted_at``) are left out of ``/all`` listings [fixture decision].
@@ -344,7 +346,8 @@ SETTINGS_JOIN = """LEFT JOIN metadata_item_settings s ON s.id = (
     WHERE x.guid = t.guid AND +x.account_id = :account)"""
 
 TRACK_SELECT = """
-SELECT t.id, t.guid, t.title, t.title_sort, t."index" AS idx, t.absolute_index AS disc,
+SELECT t.id, t.guid, t.title, t.title_sort, t."index" AS idx,
+       (SELECT d.disc FROM fixture_track_discs d WHERE d.metadata_item_id = t.id) AS disc,
        t.original_title, t.duration, t.added_at, t.updated_at, t.deleted_at, t.library_section_id,
        al.id AS album_id, al.guid AS album_guid, al.title AS album_title, al.year AS album_year,
        ar.id AS artist_id, ar.guid AS artist_guid, ar.title AS artist_title,
@@ -745,7 +748,7 @@ class _Handler(BaseHTTPRequestHandler):
             kind = target[0] if one else target[0] + 1
             if kind == 10:
                 rows = conn.execute(f"{TRACK_SELECT} WHERE {condition.format(a='t')} ORDER BY "
-                                    't.absolute_index, t."index", t.id', args).fetchall()
+                                    'disc, t."index", t.id', args).fetchall()
                 items = view.track_elements(rows, with_guids=True)
             else:
                 rows = conn.execute(f"{DIRECTORY_SELECT} WHERE {condition.format(a='m')} "

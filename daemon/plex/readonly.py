@@ -1,0 +1,110 @@
+"""Reading Plex's SQLite file strictly read-only, without leaving anything behind.
+
+Plex keeps its DB in WAL mode and may have it open while we read. How a read opens the file:
+
+* a ``-wal`` (or ``-shm``/``-journal``) file exists, or the DB is not in WAL mode: SQLite URI
+  ``file:...?mode=ro&immutable=0`` with a busy timeout, in one read transaction, so the reader
+  sees what Plex committed to the WAL and waits politely for locks. (SQLite's ``mode=ro`` on a
+  WAL database creates ``-wal``/``-shm`` when they are missing; here they already exist.)
+* WAL mode and no side file at all: nobody has the DB open, and a locking reader would leave a
+  ``-wal`` and ``-shm`` behind next to the user's DB. So the read uses ``immutable=1`` (no locks,
+  no side files) and then checks the file did not change meanwhile (no side file appeared;
+  inode, size, mtime and ctime equal); if it did, the read is repeated the locking way.
+
+The connection is also ``PRAGMA query_only``: nothing here can write Plex's DB even by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+from daemon.errors import PlexError
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+WAL_FORMAT = 2  # header bytes 18/19 (file format write/read version): 1 rollback, 2 WAL
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+class FileState(NamedTuple):
+    """What tells whether the DB file changed, and whether anyone has it open in WAL mode."""
+
+    side_files: tuple[str, ...]
+    wal_format: bool
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @property
+    def unopened_wal(self) -> bool:
+        """True when the DB is in WAL mode and no process has side files next to it."""
+        return self.wal_format and not self.side_files
+
+
+def file_state(path: Path) -> FileState:
+    """Stat the DB and its side files; `PlexError` when it is no SQLite file, OSError when it
+    cannot be read."""
+    with path.open("rb") as f:
+        header = f.read(100)
+        st = os.fstat(f.fileno())
+    if not header.startswith(SQLITE_MAGIC):
+        raise PlexError(f"{path} is not a Plex database (not an SQLite file)")
+    side = tuple(s for s in SIDE_SUFFIXES if os.path.exists(f"{path}{s}"))
+    wal = len(header) >= 20 and header[18] == WAL_FORMAT and header[19] == WAL_FORMAT
+    return FileState(side, wal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class ReadOnlyDatabase:
+    """One SQLite file opened read-only for each `read` (see the module doc)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 15000) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = max(busy_timeout_ms, 0) / 1000
+
+    def state(self) -> FileState:
+        """The file's `FileState`; `PlexError` (one line) when it cannot be read."""
+        try:
+            return file_state(self.path)
+        except OSError as exc:
+            raise PlexError(f"cannot read Plex database {self.path}: "
+                            f"{exc.strerror or type(exc).__name__}") from None
+
+    def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in one read transaction and return its result."""
+        before = self.state()
+        if before.unopened_wal:
+            try:
+                result = self._run(work, immutable=True)
+                if self.state() == before:
+                    return result
+            except PlexError as exc:  # e.g. a page changed under the lock-free reader
+                log.debug("lock-free read of %s failed: %s", self.path, exc)
+            log.info("Plex DB %s changed during a lock-free read; reading again with locks",
+                     self.path)
+        return self._run(work, immutable=False)
+
+    def _run(self, work: Callable[[sqlite3.Connection], _T], *, immutable: bool) -> _T:
+        uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable={int(immutable)}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_s,
+                                   isolation_level=None)
+        except sqlite3.Error as exc:
+            raise PlexError(f"cannot open Plex database {self.path}: {exc}") from None
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")
+            result = work(conn)
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise PlexError(f"cannot read Plex database {self.path}: {exc}") from None
+        finally:
+            conn.close()
