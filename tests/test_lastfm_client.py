@@ -23,6 +23,7 @@ from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
 from daemon.lastfm.client import LastfmClient, LimitRefusedError
 from daemon.lastfm.pacing import SAFETY_MARGIN, Pacer
 from daemon.lastfm.pages import parse_recent_tracks
+from daemon.lastfm.transport import guarded_session
 from daemon.scrobble import MAX_AHEAD_SECONDS
 
 KEY = "secretkey0123456789"
@@ -98,7 +99,7 @@ def make_client(answers: list[Answer], clock: FakeClock | None = None, *,
     adapter = CannedAdapter(answers)
 
     def session() -> requests.Session:
-        s = requests.Session()
+        s = guarded_session()
         s.mount("http://", adapter)
         return s
 
@@ -359,3 +360,19 @@ def test_a_gzip_bomb_is_stopped_at_the_limit_without_inflating_it() -> None:
     small = gzip.compress(padded_page(1000))
     client, _ = make_client([(200, Raw(small, {"Content-Encoding": "gzip"}))])
     assert len(client.recent_tracks("alice").scrobbles) == 1
+
+
+def test_a_redirect_is_not_followed_so_its_body_is_never_inflated() -> None:
+    bomb = gzip.compress(padded_page(256 << 20), compresslevel=9)
+    moved = Raw(bomb, {"Content-Encoding": "gzip", "Location": "http://lastfm.test/2.0/"})
+    client, adapter = make_client([(302, moved), (200, page([item()]))],
+                                  max_body_bytes=1 << 20, max_retries=0)
+    tracemalloc.start()
+    try:
+        with pytest.raises(LastfmError, match="exceeded 1 MiB"):
+            client.recent_tracks("alice")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(adapter.forms) == 1
+    assert peak < 8 << 20

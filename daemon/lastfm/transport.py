@@ -152,9 +152,18 @@ class GuardedAdapter(HTTPAdapter):
         return manager
 
 
+class _NoRedirects(requests.Session):
+    """A session that sees no redirect: requests reads (and inflates) a redirect's whole body
+    before deciding anything, even with allow_redirects=False. An API call is never
+    redirected; a 3xx is answered like any other unexpected status."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def guarded_session() -> requests.Session:
     """A requests session whose requests the watchdog can cut at their deadline."""
-    session = requests.Session()
+    session = _NoRedirects()
     session.mount("http://", GuardedAdapter())
     session.mount("https://", GuardedAdapter())
     return session
@@ -213,7 +222,7 @@ def post_form(
     large = f"{service} response exceeded {size_text(max_bytes)} ({what})"
     with WATCHDOG.guard(timeout) as watch:
         try:
-            response = session.post(url, data=form, stream=True,
+            response = session.post(url, data=form, stream=True, allow_redirects=False,
                                     timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
             try:
                 announced = response.headers.get("Content-Length", "")
