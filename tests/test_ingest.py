@@ -159,6 +159,16 @@ def test_a_time_out_of_range_is_skipped_and_counted_and_never_poisons_a_pull(
     assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 3600)
 
 
+def test_a_name_no_store_can_hold_skips_its_scrobble_not_the_page(
+    fake: FakeLastfm, engine: Engine
+) -> None:
+    bad = Scrobble(NOW - 3 * DAY, "bad \ud800 name", "Song", "Album")  # a lone surrogate
+    fake.add_scrobbles("alice", [bad])
+    counts = pull(fake, engine)
+    assert counts["skipped"] == 2  # by the backfill, and again by the 14-day re-scan
+    assert stored(engine) == truth([s for s in fake.scrobbles("alice") if s != bad])
+
+
 def test_slow_answers_time_out_and_are_retried(fake: FakeLastfm, engine: Engine) -> None:
     fake.faults.add("slow", count=1, seconds=6)  # client timeout is 5 s
     with LastfmClient(api_url=fake.url, api_key=DEFAULT_API_KEY, pacer=Pacer(1000),

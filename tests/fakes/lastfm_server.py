@@ -93,6 +93,8 @@ IMAGE_BASE = "https://lastfm.freetls.fastly.net/i/u/"
 IMAGE_SIZES = (("small", "34s"), ("medium", "64s"), ("large", "174s"), ("extralarge", "300x300"))
 PLACEHOLDER_IMAGE = "2a96cbd8b46e442fc41c2b86b821562f.png"
 MUSIC_URL = "https://www.last.fm/music/"
+# a lone surrogate in a name goes out as the JSON escape "\ud800", as a hostile server sends it
+JSON_UTF8 = ("utf-8", "backslashreplace")
 HOURS_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}".encode() for m in range(1440))
 ITEM = b'%s,"date":{"uts":"%d","#text":"%s%s"}%s}'
 LOVED, UNLOVED = b',"loved":"1"', b',"loved":"0"'
@@ -146,7 +148,7 @@ def dumps(obj: Any) -> str:
 
 def url_part(name: str) -> str:
     """A name as last.fm puts it in a URL path (``'`` -> %27, ``+`` -> %252B, ``/`` -> %2F)."""
-    return quote_plus(name, safe="!$&()*,;:@~").replace("%2B", "%252B")
+    return quote_plus(name, safe="!$&()*,;:@~", errors=JSON_UTF8[1]).replace("%2B", "%252B")
 
 
 def date_text(uts: int) -> str:
@@ -168,7 +170,7 @@ def synthetic_image(artist: str, album: str) -> str:
     """A stable, realistic-looking image file name for an (artist, album)."""
     if not album:
         return ""
-    digest = zlib.crc32(f"{artist}\0{album}".encode()) & 0xFFFFFFFF
+    digest = zlib.crc32(f"{artist}\0{album}".encode(*JSON_UTF8)) & 0xFFFFFFFF
     ext = "png" if digest % 4 == 0 else "jpg"
     return f"{digest:08x}" * 4 + "." + ext
 
@@ -240,7 +242,7 @@ class Renderer:
         if track is None:
             track = self._track_part(s.artist, s.title)
         head = (f'{{"artist":{artist},"streamable":"0","image":{album[0]},'
-                f'"mbid":{jstr(s.track_mbid)},"album":{album[1]},{track}').encode()
+                f'"mbid":{jstr(s.track_mbid)},"album":{album[1]},{track}').encode(*JSON_UTF8)
         heads = self._heads_ext if extended else self._heads
         if len(heads) >= HEAD_CACHE_SIZE:
             heads.clear()
@@ -950,10 +952,11 @@ class FakeLastfm:
 
 def _toptags(tags: Sequence[tuple[str, int]], attr: dict[str, str]) -> bytes:
     """``toptags`` body: ``count`` is a JSON number; a single tag is an object, none is []."""
-    entries = [{"count": count, "name": name, "url": f"https://www.last.fm/tag/{quote_plus(name)}"}
+    entries = [{"count": count, "name": name,
+                "url": f"https://www.last.fm/tag/{quote_plus(name, errors=JSON_UTF8[1])}"}
                for name, count in tags]
     tag: Any = entries[0] if len(entries) == 1 else entries
-    return dumps({"toptags": {"tag": tag, "@attr": attr}}).encode()
+    return dumps({"toptags": {"tag": tag, "@attr": attr}}).encode(*JSON_UTF8)
 
 
 def auto_tags(artist: str) -> list[tuple[str, int]]:
