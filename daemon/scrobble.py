@@ -17,10 +17,21 @@ bad data (a millisecond timestamp read as seconds, an overflow) and are skipped 
 
 
 def uts_in_range(uts: int, now: float) -> bool:
-    """The one rule for every source (the API, every import format) and for Plex writes:
-    0 < uts <= now + 1 day. Early dates from a player's bad clock are the user's history
-    and are kept."""
+    """The one rule for every dated play of every source (the API, every import format) and
+    for Plex writes: 0 < uts <= now + 1 day. Early dates from a player's bad clock are the
+    user's history and are kept; undated plays (uts 0) are kept by `storable`."""
     return 0 < uts <= now + MAX_AHEAD_SECONDS
+
+
+UNDATED = 0
+"""The time of a legacy last.fm play that has none: stored and counted as undated, in no
+dated view and never written to Plex."""
+
+
+def storable(uts: int, now: float) -> bool:
+    """What the store may hold: a play within `uts_in_range`, or an undated one (uts 0).
+    Everything else is bad data, skipped and counted by every source."""
+    return uts == UNDATED or uts_in_range(uts, now)
 
 
 class Scrobble(NamedTuple):

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 
 from daemon.scrobble import Scrobble
 from tests.fakes.history_gen import generate_history
@@ -438,6 +439,56 @@ def test_page_faults(fake: FakeLastfm, client: Client) -> None:
     assert wrong["@attr"]["user"] == "dave"
     assert [s[:4] for s in _scrobbles(wrong)] == [s[:4] for s in ALICE[:10]]
     assert wrong["@attr"]["total"] == "30"
+
+
+def test_bad_uts_fault_serves_the_first_item_at_another_time(fake: FakeLastfm,
+                                                            client: Client) -> None:
+    fake.faults.add("bad_uts", uts=2**63)
+    bad = client.page(limit=3)
+    assert [t["date"]["uts"] for t in bad["track"]] == [str(2**63), *[str(s.uts) for s in
+                                                                     ALICE[1:3]]]
+    assert bad["@attr"]["total"] == "2500"
+    assert client.page(limit=1)["track"][0]["date"]["uts"] == str(ALICE[0].uts)
+
+
+def test_drip_faults_send_one_byte_at_a_time(fake: FakeLastfm, client: Client) -> None:
+    fake.faults.add("drip", seconds=0.5)
+    response = client.session.post(fake.url, data={"method": "user.getRecentTracks",
+                                                   "api_key": DEFAULT_API_KEY,
+                                                   "format": "json", "user": "alice"},
+                                   stream=True, timeout=(1, 0.2))
+    assert response.status_code == 200  # the head came at once
+    assert response.raw.read(1) == b"{"
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):  # the next byte is late
+        response.raw.read(2)
+    fake.faults.add("drip_head", seconds=0.5)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.post(user="alice", timeout=(1, 0.2))
+    assert client.page(limit=1)["track"]
+
+
+def test_huge_body_fault_streams_whitespace_before_the_page(fake: FakeLastfm,
+                                                          client: Client) -> None:
+    fake.faults.add("huge_body", size=(3 << 20) + 5)
+    response = client.post(user="alice", limit=2)
+    whole = client.post(user="alice", limit=2)
+    assert int(response.headers["Content-Length"]) == (3 << 20) + 5 + len(whole.content)
+    assert response.content == b" " * ((3 << 20) + 5) + whole.content
+    assert response.json() == whole.json()
+
+
+def test_gzip_bomb_fault_inflates_to_whitespace_before_the_page(fake: FakeLastfm,
+                                                              client: Client) -> None:
+    fake.faults.add("gzip_bomb", size=(64 << 20) + 3)
+    response = client.session.post(fake.url, data={"method": "user.getRecentTracks",
+                                                   "api_key": DEFAULT_API_KEY,
+                                                   "format": "json", "user": "alice",
+                                                   "limit": "2"}, stream=True, timeout=5)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert int(response.headers["Content-Length"]) < 128 << 10  # 64 MiB in under 128 KiB
+    body = response.raw.read(decode_content=True)
+    assert body.startswith(b" " * ((64 << 20) + 3) + b'{"recenttracks":')
+    assert json.loads(body)["recenttracks"] == client.page(limit=2)
 
 
 def test_wrong_user_without_other_users(client: Client, fake: FakeLastfm) -> None:

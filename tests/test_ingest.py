@@ -17,7 +17,7 @@ from daemon.scrobble import Scrobble
 from daemon.store import syncstate
 from tests import scrobble_truth
 from tests.fakes.history_gen import generate_history
-from tests.fakes.lastfm_server import DEFAULT_API_KEY, RECORDED_USER, FakeLastfm
+from tests.fakes.lastfm_server import DEFAULT_API_KEY, MS_TIMESTAMP, RECORDED_USER, FakeLastfm
 
 NOW = 1_790_000_000  # 2026-09-21: after every generated scrobble
 DAY = 86_400
@@ -139,6 +139,34 @@ def test_every_fault_is_survived(fake: FakeLastfm, engine: Engine, kind: str) ->
     assert fault.fired == 3
     assert stored(engine) == truth(fake.scrobbles("alice"))
     assert counts["retries"] + counts["refetched_windows"] >= 1
+
+
+@pytest.mark.parametrize("bad", [MS_TIMESTAMP, 2**63, -1], ids=["ms", "2**63", "negative"])
+def test_a_time_out_of_range_is_skipped_and_counted_and_never_poisons_a_pull(
+    fake: FakeLastfm, engine: Engine, bad: int
+) -> None:
+    pull(fake, engine)
+    new = [Scrobble(NOW + 100 + i, "New Artist", f"Song {i}", "Now") for i in range(3)]
+    fake.add_scrobbles("alice", new)
+    fake.faults.add("bad_uts", count=None, uts=bad)  # the newest play of every page
+    for minutes in (60, 61):  # every pull sees it, and every pull succeeds
+        counts = pull(fake, engine, now=NOW + minutes * 60)
+        assert counts["skipped"] == 1
+    assert stored(engine) == truth([s for s in fake.scrobbles("alice") if s != new[-1]],
+                                   before=NOW + 3600)
+    fake.faults.clear()  # the server sends it right again: it arrives
+    assert pull(fake, engine, now=NOW + 62 * 60)["added"] == 1
+    assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 3600)
+
+
+def test_a_name_no_store_can_hold_skips_its_scrobble_not_the_page(
+    fake: FakeLastfm, engine: Engine
+) -> None:
+    bad = Scrobble(NOW - 3 * DAY, "bad \ud800 name", "Song", "Album")  # a lone surrogate
+    fake.add_scrobbles("alice", [bad])
+    counts = pull(fake, engine)
+    assert counts["skipped"] == 2  # by the backfill, and again by the 14-day re-scan
+    assert stored(engine) == truth([s for s in fake.scrobbles("alice") if s != bad])
 
 
 def test_slow_answers_time_out_and_are_retried(fake: FakeLastfm, engine: Engine) -> None:

@@ -11,10 +11,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 from daemon.errors import SyncIntegrityError
-from daemon.lastfm.client import RecentTracksPage
-from daemon.lastfm.windows import Window, WindowSync
-from daemon.scrobble import Scrobble
+from daemon.lastfm.completeness import Window
+from daemon.lastfm.pages import RecentTracksPage
+from daemon.lastfm.windows import WindowSync
+from daemon.scrobble import MAX_AHEAD_SECONDS, Scrobble, with_ordinals
+from daemon.store import scrobbles as scrobble_queries
 from daemon.store import syncstate
+from daemon.store.engine import write
 from tests.scrobble_truth import truth as expected
 
 
@@ -25,6 +28,7 @@ class MemorySource:
         self.history = sorted(history, key=lambda s: -s.uts)
         self.calls: list[tuple[int, int, int, int]] = []
         self.before_answer: Callable[[int, int, int], int] | None = None
+        self.unreadable: set[Scrobble] = set()  # served, but the parser skips them
         self._lock = threading.Lock()
 
     def __call__(self, *, page: int, limit: int, from_uts: int, to_uts: int) -> RecentTracksPage:
@@ -35,7 +39,9 @@ class MemorySource:
             if self.before_answer is not None:
                 total += self.before_answer(page, from_uts, to_uts)
         chunk = items[(page - 1) * limit : page * limit]
-        return RecentTracksPage("alice", page, limit, total, math.ceil(total / limit), chunk, 0, 0)
+        kept = [s for s in chunk if s not in self.unreadable]
+        return RecentTracksPage("alice", page, limit, total, math.ceil(total / limit), kept,
+                                len(chunk) - len(kept), 0)
 
 
 def make_history(n: int, *, seed: int = 1, start: int = 1_100_000_000,
@@ -158,6 +164,36 @@ def test_empty_range_is_one_request(engine: Engine) -> None:
     sync = run_sync(source, engine, [Window(0, 1_800_000_000)])
     assert len(source.calls) == 1
     assert sync.counts.windows == 1
+
+
+def test_skipped_items_count_toward_the_total_so_nothing_is_fetched_again(
+    engine: Engine
+) -> None:
+    history = make_history(1000)
+    source = MemorySource(history)
+    source.unreadable = set(history[::97])  # bad times or names, on many pages of the window
+    sync = run_sync(source, engine, [Window(0, 1_800_000_000)], window_pages=20)
+    assert sync.counts.refetched_windows == 0
+    assert sync.counts.skipped == len([s for s in history if s in source.unreadable])
+    assert stored(engine) == expected([s for s in history if s not in source.unreadable])
+    with engine.connect() as conn:
+        done = syncstate.done_windows(conn, "alice")
+    assert syncstate.gaps(done, 0, 1_800_000_000) == []  # the window counts as complete
+
+
+def test_the_store_refuses_times_outside_the_range_whatever_the_source(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = 1_790_000_000
+    plays = [Scrobble(uts, "A", "T") for uts in
+             (1_796_470_000_000, 2**63, -1, now + MAX_AHEAD_SECONDS + 1,  # never stored
+              now + MAX_AHEAD_SECONDS, 1, 0)]  # stored: a day ahead, 1970, undated
+    with write(engine) as conn:
+        added = scrobble_queries.insert_rows(conn, "alice", with_ordinals(plays), "import:x",
+                                             clock=lambda: now)
+    assert added == 3
+    assert [uts for uts, *_ in stored(engine)] == [0, 1, now + MAX_AHEAD_SECONDS]
+    assert "4 scrobbles of alice from import:x were not stored" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,16 @@ def test_empty_tags_without_track_tags_are_remembered(fake: FakeLastfm, engine: 
     assert fake.requests == []
 
 
+def test_a_tag_name_no_store_can_hold_is_left_out(fake: FakeLastfm, engine: Engine) -> None:
+    fake.set_artist_tags("A", [("grunge \ud800", 100), ("Rock", 90)])  # a lone surrogate
+    store_plays(engine, {("A", "t"): 1})
+    counts = run(fake, engine)
+    assert (counts["tagged"], counts["errors"]) == (1, 0)
+    with engine.connect() as conn:
+        assert list(conn.exec_driver_sql("SELECT tag, weight FROM artist_tags")) == [
+            ("Rock", 90)]
+
+
 def test_transient_faults_are_retried_by_the_client(fake: FakeLastfm, engine: Engine) -> None:
     fake.set_artist_tags("A", [("Rock", 100)])
     fake.faults.add("truncated", count=1, method="artist.getTopTags")

@@ -1,29 +1,29 @@
-"""last.fm API client: paced, retried calls and user.getRecentTracks parsing.
+"""last.fm API client: paced, retried calls and the mapping of last.fm's errors.
 
-It knows nothing about plexfm: it takes plain values (endpoint, key, timeout, a pacer, a sleep
-function) and returns records. Requests are POSTed as form bodies (the API accepts both, as
-pylast relies on), so the API key never appears in a URL, and therefore never in an exception
-message or a proxy log.
+It knows nothing about plexfm: it takes plain values (endpoint, key, limits, a pacer, clocks)
+and returns records (`pages` parses them). Requests are POSTed as form bodies (the API accepts
+both, as pylast relies on), so the API key never appears in a URL, and therefore never in an
+exception message or a proxy log; `transport` bounds each one in time and size.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 import requests
-import urllib3
 
 from daemon import __version__
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
-from daemon.lastfm.pacing import Pacer, Sleep
-from daemon.scrobble import Scrobble
+from daemon.lastfm.pacing import Clock, Pacer, Sleep
+from daemon.lastfm.pages import RecentTracksPage, fast_recent_tracks, parse_recent_tracks
+from daemon.lastfm.transport import MAX_BODY_BYTES, guarded_session, post_form
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -49,67 +49,6 @@ class LimitRefusedError(LastfmError):
     """last.fm refused the page size asked for; ask again with a smaller one."""
 
 
-# Typed shapes of a getRecentTracks body: decoding straight into these skips the images and
-# URLs we never use (4x faster than building dicts). Anything unexpected falls back to the
-# generic path, which skips malformed items one by one.
-class _Named(msgspec.Struct):
-    text: str = msgspec.field(name="#text", default="")
-    name: str = ""
-    mbid: str = ""
-
-
-class _Date(msgspec.Struct):
-    uts: str
-
-
-class _ItemAttr(msgspec.Struct):
-    nowplaying: str = ""
-
-
-class _Item(msgspec.Struct):
-    name: str = ""
-    artist: _Named | None = None
-    album: _Named | None = None
-    mbid: str = ""
-    date: _Date | None = None
-    loved: str | None = None
-    attr: _ItemAttr | None = msgspec.field(name="@attr", default=None)
-
-
-class _PageAttr(msgspec.Struct):
-    user: str = ""
-    page: str = "1"
-    perPage: str = "0"  # noqa: N815 - last.fm's own key
-    total: str = "0"
-    totalPages: str = "0"  # noqa: N815 - last.fm's own key
-
-
-class _RecentTracks(msgspec.Struct):
-    track: list[_Item] | _Item = msgspec.field(default_factory=list)
-    attr: _PageAttr = msgspec.field(name="@attr", default_factory=_PageAttr)
-
-
-class _RecentTracksBody(msgspec.Struct):
-    recenttracks: _RecentTracks | None = None
-
-
-_RECENT_TRACKS_DECODER = msgspec.json.Decoder(_RecentTracksBody)
-
-
-@dataclass(frozen=True)
-class RecentTracksPage:
-    """One parsed page of user.getRecentTracks (the now-playing item already dropped)."""
-
-    user: str
-    page: int
-    per_page: int
-    total: int
-    total_pages: int
-    scrobbles: list[Scrobble]
-    skipped: int
-    now_playing: int
-
-
 class LastfmClient:
     """A last.fm API client for one API key; safe to call from several threads at once."""
 
@@ -120,16 +59,23 @@ class LastfmClient:
         api_key: str,
         pacer: Pacer,
         timeout: float = 30.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
         max_retries: int = 6,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         sleep: Sleep = time.sleep,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        clock: Clock = time.time,
+        session_factory: Callable[[], requests.Session] = guarded_session,
     ) -> None:
+        """`timeout`: seconds for a whole request (connect, headers, body); `max_body_bytes`:
+        largest body accepted once decompressed; `clock`: the wall clock that dates "now"
+        for the range check of scrobble times."""
         self.api_url = api_url
         self._api_key = api_key
         self._pacer = pacer
         self._timeout = timeout
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -172,11 +118,13 @@ class LastfmClient:
         if to_uts is not None:
             params["to"] = str(to_uts)
         what = f"recent tracks of {user} page {page}"
-        result = self._with_retries(
-            "user.getRecentTracks", params, what, user,
-            lambda content, status: _fast_recent_tracks(content, status, user, what)
-            or parse_recent_tracks(self._decode(content, status, what, user), user, what),
-        )
+
+        def decode(content: bytes, status: int) -> RecentTracksPage:
+            now = self._clock()
+            return fast_recent_tracks(content, status, user, what, now) or parse_recent_tracks(
+                self._decode(content, status, what, user), user, what, now=now)
+
+        result = self._with_retries("user.getRecentTracks", params, what, user, decode)
         with self._lock:
             self._users_seen.add(user.casefold())
         return result
@@ -238,31 +186,14 @@ class LastfmClient:
         form = {**params, "method": method, "api_key": self._api_key, "format": "json"}
         with self._lock:
             self.requests_sent += 1
-        try:
-            # one read of the whole body: requests' default 10 KiB chunking costs twice the CPU
-            response = self._session().post(
-                self.api_url, data=form, timeout=(min(10.0, self._timeout), self._timeout),
-                stream=True,
-            )
-            try:
-                content = response.raw.read(decode_content=True)
-            finally:
-                response.raw.release_conn()
-        except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
-            raise LastfmTransientError(
-                f"last.fm did not answer within {self._timeout:g} s ({what})"
-            ) from exc
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise LastfmTransientError(
-                f"cannot reach last.fm ({what}): {exc.__class__.__name__}"
-            ) from exc
-        return content, response.status_code
+        return post_form(self._session(), self.api_url, form, timeout=self._timeout,
+                         max_bytes=self._max_body_bytes, what=what)
 
     def _decode(self, content: bytes, status: int, what: str, user: str | None) -> dict[str, Any]:
         try:
             data = msgspec.json.decode(content)
         except msgspec.DecodeError:
-            data = None
+            data = _lenient_json(content)
         if not isinstance(data, dict):
             if status in RETRYABLE_HTTP or status == 200:
                 kind = "malformed response" if status == 200 else f"HTTP {status}"
@@ -302,103 +233,10 @@ class LastfmClient:
         return LastfmError(text, code=code, status=status)
 
 
-def _fast_recent_tracks(
-    content: bytes, status: int, user: str, what: str
-) -> RecentTracksPage | None:
-    """Decode a well-formed page straight into records; None sends it down the generic path."""
-    if status != 200:
-        return None
+def _lenient_json(content: bytes) -> Any:
+    """The body as Python's json reads it (it accepts what msgspec refuses, such as an escaped
+    lone surrogate in one item, which the parser then skips); None when it is not JSON."""
     try:
-        body = _RECENT_TRACKS_DECODER.decode(content).recenttracks
-        if body is None:
-            return None
-        attr = body.attr
-        if attr.user.casefold() != user.casefold():
-            return None
-        items = [body.track] if isinstance(body.track, _Item) else body.track
-        scrobbles: list[Scrobble] = []
-        append = scrobbles.append
-        skipped = now_playing = 0
-        for item in items:
-            if item.attr is not None and item.attr.nowplaying == "true":
-                now_playing += 1
-                continue
-            artist, album, date = item.artist, item.album, item.date
-            if artist is None or date is None or not item.name:
-                skipped += 1
-                continue
-            uts = int(date.uts)
-            artist_name = artist.text or artist.name
-            if not artist_name or uts < 0:
-                skipped += 1
-                continue
-            append(Scrobble(
-                uts, artist_name, item.name, album.text if album else "", artist.mbid,
-                item.mbid, album.mbid if album else "",
-                int(item.loved) if item.loved is not None else None,
-            ))
-        return RecentTracksPage(attr.user, int(attr.page), int(attr.perPage), int(attr.total),
-                                int(attr.totalPages), scrobbles, skipped, now_playing)
-    except (msgspec.DecodeError, ValueError):
+        return json.loads(content)
+    except (ValueError, RecursionError):
         return None
-
-
-def _text(value: Any, key: str = "#text") -> str:
-    if isinstance(value, dict):
-        inner = value.get(key, value.get("name", ""))
-        return inner if isinstance(inner, str) else str(inner)
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
-def parse_recent_tracks(data: dict[str, Any], user: str, what: str = "") -> RecentTracksPage:
-    """Parse a user.getRecentTracks body; malformed items are skipped and counted."""
-    body = data.get("recenttracks")
-    if not isinstance(body, dict):
-        raise LastfmTransientError(f"last.fm response has no recenttracks ({what})")
-    attr = body.get("@attr") or {}
-    try:
-        page = int(attr.get("page", 1))
-        per_page = int(attr.get("perPage", 0))
-        total = int(attr.get("total", 0))
-        total_pages = int(attr.get("totalPages", 0))
-    except (TypeError, ValueError) as exc:
-        raise LastfmTransientError(f"last.fm response has bad page numbers ({what})") from exc
-    served_user = str(attr.get("user", user))
-    if served_user.casefold() != user.casefold():
-        raise LastfmTransientError(f"last.fm answered for another user ({what})")
-    items = body.get("track", [])
-    if isinstance(items, dict):
-        items = [items]
-    elif not isinstance(items, list):
-        items = []
-    scrobbles: list[Scrobble] = []
-    append = scrobbles.append
-    skipped = now_playing = 0
-    for item in items:
-        try:
-            item_attr = item.get("@attr")
-            if item_attr and item_attr.get("nowplaying") == "true":
-                now_playing += 1
-                continue
-            uts = int(item["date"]["uts"])
-            artist = item["artist"]
-            title = _text(item["name"])
-            artist_name = _text(artist)
-            if not artist_name or not title or uts < 0:
-                skipped += 1
-                continue
-            album = item.get("album")
-            loved = item.get("loved")
-            append(Scrobble(
-                uts, artist_name, title, _text(album),
-                _text(artist.get("mbid", "")) if isinstance(artist, dict) else "",
-                _text(item.get("mbid", "")),
-                _text(album.get("mbid", "")) if isinstance(album, dict) else "",
-                int(loved) if loved is not None else None,
-            ))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            skipped += 1
-    return RecentTracksPage(served_user, page, per_page, total, total_pages, scrobbles,
-                            skipped, now_playing)

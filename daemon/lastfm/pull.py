@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from daemon.lastfm.client import FALLBACK_PAGE, LastfmClient, LimitRefusedError
-from daemon.lastfm.windows import Progress, SyncCounts, Window, WindowSync, page_fetcher
+from daemon.lastfm.completeness import Window
+from daemon.lastfm.windows import Progress, SyncCounts, WindowSync, page_fetcher
 from daemon.scrobble import with_ordinals
 from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries

@@ -64,7 +64,8 @@ class TagSettings:
 def parse_top_tags(body: dict[str, Any]) -> list[tuple[str, int]]:
     """(name, weight) pairs of an artist/track.getTopTags body, in last.fm's order. A single
     tag may come as an object and a count as a number or a string; a tag without a usable
-    name or count is left out. Raises ValueError when the body has no toptags at all."""
+    name or count is left out (so is a name no store can hold: an unpaired surrogate).
+    Raises ValueError when the body has no toptags at all."""
     toptags = body.get("toptags")
     if not isinstance(toptags, dict):
         raise ValueError("the answer has no toptags")
@@ -79,8 +80,9 @@ def parse_top_tags(body: dict[str, Any]) -> list[tuple[str, int]]:
             continue
         name = " ".join(item["name"].split())
         try:
+            name.encode("utf-8")
             weight = int(float(item.get("count", 0)))
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError):  # UnicodeEncodeError is a ValueError
             continue
         if name and name not in found:
             found[name] = max(0, min(weight, 100))

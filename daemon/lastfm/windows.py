@@ -4,26 +4,33 @@ A window is a half-open range [start, end) of Unix seconds. Its first page tells
 scrobbles it holds; a window larger than `window_pages` pages is split in time (the newest
 page's complete part is stored at once, so no request is wasted), the others fetch their
 remaining pages concurrently. When every page of a window is in, the pages must add up to the
-total the server reported on each of them, or the window is fetched again. Its rows (with
-their ordinals computed over the whole window) and, for a backfill, its checkpoint are then
-written in one transaction: killed at any moment, the store holds whole windows only.
+total the server reported on each of them (`completeness`), or the window is fetched again.
+Its rows (with their ordinals computed over the whole window) and, for a backfill, its
+checkpoint are then written in one transaction: killed at any moment, the store holds whole
+windows only.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import Engine
 
 from daemon.errors import SyncIntegrityError
-from daemon.lastfm.client import RecentTracksPage
+from daemon.lastfm.completeness import (
+    MAX_WINDOW_ATTEMPTS,
+    Window,
+    WindowState,
+    again,
+    split,
+    verify,
+)
+from daemon.lastfm.pages import RecentTracksPage
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries
@@ -32,7 +39,6 @@ from daemon.store.engine import write
 
 log = logging.getLogger(__name__)
 
-MAX_WINDOW_ATTEMPTS = 4
 MAX_ACTIVE_WINDOWS = 3
 MAX_QUEUED_WRITES = 2  # windows fetched but not yet written (bounds memory)
 
@@ -57,12 +63,6 @@ class NoProgress:
         return None
 
 
-@dataclass(frozen=True)
-class Window:
-    start: int
-    end: int
-
-
 @dataclass
 class SyncCounts:
     pages: int = 0
@@ -75,19 +75,6 @@ class SyncCounts:
     def merge(self, other: SyncCounts) -> None:
         for name in ("pages", "fetched", "added", "skipped", "windows", "refetched_windows"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass
-class _WindowState:
-    window: Window
-    generation: int = 0
-    attempts: int = 0
-    total: int | None = None
-    total_pages: int = 0
-    next_page: int = 2
-    pages: dict[int, RecentTracksPage] = field(default_factory=dict)
-    problem: str | None = None
-    counted: bool = False  # its pages are already in the progress estimate
 
 
 class WindowSync:
@@ -118,9 +105,9 @@ class WindowSync:
         self._source = source
         self._stop = stop
         self.counts = SyncCounts()
-        self._pending: deque[_WindowState] = deque()
-        self._active: list[_WindowState] = []
-        self._futures: dict[Future[RecentTracksPage], tuple[_WindowState, int, int]] = {}
+        self._pending: deque[WindowState] = deque()
+        self._active: list[WindowState] = []
+        self._futures: dict[Future[RecentTracksPage], tuple[WindowState, int, int]] = {}
         self._writes: deque[Future[tuple[int, int]]] = deque()
         self._writer: ThreadPoolExecutor | None = None
 
@@ -131,7 +118,7 @@ class WindowSync:
 
         `first_pages` holds page 1 of a window the caller already fetched (not asked again).
         """
-        self._pending.extend(_WindowState(w) for w in windows)
+        self._pending.extend(WindowState(w) for w in windows)
         pool = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="lastfm")
         finished = False
         with ThreadPoolExecutor(1, thread_name_prefix="store") as writer:
@@ -183,7 +170,7 @@ class WindowSync:
             )
             self._futures[future] = (state, page, state.generation)
 
-    def _next_task(self) -> tuple[_WindowState, int] | None:
+    def _next_task(self) -> tuple[WindowState, int] | None:
         for state in self._active:
             if state.total is not None and state.next_page <= state.total_pages:
                 state.next_page += 1
@@ -194,110 +181,55 @@ class WindowSync:
             return state, 1
         return None
 
-    def _on_page(self, state: _WindowState, page: int, result: RecentTracksPage) -> None:
+    def _on_page(self, state: WindowState, page: int, result: RecentTracksPage) -> None:
         self.counts.pages += 1
         self._progress.advance(1, len(result.scrobbles))
         if page == 1:
             self._on_first_page(state, result)
-            return
-        state.pages[page] = result
-        if result.total != state.total:
-            state.problem = f"total changed from {state.total} to {result.total} on page {page}"
-        if len(state.pages) == state.total_pages:
+        elif state.later_page(page, result):
             self._finish(state)
 
-    def _on_first_page(self, state: _WindowState, result: RecentTracksPage) -> None:
+    def _on_first_page(self, state: WindowState, result: RecentTracksPage) -> None:
         window = state.window
-        state.total = result.total
-        state.total_pages = max(1, math.ceil(result.total / self._limit))
-        state.pages = {1: result}
-        state.next_page = 2
+        state.first_page(result, self._limit)
         if not state.counted:
             self._progress.expect(state.total_pages)
             state.counted = True
         if result.total > self._window_items and window.end - window.start > 1:
-            self._split(state, result)
-            return
-        if state.total_pages == 1:
+            self._active.remove(state)
+            self.counts.skipped += result.skipped  # page 1 is not asked for again
+            cut = split(window, result, self._limit, self._window_items)
+            if cut.stored is not None:
+                self._store(*cut.stored, len(cut.stored[1]))
+            for piece in reversed(cut.pieces):  # newest first, ahead of the other windows
+                self._pending.appendleft(WindowState(piece, counted=True))
+            log.debug("split %s (%s scrobbles) into %s windows", window, result.total,
+                      len(cut.pieces))
+        elif state.total_pages == 1:
             self._finish(state)
 
-    def _split(self, state: _WindowState, first: RecentTracksPage) -> None:
-        """Store the complete newest part of page 1, split the rest in time, newest first."""
-        self._active.remove(state)
-        window = state.window
-        items = first.scrobbles
-        full = len(items) + first.skipped == self._limit
-        oldest = items[-1].uts if items and full else None
-        rest_end = window.end
-        if oldest is not None and oldest + 1 < window.end:
-            newest = [s for s in items if s.uts > oldest]
-            self._store(Window(oldest + 1, window.end), newest, len(newest))
-            rest_end = oldest + 1
-        remaining = max(1, (first.total - len(items)) if oldest is not None else first.total)
-        parts = max(2, math.ceil(remaining / self._window_items))
-        span = rest_end - window.start
-        parts = min(parts, span)
-        bounds = [window.start + (span * i) // parts for i in range(parts + 1)]
-        pieces = [Window(a, b) for a, b in itertools.pairwise(bounds) if b > a]
-        for piece in pieces:  # newest first, ahead of the other pending windows
-            self._pending.appendleft(_WindowState(piece, counted=True))
-        log.debug("split %s (%s scrobbles) into %s windows", window, first.total, len(pieces))
-
-    def _finish(self, state: _WindowState) -> None:
-        problem = state.problem or self._verify(state)
+    def _finish(self, state: WindowState) -> None:
+        problem = verify(state, self._limit)
         if problem:
             self._retry(state, problem)
             return
-        items: list[Scrobble] = []
-        skipped = 0
-        for number in sorted(state.pages):
-            items.extend(state.pages[number].scrobbles)
-            skipped += state.pages[number].skipped
+        items, skipped = state.items()
         self.counts.skipped += skipped
         self._active.remove(state)
         self._store(state.window, items, state.total or 0)
 
-    def _verify(self, state: _WindowState) -> str | None:
-        window = state.window
-        seen = 0
-        for number in range(1, state.total_pages + 1):
-            page = state.pages[number]
-            count = len(page.scrobbles) + page.skipped
-            if number < state.total_pages and count != self._limit:
-                return f"page {number} of {state.total_pages} held {count} items"
-            seen += count
-            if any(not window.start <= s.uts < window.end for s in page.scrobbles):
-                return f"page {number} held a scrobble outside the window"
-        if seen != state.total:
-            return f"pages held {seen} items, total says {state.total}"
-        return None
-
-    def _retry(self, state: _WindowState, problem: str) -> None:
-        """Fetch the window again; from the second failure on, as two halves, so a quiet
-        half completes while only the part where scrobbles keep arriving is retried."""
-        state.attempts += 1
+    def _retry(self, state: WindowState, problem: str) -> None:
         self.counts.refetched_windows += 1
         window = state.window
-        if state.attempts >= MAX_WINDOW_ATTEMPTS:
+        if state.attempts + 1 >= MAX_WINDOW_ATTEMPTS:
             raise SyncIntegrityError(
                 f"window {window.start}-{window.end} did not add up after "
-                f"{state.attempts} attempts: {problem}"
+                f"{state.attempts + 1} attempts: {problem}"
             )
         log.info("fetching window %s-%s again: %s", window.start, window.end, problem)
         self._active.remove(state)
-        if state.attempts >= 2 and window.end - window.start > 1:
-            middle = (window.start + window.end) // 2
-            for half in (Window(window.start, middle), Window(middle, window.end)):
-                # the halves inherit the attempts: splitting stays within the retry budget
-                self._pending.appendleft(_WindowState(half, attempts=state.attempts,
-                                                      counted=True))
-            return
-        state.generation += 1
-        state.total = None
-        state.pages = {}
-        state.problem = None
-        state.next_page = 2
-        self._pending.appendleft(state)
+        for retry in reversed(again(state)):
+            self._pending.appendleft(retry)
 
     def _store(self, window: Window, items: list[Scrobble], total: int) -> None:
         """Hand the window to the single writer thread, so fetching goes on meanwhile."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from daemon.scrobble import ScrobbleRow
-from daemon.store.tables import scrobbles
+from daemon.scrobble import ScrobbleRow, storable
+from daemon.store.tables import scrobbles, scrobbles_quarantine
+
+log = logging.getLogger(__name__)
 
 _INSERT = (
     "INSERT INTO scrobbles (user, uts, artist, title, album, ordinal, artist_mbid, track_mbid,"
@@ -18,15 +21,22 @@ _INSERT = (
 )
 
 
-def insert_rows(conn: Connection, user: str, rows: Sequence[ScrobbleRow], source: str) -> int:
-    """Store rows not stored yet (same identity = same row); return how many were new."""
-    if not rows:
+def insert_rows(conn: Connection, user: str, rows: Sequence[ScrobbleRow], source: str, *,
+                clock: Callable[[], float] = time.time) -> int:
+    """Store rows not stored yet (same identity = same row); return how many were new.
+
+    The single way scrobbles enter the store, so it enforces `daemon.scrobble.storable`
+    whatever the source: a row dated outside it is left out (with a warning; the sources
+    skip and count such plays before they get here)."""
+    now = clock()
+    kept = [row for row in rows if storable(row[0], now)]
+    if len(kept) < len(rows):
+        log.warning("%s scrobbles of %s from %s were not stored: dated outside 0 < uts <= now"
+                    " + 1 day", len(rows) - len(kept), user, source)
+    if not kept:
         return 0
-    now = int(time.time())
     before = _total_changes(conn)
-    conn.exec_driver_sql(
-        _INSERT, [(user, *row, source, now) for row in rows]
-    )
+    conn.exec_driver_sql(_INSERT, [(user, *row, source, int(now)) for row in kept])
     return _total_changes(conn) - before
 
 
@@ -56,3 +66,12 @@ def stats(conn: Connection, user: str | None = None) -> ScrobbleStats:
         query = query.where(scrobbles.c.user == user)
     count, first, last = conn.execute(query).one()
     return ScrobbleStats(int(count), first, last)
+
+
+def quarantined(conn: Connection, user: str | None = None) -> int:
+    """How many scrobbles sit in quarantine (stored before the range check with a time
+    outside it; see migration 11), of `user` or of everyone."""
+    query = select(func.count()).select_from(scrobbles_quarantine)
+    if user is not None:
+        query = query.where(scrobbles_quarantine.c.user == user)
+    return int(conn.execute(query).scalar_one())

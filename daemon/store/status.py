@@ -18,6 +18,7 @@ def collect_status(
     """Plain data: counts, time span, backfill state and each job's last run."""
     with engine.connect() as conn:
         stats = scrobble_queries.stats(conn)
+        quarantined = scrobble_queries.quarantined(conn)
         state = syncstate.load(conn, user)
         runs = jobruns.latest(conn)
         by_status = matches.status_counts(conn)
@@ -39,6 +40,7 @@ def collect_status(
         "scrobbles": stats.scrobbles,
         "first_scrobble": stats.first_scrobble,
         "last_scrobble": stats.last_scrobble,
+        "quarantined": quarantined,
         "backfill_complete": state.backfill_complete,
         "backfill_to": state.backfill_to,
         "last_pull_at": state.last_pull_at,
@@ -61,6 +63,8 @@ def format_status(status: dict[str, Any]) -> str:
         f"scrobbles:  {status['scrobbles']:,}",
         f"first:      {when(status['first_scrobble'])}",
         f"last:       {when(status['last_scrobble'])}",
+        *([f"quarantine: {status['quarantined']:,} scrobbles dated outside 0 <= uts <= now + 1"
+           " day (table scrobbles_quarantine)"] if status.get("quarantined") else []),
         f"backfill:   {'complete' if status['backfill_complete'] else 'incomplete'}",
         f"last pull:  {when(status['last_pull_at'])}",
         f"library:    {status['library_tracks']:,} tracks",

@@ -10,7 +10,10 @@ research notes describe it (lastfm-api.md §1-§3 and the §6 fake server checkl
   ``track``), ``user.getInfo``, ``artist.getTopTags``, ``track.getTopTags``.
 * Error bodies ``{"message":...,"error":N}`` with the real HTTP statuses.
 * Deterministic fault injection (``fake.faults``), latency, a 1-second sliding-window rate
-  limit, request hooks and a request log (``fake.requests``) for pacing checks.
+  limit, request hooks and a request log (``fake.requests``) for pacing checks. Hostile
+  transports too: a body dripped one byte at a time (``drip``; ``drip_head`` from the status
+  line on), a huge body (``huge_body``) and a gzip bomb (``gzip_bomb``), both streamed
+  without holding them in memory, and a scrobble time out of range (``bad_uts``).
 
 Pages are rendered from cached JSON fragments (per artist, album and track) joined with the
 per-scrobble date, so a 1000-item page takes about a millisecond or two.
@@ -26,18 +29,20 @@ import bisect
 import collections
 import contextlib
 import functools
+import gzip
 import json
 import logging
 import math
 import random
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,6 +93,8 @@ IMAGE_BASE = "https://lastfm.freetls.fastly.net/i/u/"
 IMAGE_SIZES = (("small", "34s"), ("medium", "64s"), ("large", "174s"), ("extralarge", "300x300"))
 PLACEHOLDER_IMAGE = "2a96cbd8b46e442fc41c2b86b821562f.png"
 MUSIC_URL = "https://www.last.fm/music/"
+# a lone surrogate in a name goes out as the JSON escape "\ud800", as a hostile server sends it
+JSON_UTF8 = ("utf-8", "backslashreplace")
 HOURS_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}".encode() for m in range(1440))
 ITEM = b'%s,"date":{"uts":"%d","#text":"%s%s"}%s}'
 LOVED, UNLOVED = b',"loved":"1"', b',"loved":"0"'
@@ -114,9 +121,13 @@ HTTP_FAULTS = {"http500": "Internal Server Error", "http502": "Bad Gateway",
                "http503": "Service Temporarily Unavailable"}
 PRE_FAULTS = frozenset({*ERROR_FAULTS, *HTTP_FAULTS, "truncated", "disconnect",
                         "user_not_found"})
-PAGE_FAULTS = frozenset({"empty_page", "total_drift", "wrong_user"})
+PAGE_FAULTS = frozenset({"empty_page", "total_drift", "wrong_user", "bad_uts"})
 DELAY_FAULTS = frozenset({"slow"})
-FAULT_KINDS = PRE_FAULTS | PAGE_FAULTS | DELAY_FAULTS
+# answered normally, then sent in a hostile way (see _Handler._send)
+SHAPE_FAULTS = frozenset({"drip", "drip_head", "huge_body", "gzip_bomb"})
+FAULT_KINDS = PRE_FAULTS | PAGE_FAULTS | DELAY_FAULTS | SHAPE_FAULTS
+MS_TIMESTAMP = 1_796_470_000_000  # a millisecond time read as seconds: year 58897
+PAD_CHUNK = b" " * (1 << 20)  # JSON allows any whitespace before the value
 
 Params = dict[str, str]
 
@@ -137,7 +148,7 @@ def dumps(obj: Any) -> str:
 
 def url_part(name: str) -> str:
     """A name as last.fm puts it in a URL path (``'`` -> %27, ``+`` -> %252B, ``/`` -> %2F)."""
-    return quote_plus(name, safe="!$&()*,;:@~").replace("%2B", "%252B")
+    return quote_plus(name, safe="!$&()*,;:@~", errors=JSON_UTF8[1]).replace("%2B", "%252B")
 
 
 def date_text(uts: int) -> str:
@@ -159,7 +170,7 @@ def synthetic_image(artist: str, album: str) -> str:
     """A stable, realistic-looking image file name for an (artist, album)."""
     if not album:
         return ""
-    digest = zlib.crc32(f"{artist}\0{album}".encode()) & 0xFFFFFFFF
+    digest = zlib.crc32(f"{artist}\0{album}".encode(*JSON_UTF8)) & 0xFFFFFFFF
     ext = "png" if digest % 4 == 0 else "jpg"
     return f"{digest:08x}" * 4 + "." + ext
 
@@ -212,7 +223,10 @@ class Renderer:
         return b'{"@attr":{"nowplaying":"true"},' + self._head(s, extended)[1:] + loved + b"}"
 
     def _day(self, uts: int) -> bytes:
-        text = date_text(uts)[:-5].encode()
+        try:
+            text = date_text(uts)[:-5].encode()
+        except (OverflowError, OSError, ValueError):  # a "bad_uts" beyond any calendar
+            text = b"01 Jan 1970, "
         self._days[uts // 86400] = text
         return text
 
@@ -228,7 +242,7 @@ class Renderer:
         if track is None:
             track = self._track_part(s.artist, s.title)
         head = (f'{{"artist":{artist},"streamable":"0","image":{album[0]},'
-                f'"mbid":{jstr(s.track_mbid)},"album":{album[1]},{track}').encode()
+                f'"mbid":{jstr(s.track_mbid)},"album":{album[1]},{track}').encode(*JSON_UTF8)
         heads = self._heads_ext if extended else self._heads
         if len(heads) >= HEAD_CACHE_SIZE:
             heads.clear()
@@ -343,6 +357,7 @@ class Reply:
     error: int | None = None
     fault: str | None = None
     disconnect: bool = False
+    shape: Fault | None = None  # a SHAPE_FAULTS fault: how the answer is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,8 +411,10 @@ class Fault:
     kind applies (e.g. ``empty_page`` only to a recent-tracks page before the last one). Of
     the matching requests it fires on every ``every``-th one (if set), and then with
     ``probability`` (if set, drawn from the plan's seeded RNG). Kind-specific settings:
-    ``seconds`` (slow), ``drift`` (total_drift), ``user`` (wrong_user: whose page to serve),
-    ``status`` (HTTP status of error8/11/16/29).
+    ``seconds`` (slow; drip and drip_head: between two bytes), ``drift`` (total_drift),
+    ``user`` (wrong_user: whose page to serve), ``status`` (HTTP status of error8/11/16/29),
+    ``size`` (huge_body and gzip_bomb: bytes of whitespace before the page, decompressed),
+    ``uts`` (bad_uts: the time the page's first scrobble is served with).
     """
 
     kind: str
@@ -410,6 +427,8 @@ class Fault:
     drift: int = 1
     user: str | None = None
     status: int | None = None
+    size: int = 3 << 29  # 1.5 GiB
+    uts: int = MS_TIMESTAMP
     seen: int = 0
     fired: int = 0
 
@@ -445,6 +464,8 @@ class FaultPlan:
         drift: int = 1,
         user: str | None = None,
         status: int | None = None,
+        size: int = 3 << 29,
+        uts: int = MS_TIMESTAMP,
     ) -> Fault:
         """Plan a fault of ``kind`` (one of ``FAULT_KINDS``); returns it for inspection."""
         if kind not in FAULT_KINDS:
@@ -454,7 +475,7 @@ class FaultPlan:
         if probability is not None and not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
         fault = Fault(kind, count, every, probability, when, method, seconds, drift, user,
-                      status)
+                      status, size, uts)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -767,13 +788,16 @@ class FakeLastfm:
         if handler is None:
             return error_reply(400, 3, MSG_BAD_METHOD)
         kinds = PRE_FAULTS if method.startswith("user.") else PRE_FAULTS - {"user_not_found"}
-        fault = self.faults.take(kinds, method, request_view(params))
-        if fault is not None and fault.kind not in ("truncated", "disconnect"):
+        fault = self.faults.take(kinds | SHAPE_FAULTS, method, request_view(params))
+        if fault is not None and fault.kind not in ("truncated", "disconnect", *SHAPE_FAULTS):
             return _fault_reply(fault)
         try:
             reply = handler(params)
         except BadParamError as exc:
             reply = exc.reply
+        if fault is not None and fault.kind in SHAPE_FAULTS:
+            return Reply(reply.status, reply.body, reply.content_type, reply.error, fault.kind,
+                         shape=fault)
         if fault is not None and fault.kind == "truncated":
             cut = max(1, len(reply.body) // 2)
             return Reply(reply.status, reply.body[:cut], reply.content_type, None, "truncated")
@@ -830,6 +854,8 @@ class FakeLastfm:
             items = []
         if fault is not None and fault.kind == "total_drift":
             total += fault.drift
+        if fault is not None and fault.kind == "bad_uts" and items:
+            items = [items[0]._replace(uts=fault.uts), *items[1:]]
         body = self._render_page(history.name, items, now_playing, extended, page, limit, total)
         return Reply(200, body, fault=fault.kind if fault else None)
 
@@ -926,10 +952,11 @@ class FakeLastfm:
 
 def _toptags(tags: Sequence[tuple[str, int]], attr: dict[str, str]) -> bytes:
     """``toptags`` body: ``count`` is a JSON number; a single tag is an object, none is []."""
-    entries = [{"count": count, "name": name, "url": f"https://www.last.fm/tag/{quote_plus(name)}"}
+    entries = [{"count": count, "name": name,
+                "url": f"https://www.last.fm/tag/{quote_plus(name, errors=JSON_UTF8[1])}"}
                for name, count in tags]
     tag: Any = entries[0] if len(entries) == 1 else entries
-    return dumps({"toptags": {"tag": tag, "@attr": attr}}).encode()
+    return dumps({"toptags": {"tag": tag, "@attr": attr}}).encode(*JSON_UTF8)
 
 
 def auto_tags(artist: str) -> list[tuple[str, int]]:
@@ -1081,16 +1108,75 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        length, parts, extra = _shaped_body(reply)
         reason = HTTPStatus(reply.status).phrase
         head = (
             f"HTTP/1.1 {reply.status} {reason}\r\nServer: openresty\r\n"
             f"Date: {self.date_time_string()}\r\nContent-Type: {reply.content_type}\r\n"
-            f"Content-Length: {len(reply.body)}\r\n{STATIC_HEADERS}\r\n"
-        )
+            f"Content-Length: {length}\r\n{extra}{STATIC_HEADERS}\r\n"
+        ).encode("latin-1")
         try:
-            self.wfile.write(head.encode("latin-1") + reply.body)
+            if reply.shape is None:
+                self.wfile.write(head + reply.body)
+            elif reply.shape.kind in ("drip", "drip_head"):
+                self._drip(head, reply.body, reply.shape)
+            else:
+                self.wfile.write(head)
+                for part in parts:
+                    if self.fake._stopping.is_set():
+                        break
+                    self.wfile.write(part)
         except OSError:
             self.close_connection = True
+
+    def _drip(self, head: bytes, body: bytes, fault: Fault) -> None:
+        """Send one byte every ``fault.seconds`` (from the status line on for drip_head)."""
+        self.close_connection = True
+        if fault.kind == "drip":
+            self.wfile.write(head)
+            head = b""
+        for byte in head + body:
+            if self.fake._stopping.is_set():
+                return
+            self.wfile.write(bytes((byte,)))
+            self.fake.wait(fault.seconds)
+
+
+def _shaped_body(reply: Reply) -> tuple[int, Iterable[bytes], str]:
+    """(Content-Length, body parts, extra header lines) of an answer as its shape sends it."""
+    fault = reply.shape
+    if fault is None or fault.kind in ("drip", "drip_head"):
+        return len(reply.body), (reply.body,), ""
+    if fault.kind == "gzip_bomb":
+        parts = (_gzipped_whitespace(fault.size), gzip.compress(reply.body))
+        return sum(map(len, parts)), parts, "Content-Encoding: gzip\r\n"
+
+    def padded() -> Iterator[bytes]:
+        full, rest = divmod(fault.size, len(PAD_CHUNK))
+        for _ in range(full):
+            yield PAD_CHUNK
+        yield PAD_CHUNK[:rest] + reply.body
+
+    return fault.size + len(reply.body), padded(), ""
+
+
+@functools.lru_cache(maxsize=4)
+def _gzipped_whitespace(size: int) -> bytes:
+    """A gzip member holding ``size`` spaces, about a thousandth of that: each MiB of spaces
+    deflated after a full flush is the same ~1 KB block, so the block is repeated."""
+    def deflated(data: bytes, mode: int) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return compressor.compress(data) + compressor.flush(mode)
+
+    full, rest = divmod(size, len(PAD_CHUNK))
+    crc = 0
+    for _ in range(full):
+        crc = zlib.crc32(PAD_CHUNK, crc)
+    crc = zlib.crc32(PAD_CHUNK[:rest], crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return b"".join((header, deflated(PAD_CHUNK, zlib.Z_FULL_FLUSH) * full,
+                     deflated(PAD_CHUNK[:rest], zlib.Z_FINISH),
+                     struct.pack("<II", crc, size & 0xFFFFFFFF)))
 
 
 def _parse_params(query: str, body: bytes) -> Params:

@@ -31,6 +31,7 @@ from daemon.store.tables.ingest import (
     imports,
     job_runs,
     scrobbles,
+    scrobbles_quarantine,
     sync_state,
     sync_windows,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "scrobble_tracks",
     "scrobbled_tracks",
     "scrobbles",
+    "scrobbles_quarantine",
     "sync_state",
     "sync_windows",
     "tag_state",

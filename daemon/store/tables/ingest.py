@@ -1,4 +1,5 @@
-"""Store tables: scrobbles, the pull's sync state and windows, job runs, imports."""
+"""Store tables: scrobbles (and the quarantined ones), the pull's sync state and windows, job
+runs, imports."""
 
 from __future__ import annotations
 
@@ -24,6 +25,28 @@ scrobbles = Table(
     Column("added_at", Integer, nullable=False),
     Index("ux_scrobbles_identity", "user", "uts", "artist", "title", "album", "ordinal",
           unique=True),
+)
+
+# scrobbles stored before the range check with a time outside it (migration 11): kept, in
+# no view; `id` is the id they had in scrobbles
+scrobbles_quarantine = Table(
+    "scrobbles_quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user", Text, nullable=False),
+    Column("uts", Integer, nullable=False),
+    Column("artist", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("album", Text, nullable=False, server_default=""),
+    Column("ordinal", Integer, nullable=False, server_default="0"),
+    Column("artist_mbid", Text, nullable=False, server_default=""),
+    Column("track_mbid", Text, nullable=False, server_default=""),
+    Column("album_mbid", Text, nullable=False, server_default=""),
+    Column("loved", Integer),
+    Column("source", Text, nullable=False),
+    Column("added_at", Integer, nullable=False),
+    Column("quarantined_at", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
 )
 
 sync_state = Table(
