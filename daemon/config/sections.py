@@ -43,7 +43,8 @@ class LastfmConfig:
     max_in_flight: int = setting(
         8, "most requests in flight at once (enough to reach the rate)", check=between(1, 64)
     )
-    timeout_seconds: float = setting(30.0, "timeout of one request", check=between(1, 600))
+    timeout_seconds: float = setting(
+        30.0, "deadline of one whole request, connect to last byte", check=between(1, 600))
     max_retries: int = setting(
         6, "retries of a failing request (backoff 1 s, 2 s, 4 s ... 60 s)", check=between(0, 20)
     )
