@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  apply {args.plays:,} plays (with backup): {apply_s:.2f} s "
           f"({applied.touched_tracks:,} settings rows)")
 
-    doomed = rng.sample(sorted(applied.inserted.values()), args.revert)
+    doomed = rng.sample(applied.removable(plays), args.revert)
     started = time.perf_counter()
     reverted = writer.apply([], doomed, backup_dir=None)
     revert_s = time.perf_counter() - started

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -73,11 +75,12 @@ def history_rows(path: Path, track: Track) -> int:
 
 def setup(tmp_path: Path, engine: Engine, plays: list[Scrobble], *,
           natives: list[tuple[int, int, int]] = (),  # type: ignore[assignment]
-          legacy: bool = False) -> Path:
+          legacy: bool = False, store_clock: Callable[[], float] = time.time) -> Path:
     db = tmp_path / "plex.db"
     build_plex_db(db, LIBRARY, native_plays=natives, legacy_timestamps=legacy)
     with write(engine) as conn:
-        scrobble_queries.insert_rows(conn, "alice", with_ordinals(plays), "test")
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(plays), "test",
+                                     clock=store_clock)
     reconcile.refresh_library(DatabaseLibrary(str(db)), engine)
     return db
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from daemon.plex.plays import PlayToRemove, WriteResult
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter
 from tests.fakes.plex_db import build_plex_db
 from tests.fakes.plex_library_gen import Library, generate_library
@@ -40,10 +41,11 @@ def highest_counter(path: Path) -> int:
         conn.close()
 
 
-def write(path: Path, plays: list[PlayToWrite], remove: list[int] = ()  # type: ignore[assignment]
-          ) -> dict[int, int]:
+def write(path: Path, plays: list[PlayToWrite],
+          remove: list[PlayToRemove] = ()  # type: ignore[assignment]
+          ) -> WriteResult:
     return PlexDatabaseWriter(path, clock=lambda: NOW).apply(plays, list(remove),
-                                                           backup_dir=None).inserted
+                                                           backup_dir=None)
 
 
 @pytest.mark.parametrize("shape", ["2020", "current"])
@@ -56,8 +58,9 @@ def test_changed_rows_take_the_next_values_of_plexs_change_counter(
     before = highest_counter(db)
     assert before > 0  # like every real database: nonzero and increasing
     untouched = rows(db, "SELECT * FROM metadata_item_settings WHERE account_id = 2")
-    inserted = write(db, [PlayToWrite(1, played.id, NOW - 100), PlayToWrite(2, fresh.id, NOW)])
-    assert len(inserted) == 2
+    plays = [PlayToWrite(1, played.id, NOW - 100), PlayToWrite(2, fresh.id, NOW)]
+    result = write(db, plays)
+    assert len(result.inserted) == 2
     touched = rows(db, "SELECT guid, changed_at FROM metadata_item_settings "
                    "WHERE account_id = 1 ORDER BY guid")
     assert [r["guid"] for r in touched] == sorted([played.guid, fresh.guid])
@@ -66,7 +69,7 @@ def test_changed_rows_take_the_next_values_of_plexs_change_counter(
     assert len(set(values)) == 2
     assert rows(db, "SELECT * FROM metadata_item_settings WHERE account_id = 2") == untouched
     after = highest_counter(db)
-    write(db, [], list(inserted.values())[:1])  # a revert is a change too
+    write(db, [], result.removable(plays[:1]))  # a revert is a change too
     reverted = rows(db, "SELECT changed_at FROM metadata_item_settings WHERE guid = ? "
                     "AND account_id = 1", played.guid)
     assert reverted[0]["changed_at"] > after
@@ -110,7 +113,7 @@ def test_history_rows_carry_the_release_date_device_and_thumb_stay_null(
     assert own_date is not None
     assert album_date is not None
     inserted = write(db, [PlayToWrite(n, t.id, NOW + n)
-                          for n, t in enumerate((by_album, own, foreign), 1)])
+                          for n, t in enumerate((by_album, own, foreign), 1)]).inserted
     got = {r["id"]: r for r in rows(db, "SELECT id, originally_available_at, device_id, "
                                     "thumb_url FROM metadata_item_views")}
     assert [got[inserted[n]]["originally_available_at"] for n in (1, 2, 3)] == [

@@ -27,6 +27,7 @@ from daemon.errors import PlexWriteError
 from daemon.plex.backup import list_backups, open_plex_db
 from daemon.plex.writer import (
     FileLock,
+    PlayToRemove,
     PlayToWrite,
     PlexDatabaseWriter,
     WriteResult,
@@ -238,7 +239,7 @@ def test_apply_then_remove_restores_both_tables_exactly(db: PlexDb) -> None:
     assert len(applied.inserted) == len(plays)
     views = len(before["views"])
     assert len(dump(db.path)["views"]) == views + len(plays)
-    reverted = writer.apply([], list(applied.inserted.values()), backup_dir=None)
+    reverted = writer.apply([], applied.removable(plays), backup_dir=None)
     assert sorted(reverted.deleted) == sorted(applied.inserted.values())
     assert dump(db.path) == before
     assert other_tables(db.path) == others
@@ -253,9 +254,9 @@ def test_partial_removal_recomputes_count_and_last_played(db: PlexDb) -> None:
     writer = _writer(db)
     plays = [PlayToWrite(1, native, last0 + 10), PlayToWrite(2, native, last0 + 20),
              PlayToWrite(3, fresh, 1_500_000_000), PlayToWrite(4, fresh, 1_500_000_100)]
-    ids = writer.apply(plays, [], backup_dir=None).inserted
+    written = writer.apply(plays, [], backup_dir=None)
     assert settings_of(db.path, guid)["last_viewed_at"] == last0 + 20  # type: ignore[index]
-    result = writer.apply([], [ids[2], ids[4]], backup_dir=None)
+    result = writer.apply([], written.removable([plays[1], plays[3]]), backup_dir=None)
     assert result.touched_tracks == 2
     row = settings_of(db.path, guid)
     assert row is not None
@@ -263,7 +264,7 @@ def test_partial_removal_recomputes_count_and_last_played(db: PlexDb) -> None:
     fresh_row = settings_of(db.path, db.library.track_by_id[fresh].guid)
     assert fresh_row is not None
     assert (fresh_row["view_count"], fresh_row["last_viewed_at"]) == (1, 1_500_000_000)
-    writer.apply([], [ids[1], ids[3]], backup_dir=None)
+    writer.apply([], written.removable([plays[0], plays[2]]), backup_dir=None)
     assert settings_of(db.path, db.library.track_by_id[fresh].guid) is None
     row = settings_of(db.path, guid)
     assert row is not None
@@ -280,7 +281,7 @@ def test_a_settings_row_we_created_stays_when_it_gained_state(db: PlexDb, state:
                  '"marker_type" integer)')
     conn.close()
     writer = _writer(db)
-    ids = writer.apply([PlayToWrite(1, fresh, NOW)], [], backup_dir=None).inserted
+    written = writer.apply([PlayToWrite(1, fresh, NOW)], [], backup_dir=None)
     created = settings_of(db.path, guid)
     assert created is not None
     conn = _connect(db.path)
@@ -291,7 +292,7 @@ def test_a_settings_row_we_created_stays_when_it_gained_state(db: PlexDb, state:
         conn.execute("INSERT INTO metadata_item_setting_markers (metadata_item_setting_id, "
                      "marker_type) VALUES (?, 1)", (created["id"],))
     conn.close()
-    writer.apply([], [ids[1]], backup_dir=None)
+    writer.apply([], written.removable([PlayToWrite(1, fresh, NOW)]), backup_dir=None)
     row = settings_of(db.path, guid)
     assert row is not None
     assert (row["id"], row["view_count"], row["last_viewed_at"]) == (created["id"], 0, None)
@@ -309,11 +310,12 @@ def test_played_mark_without_history_survives(db: PlexDb) -> None:
     before = settings_of(db.path, guid)
     assert before is not None
     writer = _writer(db)
-    ids = writer.apply([PlayToWrite(1, native, NOW - 1000)], [], backup_dir=None).inserted
+    play = PlayToWrite(1, native, NOW - 1000)
+    written = writer.apply([play], [], backup_dir=None)
     row = settings_of(db.path, guid)
     assert row is not None
     assert (row["view_count"], row["last_viewed_at"]) == (before["view_count"] + 1, marked)
-    writer.apply([], list(ids.values()), backup_dir=None)
+    writer.apply([], written.removable([play]), backup_dir=None)
     row = settings_of(db.path, guid)
     assert row is not None
     assert (row["view_count"], row["last_viewed_at"]) == (before["view_count"], marked)
@@ -322,18 +324,50 @@ def test_played_mark_without_history_survives(db: PlexDb) -> None:
 def test_removal_only_deletes_the_accounts_existing_rows(db: PlexDb) -> None:
     native, _, _ = _pick(db)
     writer = _writer(db)
-    ours = writer.apply([PlayToWrite(1, native, 1_400_000_000)], [], backup_dir=None).inserted
-    guest_view = _rows(db.path, "SELECT id FROM metadata_item_views WHERE account_id = ? "
-                                "LIMIT 1", GUEST)[0]["id"]
+    play = PlayToWrite(1, native, 1_400_000_000)
+    ours = writer.apply([play], [], backup_dir=None).removable([play])[0]
+    guest = _rows(db.path, "SELECT id, guid, viewed_at FROM metadata_item_views "
+                           "WHERE account_id = ? LIMIT 1", GUEST)[0]
     conn = _connect(db.path)
-    episode = conn.execute("INSERT INTO metadata_item_views (account_id, guid, metadata_type, "
-                           "viewed_at) VALUES (1, 'plex://episode/x', 4, 1)").lastrowid
+    episode = int(conn.execute("INSERT INTO metadata_item_views (account_id, guid, "
+                               "metadata_type, viewed_at) VALUES (1, 'plex://episode/x', 4, 1)")
+                  .lastrowid or 0)
     conn.close()
-    result = writer.apply([], [ours[1], guest_view, 10**9, ours[1], episode], backup_dir=None)
-    assert result.deleted == [ours[1]]
-    for kept in (guest_view, episode):
+    result = writer.apply([], [ours, PlayToRemove(guest["id"], guest["guid"], guest["viewed_at"]),
+                               PlayToRemove(10**9, ours.guid, ours.viewed_at), ours,
+                               PlayToRemove(episode, "plex://episode/x", 1)], backup_dir=None)
+    assert result.deleted == [ours.view_id]
+    for kept in (guest["id"], episode):
         assert _rows(db.path, "SELECT id FROM metadata_item_views WHERE id = ?", kept)
-    assert writer.apply([], [ours[1]], backup_dir=None).deleted == []
+    assert writer.apply([], [ours], backup_dir=None).deleted == []
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_removal_needs_the_full_fingerprint(tmp_path: Path, library: Library,
+                                            legacy: bool) -> None:
+    """A row under one of our ids whose guid, time, account or type differs is not ours (Plex
+    reuses ids after its database is rolled back): never deleted, counts untouched."""
+    db = _build(tmp_path, library, legacy_timestamps=legacy)
+    native, fresh, _ = _pick(db)
+    writer = _writer(db)
+    plays = [PlayToWrite(n, fresh, 1_500_000_000 + n) for n in range(1, 6)]
+    rows = writer.apply(plays, [], backup_dir=None).removable(plays)
+    other_guid = db.library.track_by_id[native].guid
+    conn = _connect(db.path)
+    conn.execute("UPDATE metadata_item_views SET guid = ? WHERE id = ?",
+                 (other_guid, rows[0].view_id))
+    conn.execute("UPDATE metadata_item_views SET account_id = ? WHERE id = ?",
+                 (GUEST, rows[1].view_id))
+    conn.execute("UPDATE metadata_item_views SET metadata_type = 4 WHERE id = ?",
+                 (rows[2].view_id,))
+    conn.close()
+    wrong_time = rows[3]._replace(viewed_at=rows[3].viewed_at + 1)
+    before = dump(db.path)
+    result = writer.apply([], [*rows[:3], wrong_time], backup_dir=None)
+    assert result.deleted == []
+    assert dump(db.path) == before
+    assert writer.apply([], [rows[3], rows[4]], backup_dir=None).deleted == [
+        rows[3].view_id, rows[4].view_id]
 
 
 def test_native_plays_excludes_ours_and_filters_accounts(db: PlexDb) -> None:
@@ -375,8 +409,8 @@ def test_legacy_string_timestamps_are_written_in_their_own_convention(legacy_db:
     assert writer.timestamp_mode() == "legacy-string"
     before, others = dump(db.path), other_tables(db.path)
     native, fresh, _ = _pick(db)
-    result = writer.apply([PlayToWrite(1, native, NOW - 60), PlayToWrite(2, fresh, 1_500_000_000)],
-                          [], backup_dir=None)
+    plays = [PlayToWrite(1, native, NOW - 60), PlayToWrite(2, fresh, 1_500_000_000)]
+    result = writer.apply(plays, [], backup_dir=None)
     assert result.timestamp_mode == "legacy-string"
     view = _rows(db.path, "SELECT viewed_at, typeof(viewed_at) AS t FROM metadata_item_views "
                           "WHERE id = ?", result.inserted[1])[0]
@@ -394,7 +428,7 @@ def test_legacy_string_timestamps_are_written_in_their_own_convention(legacy_db:
     expected[native] = [*expected[native], NOW - 60]
     expected[fresh] = [1_500_000_000]
     assert writer.native_plays([t.id for t in db.library.tracks]) == expected
-    writer.apply([], list(result.inserted.values()), backup_dir=None)
+    writer.apply([], result.removable(plays), backup_dir=None)
     assert dump(db.path) == before
     assert other_tables(db.path) == others
 
@@ -484,7 +518,7 @@ def test_dry_run_writes_nothing_and_makes_no_backup(db: PlexDb, tmp_path: Path) 
     real = writer.apply(plays, [], backup_dir=None)
     assert real.inserted == dry.inserted
     assert real.touched_tracks == dry.touched_tracks
-    dry_remove = writer.apply([], list(real.inserted.values()), backup_dir=None, dry_run=True)
+    dry_remove = writer.apply([], real.removable(plays), backup_dir=None, dry_run=True)
     assert sorted(dry_remove.deleted) == sorted(real.inserted.values())
     assert len(dump(db.path)["views"]) == len(before["views"]) + 2
 

@@ -1,37 +1,40 @@
 """The apply job: matched plays into Plex in the maintenance window, counted once, reversible.
 
 Order of work: the window (unless forced) -> the cross-process lock -> recovery of a batch a
-crash interrupted -> the plan (`apply_plan`: reverts, candidates, native-play dedupe) -> the
-mode's preconditions (offline: Plex stopped, nobody playing) -> a batch record -> the writer's
-one transaction (backup first) -> the ledger, in one store transaction -> Plex started again.
-
-A crash between Plex's commit and ours leaves the batch in state "writing" with the highest
-history id seen before it; the next apply adopts the history rows after that id whose
-(account, track, time) it meant to write, and forgets ledger rows whose history rows are gone.
+crash interrupted and reconciliation of the ledger with Plex's database (`recovery`) -> the
+plan (`apply_plan`: the time bound, reverts, candidates, native-play dedupe) -> the mode's
+preconditions (offline: Plex stopped, nobody playing: `offline`) -> a batch record -> the
+writer's one transaction (backup first) -> the ledger, in one store transaction -> Plex started
+again. `restore` puts a backup of Plex's database back under the same lock and reconciles.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
-import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from daemon.apply.plan import Diff, dedupe, diff
-from daemon.apply.window import in_window, window_end
-from daemon.errors import PlexError, PlexWriteError
+from daemon.apply import offline
+from daemon.apply.plan import Diff, dedupe, diff, in_time_bound
+from daemon.apply.recovery import reconcile, recover
+from daemon.apply.window import in_window
+from daemon.errors import PlexWriteError
 from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
 from daemon.plex.server import PlexServerProbe
-from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter, WriteResult
+from daemon.plex.writer import (
+    PlayToRemove,
+    PlayToWrite,
+    PlexDatabaseWriter,
+    WriteResult,
+    restore_backup,
+)
 from daemon.stopping import StopToken
 from daemon.store import ledger
 from daemon.store.engine import bulk_cache, write
@@ -39,6 +42,7 @@ from daemon.store.engine import bulk_cache, write
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_SECONDS = 30.0
+Play = tuple[int, int, int, int]  # scrobble_id, account_id, rating_key, uts (or native time)
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,14 @@ class Applier:
         self._probe = probe
         self._writer = writer or (lambda account: PlexDatabaseWriter(settings.database,
                                                                      account_id=account))
-        self._run_command = run_command or _run_command
         self._stop = stop or StopToken()
         self._now = now
+        self._plex = offline.PlexStopper(
+            probe, stop_command=settings.stop_command, start_command=settings.start_command,
+            window=settings.window, session_poll_seconds=settings.session_poll_seconds,
+            stop_timeout=settings.plex_stop_timeout,
+            run_command=run_command or offline.run_command, stop=self._stop,
+            now=lambda: self._now())
 
     def run(self, *, force_window: bool = False, dry_run: bool = False,
             revert_all: bool = False) -> dict[str, Any]:
@@ -90,12 +99,19 @@ class Applier:
         if not (force_window or dry_run or in_window(self._s.window, self._now())):
             return {"skipped": f"outside the window {start:%H:%M}-{end:%H:%M}"}
         with FileLock(self._s.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
-            recovered = 0 if dry_run else self._recover()
-            plan, write_plays, already = self._plan(revert_all)
+            has_db = self._s.mode != "api"  # api mode has no database to read
+            recovered = recover(self._engine, self._s.database, self._s.accounts) \
+                if has_db and not dry_run else 0
+            checked = reconcile(self._engine, self._s.database,
+                                "revert" if revert_all else "apply") if has_db else {}
+            plan, write_plays, already, out_of_range = self._plan(revert_all)
             counts: dict[str, Any] = {
                 "to_add": len(write_plays), "to_remove": len(plan.remove),
                 "already_in_plex": len(already), "unremovable": len(plan.unremovable),
-                "recovered": recovered, "mode": "dry-run" if dry_run else self._s.mode,
+                "out_of_range": out_of_range, "recovered": recovered,
+                "forgotten": checked.get("forgotten", 0),
+                "natives_gone": checked.get("natives_gone", 0),
+                "mode": "dry-run" if dry_run else self._s.mode,
             }
             if dry_run:
                 return counts
@@ -108,27 +124,37 @@ class Applier:
                                       allow_unknown=self._s.allow_unknown_schema)
             stopped = False
             if self._s.mode == "offline":
-                reason = self._stop_plex()
+                reason = self._plex.stop()
                 if reason is not None:
                     return {**counts, "skipped": reason}
-                stopped = bool(self._s.stop_command)
+                stopped = bool(self._plex.stop_command)
             try:
                 result = {**counts, **self._write(write_plays, plan, already)}
             finally:
                 if stopped:
-                    self._start_plex()
+                    self._plex.start()
             return {**result, **readback.after_apply(  # does Plex show what was written?
                 self._probe, self._s.database, write_plays, sleep=self._stop.sleep,
                 wait_seconds=self._s.plex_stop_timeout if stopped else 0.0)}
 
+    def restore(self, backup: Path) -> dict[str, int]:
+        """Put a backup of Plex's database back (Plex stopped), then reconcile the ledger with
+        it: the plays written after the backup are forgotten, and written again next time."""
+        with FileLock(self._s.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+            restore_backup(backup, self._s.database)
+            return reconcile(self._engine, self._s.database, "restore")
+
     # -- plan -------------------------------------------------------------------------------
 
-    def _plan(self, revert_all: bool) -> tuple[Diff, list[tuple[int, int, int, int]],
-                                              list[tuple[int, int, int, int]]]:
+    def _plan(self, revert_all: bool) -> tuple[Diff, list[Play], list[Play], int]:
         users = list(self._s.accounts)
         with self._engine.connect() as conn, bulk_cache(conn):
             desired = ledger.desired_plays(conn, users)
             applied, known = ledger.applied(conn), ledger.in_plex(conn)
+        desired, out_of_range = in_time_bound(desired, self._now().timestamp())
+        if out_of_range:
+            log.warning("%s scrobbles are outside 0 < time <= now + 1 day: never written into "
+                        "Plex", out_of_range)
         if revert_all:
             desired = desired.iloc[0:0]
         plan = diff(desired, self._s.accounts, applied, known)
@@ -140,7 +166,7 @@ class Applier:
             natives.update({(int(account), key): times for key, times in found.items()})
         write_plays, already = dedupe(plan.candidates, natives, plan.claimed,
                                       self._s.slack_seconds)
-        return plan, write_plays, already
+        return plan, write_plays, already, out_of_range
 
     def _natives(self, account: int, keys: list[int], ours: list[int]) -> dict[int, list[int]]:
         if self._s.mode == "api":  # no database: Plex's history over HTTP
@@ -150,71 +176,37 @@ class Applier:
             return {k: v for k, v in self._probe.history(account).items() if k in wanted}
         return self._writer(account).native_plays(keys, exclude_view_ids=ours)
 
-    def _remember(self, plan: Diff, already: list[tuple[int, int, int, int]]) -> None:
+    def _remember(self, plan: Diff, already: list[Play]) -> None:
         with write(self._engine) as conn:
             ledger.forget_in_plex(conn, plan.forget_in_plex)
             ledger.record_in_plex(conn, already)
 
-    # -- offline mode: Plex must be stopped ------------------------------------------------
-
-    def _stop_plex(self) -> str | None:
-        """Stop Plex for the window; a reason when the window has to be skipped."""
-        if self._probe is None or not self._probe.reachable():
-            return None  # not running, or not configured to tell (the writer still locks)
-        if not self._s.stop_command:
-            return "Plex is running and apply.stop_command is not set (offline mode)"
-        closes = window_end(self._s.window, self._now())
-        while True:
-            try:
-                playing = self._probe.active_sessions()
-            except PlexError as exc:
-                return f"cannot tell whether someone is playing: {exc}"
-            if not playing:
-                break
-            if self._now() + timedelta(seconds=self._s.session_poll_seconds) >= closes:
-                return f"someone was playing until the window closed ({playing} stream(s))"
-            log.info("apply waits: %s stream(s) playing", playing)
-            self._stop.sleep(self._s.session_poll_seconds)
-        log.info("stopping Plex for the window: %s", self._s.stop_command)
-        if self._run_command(shlex.split(self._s.stop_command)) != 0:
-            return f"apply.stop_command failed: {self._s.stop_command}"
-        deadline = time.monotonic() + self._s.plex_stop_timeout
-        while self._probe.reachable():
-            if time.monotonic() > deadline:
-                self._start_plex()
-                return f"Plex did not stop within {self._s.plex_stop_timeout:g} s"
-            self._stop.sleep(0.5)
-        return None
-
-    def _start_plex(self) -> None:
-        if not self._s.start_command:
-            return
-        log.info("starting Plex: %s", self._s.start_command)
-        if self._run_command(shlex.split(self._s.start_command)) != 0:
-            log.error("apply.start_command failed: %s (start Plex by hand)",
-                      self._s.start_command)
-
     # -- writing ------------------------------------------------------------------------------
 
-    def _write(self, plays: list[tuple[int, int, int, int]], plan: Diff,
-               already: list[tuple[int, int, int, int]]) -> dict[str, Any]:
+    def _write(self, plays: list[Play], plan: Diff, already: list[Play]) -> dict[str, Any]:
         self._stop.check()  # a stop before the write: nothing happened
         size = self._s.live_batch if self._s.mode == "live" else max(len(plays), 1)
+        with self._engine.connect() as conn:
+            prints = ledger.fingerprints(conn, (r[0] for r in plan.remove))
         added = removed = 0
         backup: Path | None = None
         for account in sorted({p[1] for p in plays} | {r[2] for r in plan.remove}):
             mine = [p for p in plays if p[1] == account]
-            drop = {view: scrobble for scrobble, view, acct in plan.remove if acct == account}
+            drop = {PlayToRemove(view, *prints[sid]): sid for sid, view, acct in plan.remove
+                    if acct == account and sid in prints}
             for first in range(0, max(len(mine), 1), size):
                 chunk = mine[first:first + size]
                 result, batch = self._one_transaction(account, chunk, list(drop),
                                                       backup is None)
                 backup = backup or result.backup
+                deleted = set(result.deleted)
                 with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
                     # moved play is forgotten and then written again under its new track
-                    ledger.forget_applied(conn, [drop[v] for v in result.deleted])
+                    ledger.forget_applied(conn, [sid for row, sid in drop.items()
+                                                 if row.view_id in deleted])
                     ledger.record_applied(conn, batch, (
-                        (p[0], account, p[2], result.inserted[p[0]]) for p in chunk))
+                        (p[0], account, p[2], result.inserted[p[0]], result.guids[p[2]], p[3])
+                        for p in chunk))
                     ledger.finish_batch(conn, batch, ledger.DONE, added=len(chunk),
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
@@ -229,8 +221,8 @@ class Applier:
         return {"added": added, "removed": removed,
                 "backup": str(backup) if backup else None}
 
-    def _one_transaction(self, account: int, chunk: list[tuple[int, int, int, int]],
-                         drop: list[int], with_backup: bool) -> tuple[WriteResult, int]:
+    def _one_transaction(self, account: int, chunk: list[Play], drop: list[PlayToRemove],
+                         with_backup: bool) -> tuple[WriteResult, int]:
         before = history.max_view_id(self._s.database)
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
@@ -245,19 +237,18 @@ class Applier:
             raise
         return result, batch
 
-    def _apply_api(self, plays: list[tuple[int, int, int, int]], plan: Diff,
-                   already: list[tuple[int, int, int, int]]) -> dict[str, Any]:
+    def _apply_api(self, plays: list[Play], plan: Diff, already: list[Play]) -> dict[str, Any]:
         """Mark each new play through Plex's API: counts go up, no backdated history row."""
         if self._probe is None:
             raise PlexWriteError("apply.mode api needs plex.url and plex.token")
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, "api", None)
-        marked: list[tuple[int, int, int, int | None]] = []
+        marked: list[ledger.Written] = []
         try:
             for scrobble_id, account, key, _uts in plays:
                 self._stop.check()
                 self._probe.mark_played(key)
-                marked.append((scrobble_id, account, key, None))
+                marked.append((scrobble_id, account, key, None, None, None))
         finally:
             with write(self._engine) as conn:
                 ledger.record_applied(conn, batch, marked)
@@ -265,51 +256,3 @@ class Applier:
                                     note="api mode: counts only, no history rows")
         self._remember(plan, already)
         return {"added": len(marked), "removed": 0}
-
-    # -- recovery -----------------------------------------------------------------------------
-
-    def _recover(self) -> int:
-        """Adopt the history rows a crashed batch wrote; return how many were adopted."""
-        with self._engine.connect() as conn:
-            unfinished = ledger.unfinished_batches(conn)
-        adopted = 0
-        for batch, before in unfinished:
-            rows = history.views_after(self._s.database, before or 0)
-            with self._engine.connect() as conn:
-                desired = ledger.desired_plays(conn, list(self._s.accounts))
-                applied = ledger.applied(conn)
-                known = ledger.in_plex(conn)
-            candidates = diff(desired, self._s.accounts, applied, known).candidates
-            waiting: dict[tuple[int, int, int], list[int]] = {}
-            for sid, account, key, uts in zip(candidates["scrobble_id"],
-                                              candidates["account_id"],
-                                              candidates["rating_key"], candidates["uts"],
-                                              strict=True):
-                waiting.setdefault((int(account), int(key), int(uts)), []).append(int(sid))
-            adopt = []
-            for view_id, account, key, viewed_at in rows:
-                ids = waiting.get((account, key, viewed_at))
-                if ids:
-                    adopt.append((ids.pop(0), account, key, view_id))
-            ours = [int(v) for v in applied["view_id"].dropna()]
-            gone = set(ours) - history.existing_views(self._s.database, ours)
-            lost = applied[applied["view_id"].isin(gone)]["scrobble_id"].astype(int).tolist()
-            with write(self._engine) as conn:
-                ledger.record_applied(conn, batch, adopt, replace=True)
-                ledger.forget_applied(conn, lost)
-                ledger.finish_batch(conn, batch, ledger.RECOVERED, added=len(adopt),
-                                    removed=len(lost), note="completed after a crash")
-            log.warning("apply batch %s was interrupted: adopted %s history rows, forgot %s",
-                        batch, len(adopt), len(lost))
-            adopted += len(adopt)
-        return adopted
-
-
-def _run_command(argv: list[str]) -> int:
-    try:
-        return subprocess.run(argv, check=False, timeout=300).returncode  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.error("command %s failed: %s", argv[0] if argv else "", exc)
-        return 1
-
-

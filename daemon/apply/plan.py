@@ -1,10 +1,14 @@
 """What an apply must do, computed purely from frames: no store, no Plex, no clock.
 
+0. `in_time_bound`: a play is written only if 0 < uts <= now + 1 day, the bound every source
+   obeys (`daemon.scrobble.uts_in_range`); the others (a millisecond time stored before the
+   ingest checked it, a clock far ahead) are skipped and counted, and are not desired: a
+   play plexfm once wrote for one is reverted.
 1. `diff`: compare the plays that should be in Plex (matched, dated scrobbles of mapped users)
    with the ledger. A ledger row whose scrobble is no longer matched, or matched to another
-   track or account, is reverted; a desired play neither applied nor known to be in Plex
-   already is a candidate. Records of "already in Plex" whose match changed are dropped, so
-   they are checked again.
+   track or account, is reverted if its fingerprint is known (else it is unremovable); a
+   desired play neither applied nor known to be in Plex already is a candidate. Records of
+   "already in Plex" whose match changed are dropped, so they are checked again.
 2. `dedupe`: a candidate within (track duration + slack) of a play Plex recorded natively for
    the same track and account is that play (Plex or Plexamp scrobbled it to last.fm itself),
    not a new one. Each native play absorbs at most one scrobble: scrobbles in time order each
@@ -21,6 +25,8 @@ from typing import cast
 
 import pandas as pd
 
+from daemon.scrobble import uts_in_range
+
 DEFAULT_DURATION_S = 240  # when Plex has no duration for a track
 
 
@@ -29,9 +35,17 @@ class Diff:
     candidates: pd.DataFrame  # scrobble_id, account_id, rating_key, uts, duration_ms
     remove: list[tuple[int, int, int]] = field(default_factory=list)
     """Ledger rows to revert: (scrobble_id, view_id, account_id)."""
-    unremovable: list[int] = field(default_factory=list)  # ledger rows without a view id
+    unremovable: list[int] = field(default_factory=list)
+    """Ledger rows to revert that cannot be: no history row (api mode) or no fingerprint."""
     forget_in_plex: list[int] = field(default_factory=list)
     claimed: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+
+
+def in_time_bound(desired: pd.DataFrame, now: float) -> tuple[pd.DataFrame, int]:
+    """(the desired plays whose uts is within the bound at `now`, how many were not)."""
+    keep = [uts_in_range(uts, now) for uts in desired["uts"].tolist()]
+    kept = desired[pd.Series(keep, index=desired.index, dtype=bool)]
+    return kept, len(desired) - len(kept)
 
 
 def diff(
@@ -47,12 +61,13 @@ def diff(
                           how="left", suffixes=("", "_want"))
     stale = merged[(merged["rating_key"] != merged["rating_key_want"])
                    | (merged["account_id"] != merged["account_id_want"])]
-    with_view = stale[stale["view_id"].notna()]
+    removable = stale["view_id"].notna() & stale["fingerprinted"].astype(bool)
+    with_view = stale[removable]
     result = Diff(candidates=pd.DataFrame())
     result.remove = list(zip(with_view["scrobble_id"].astype(int).tolist(),
                              with_view["view_id"].astype(int).tolist(),
                              with_view["account_id"].astype(int).tolist(), strict=True))
-    result.unremovable = [int(i) for i in stale[stale["view_id"].isna()]["scrobble_id"]]
+    result.unremovable = [int(i) for i in stale[~removable]["scrobble_id"]]
     kept = set(ledger["scrobble_id"]) - set(stale["scrobble_id"])
 
     known = in_plex.merge(want[["scrobble_id", "account_id", "rating_key"]], on="scrobble_id",

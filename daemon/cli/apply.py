@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from daemon import app
 from daemon.cli.exits import EXIT_FAILURE, EXIT_OK
@@ -25,6 +24,12 @@ def cmd_apply(args: argparse.Namespace, application: app.App) -> int:
     if "skipped" in c:
         print(f"skipped: {c['skipped']}")
         return EXIT_OK
+    if c.get("forgotten") or c.get("natives_gone"):
+        print(f"{c['forgotten']:,} plays plexfm wrote and {c['natives_gone']:,} of Plex's own "
+              "plays were no longer in Plex's database (restored or repaired?): forgotten")
+    if c.get("out_of_range"):
+        print(f"{c['out_of_range']:,} scrobbles skipped: their time is not within "
+              "0 < time <= now + 1 day", file=sys.stderr)
     if c["mode"] == "dry-run":
         print(f"dry run: would write {c['to_add']:,} plays and remove {c['to_remove']:,}; "
               f"{c['already_in_plex']:,} already in Plex")
@@ -32,18 +37,23 @@ def cmd_apply(args: argparse.Namespace, application: app.App) -> int:
     print(f"wrote {c['added']:,} plays, removed {c['removed']:,}; {c['already_in_plex']:,} "
           f"already in Plex" + (f"; backup {c['backup']}" if c.get("backup") else ""))
     if c.get("unremovable"):
-        print(f"{c['unremovable']:,} plays written in api mode cannot be removed (Plex's API "
-              "cannot unmark one play)", file=sys.stderr)
+        print(f"{c['unremovable']:,} plays cannot be removed: written in api mode (Plex's API "
+              "cannot unmark one play) or recorded before plexfm kept each row's fingerprint "
+              "and not provably its own", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace, application: app.App) -> int:
-    from daemon.plex.backup import restore_backup
-
     database = application.config.plex.database
     if not database:
         raise ConfigError("plex.database", "restore needs the path of Plex's database")
-    restore_backup(args.backup, Path(database))
-    print(f"restored {args.backup} over {database}; the plays plexfm wrote after that backup "
-          "are gone from Plex: run 'plexfm apply' to write them again")
+    applier = app.build_applier(application.config, application.engine)
+    checked = applier.restore(args.backup)
+    print(f"restored {args.backup} over {database}")
+    if checked["forgotten"] or checked["natives_gone"]:
+        print(f"{checked['forgotten']:,} plays plexfm had written are not in the restored "
+              f"database and {checked['natives_gone']:,} of Plex's own plays it had counted are "
+              "gone: forgotten, so 'plexfm apply' writes them again")
+    else:
+        print("every play plexfm wrote is in the restored database")
     return EXIT_OK

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from daemon.errors import PlexWriteError
 
 if TYPE_CHECKING:
-    from daemon.plex.plays import PlayToWrite
+    from daemon.plex.plays import PlayToRemove, PlayToWrite
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +68,20 @@ class PlayWrite:
                      "guid TEXT NOT NULL, section INTEGER, title TEXT, idx INTEGER, album TEXT, "
                      "artist TEXT, artist_guid TEXT, parent_index INTEGER, released)")
 
-    def remove(self, view_ids: Sequence[int]) -> list[int]:
-        """Delete those of ``view_ids`` that exist as track plays of the account; returns the
-        ids deleted (a movie's or another account's row is never ours, so never deleted)."""
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE plexfm_rm_in(id INTEGER PRIMARY KEY)")
-        conn.executemany("INSERT OR IGNORE INTO plexfm_rm_in VALUES (?)",
-                         ((int(i),) for i in view_ids))
+    def remove(self, rows: Sequence[PlayToRemove]) -> list[int]:
+        """Delete those of ``rows`` whose history row still carries exactly the fingerprint we
+        wrote (id, account, guid, viewed_at, a track's metadata_type); returns the ids deleted.
+        Any other row with such an id (a movie's, another account's, a play Plex recorded
+        under a reused id after its database was rolled back) is never ours: never deleted."""
+        conn, to_db = self.conn, self.to_db
+        conn.execute("CREATE TEMP TABLE plexfm_rm_in(id INTEGER PRIMARY KEY, guid TEXT, "
+                     "viewed_at)")
+        conn.executemany("INSERT OR IGNORE INTO plexfm_rm_in VALUES (?, ?, ?)",
+                         ((int(r.view_id), r.guid, to_db(r.viewed_at)) for r in rows))
         conn.execute("INSERT INTO plexfm_rm SELECT v.id, v.guid, v.viewed_at FROM plexfm_rm_in r "
                      "JOIN main.metadata_item_views v ON v.id = r.id WHERE v.account_id = ? "
-                     "AND v.metadata_type = ?", (self.account, TRACK_TYPE))
+                     "AND v.metadata_type = ? AND v.guid = r.guid AND v.viewed_at = r.viewed_at",
+                     (self.account, TRACK_TYPE))
         conn.execute("CREATE INDEX temp.plexfm_rm_guid ON plexfm_rm(guid, viewed_at)")
         deleted = [row[0] for row in conn.execute("SELECT id FROM plexfm_rm ORDER BY id")]
         gone = conn.execute("DELETE FROM main.metadata_item_views "
@@ -86,8 +90,8 @@ class PlayWrite:
             raise PlexWriteError(f"deleted {gone} history rows, expected {len(deleted)}")
         requested = conn.execute("SELECT count(*) FROM plexfm_rm_in").fetchone()[0]
         if requested > len(deleted):
-            log.info("%d history ids to remove were gone or not account %d's track plays",
-                     requested - len(deleted), self.account)
+            log.info("%d history rows to remove were gone or no longer the ones plexfm wrote "
+                     "for account %d: left alone", requested - len(deleted), self.account)
         return deleted
 
     def resolve(self, plays: Sequence[PlayToWrite]) -> None:
@@ -121,6 +125,11 @@ class PlayWrite:
             raise PlexWriteError(
                 f"{missing} plays name rating keys that are not tracks in Plex's database "
                 f"(e.g. {', '.join(map(str, unknown))}); nothing written")
+
+    def guids(self) -> dict[int, str]:
+        """rating_key -> guid of every resolved track (a removal's fingerprint needs it)."""
+        return {int(k): str(g) for k, g in self.conn.execute(
+            "SELECT rating_key, guid FROM plexfm_track")}
 
     def insert(self, plays: Sequence[PlayToWrite]) -> dict[int, int]:
         """Insert one history row per (resolved) play; returns key -> new view id."""

@@ -1,8 +1,10 @@
-"""The values the Plex writer takes and returns (no I/O): a play to write, an apply's result."""
+"""The values the Plex writer takes and returns (no I/O): a play to write, a row to remove,
+an apply's result."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,6 +18,15 @@ class PlayToWrite(NamedTuple):
     viewed_at: int  # epoch seconds (UTC)
 
 
+class PlayToRemove(NamedTuple):
+    """The fingerprint of a history row we wrote: it is deleted only if the row with this id
+    still has exactly this guid and time (and the writer's account, metadata_type track)."""
+
+    view_id: int
+    guid: str
+    viewed_at: int  # epoch seconds (UTC), as given to PlayToWrite
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """What one `PlexDatabaseWriter.apply` did (or, for a dry run, would have done)."""
@@ -25,3 +36,10 @@ class WriteResult:
     touched_tracks: int  # settings rows updated or created
     backup: Path | None
     timestamp_mode: str  # "integer" or "legacy-string"
+    guids: dict[int, str] = field(default_factory=dict)  # rating_key -> guid written
+
+    def removable(self, plays: Iterable[PlayToWrite]) -> list[PlayToRemove]:
+        """The fingerprints of the rows written for ``plays`` (which must be among this
+        apply's), to remove them again."""
+        return [PlayToRemove(self.inserted[p.key], self.guids[p.rating_key], p.viewed_at)
+                for p in plays]

@@ -50,6 +50,11 @@ already holds for the same guid, else NULL. ``view_type`` (2025+ PMS, meaning un
 named, so it takes its declared DEFAULT 0, like every row PMS writes without it. ``changed_at``
 is Plex's change counter, not a timestamp: advanced as Plex does (`daemon.plex.playcounts`).
 History ids are assigned in (viewed_at, key) order, so they are chronological like Plex's.
+
+Removal is by fingerprint, never by id alone: a row is deleted only while it still has the id,
+account, guid, ``viewed_at`` and track ``metadata_type`` we wrote. A history id is not a stable
+name: when Plex's database is rolled back (a restore of a backup, a repair tool), SQLite's
+AUTOINCREMENT sequence goes back with it and Plex's next plays reuse the ids we had written.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ from daemon.plex.backup import (
 )
 from daemon.plex.lock import FileLock
 from daemon.plex.playcounts import TRACK_TYPE, PlayWrite
-from daemon.plex.plays import PlayToWrite, WriteResult
+from daemon.plex.plays import PlayToRemove, PlayToWrite, WriteResult
 from daemon.plex.timestamps import (
     detect_timestamp_mode,
     epoch_sql,
@@ -79,8 +84,8 @@ from daemon.plex.timestamps import (
 )
 
 __all__ = [
-    "FileLock", "PlayToWrite", "PlexDatabaseWriter", "WriteResult", "detect_timestamp_mode",
-    "restore_backup",
+    "FileLock", "PlayToRemove", "PlayToWrite", "PlexDatabaseWriter", "WriteResult",
+    "detect_timestamp_mode", "restore_backup",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,12 +155,13 @@ class PlexDatabaseWriter:
         return backup_database(self.path, Path(dest_dir), keep=keep,
                                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
 
-    def apply(self, add: Sequence[PlayToWrite], remove: Sequence[int], *,
+    def apply(self, add: Sequence[PlayToWrite], remove: Sequence[PlayToRemove], *,
               backup_dir: Path | None, keep_backups: int = 7,
               dry_run: bool = False) -> WriteResult:
-        """Delete our ``remove`` history ids, insert ``add``, recompute counts: one transaction.
+        """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
 
-        Only ``remove`` ids that exist and belong to the account are deleted. Every play gets
+        Only ``remove`` rows that exist with exactly their fingerprint (`PlayToRemove`) for
+        this account are deleted. Every play gets
         its row or nothing is written: a ``rating_key`` that is not a track (with a guid) in
         this DB refuses the whole batch, before the backup.
         ``backup_dir``: back up first (under the write lock). ``dry_run``: do everything, then
@@ -189,7 +195,7 @@ class PlexDatabaseWriter:
         return result
 
     def _apply_locked(self, conn: sqlite3.Connection, add: Sequence[PlayToWrite],
-                      remove: Sequence[int], backup_dir: Path | None, keep_backups: int,
+                      remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool) -> WriteResult:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
@@ -202,7 +208,7 @@ class PlexDatabaseWriter:
         inserted = job.insert(add)
         touched = job.update_settings()
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
-                           backup=backup, timestamp_mode=mode)
+                           backup=backup, timestamp_mode=mode, guids=job.guids())
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

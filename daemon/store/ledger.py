@@ -1,18 +1,22 @@
 """What plexfm wrote into Plex (the ledger), what Plex already had, and each apply batch.
 
-`applied_plays` has one row per scrobble written as a Plex history row (its view id), so every
-write can be undone exactly; `plays_in_plex` records scrobbles found to be a play Plex already
-counted natively (never written); `apply_batches` records each apply, and a batch left in state
-"writing" tells the next apply that a crash may have separated Plex's commit from ours.
+`applied_plays` has one row per scrobble written as a Plex history row: the row's fingerprint
+(view id, account, guid, time), so every write can be undone exactly and nothing else ever is;
+`plays_in_plex` records scrobbles found to be a play Plex already counted natively (never
+written); `apply_batches` records each apply, and a batch left in state "writing" tells the
+next apply that a crash may have separated Plex's commit from ours; `ledger_checks` records
+each reconciliation of the ledger with Plex's database (the applied count is true as of then).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
+
+from daemon.scrobble import MAX_AHEAD_SECONDS
 
 if TYPE_CHECKING:  # pandas loads with the first apply, not with every command (status...)
     import pandas as pd
@@ -48,21 +52,50 @@ def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
     return frame.astype({"scrobble_id": "int64", "uts": "int64", "rating_key": "int64"})
 
 
-def matched_play_count(conn: Connection, users: Sequence[str]) -> int:
-    """How many dated scrobbles of `users` are matched to a library track."""
+def matched_play_count(conn: Connection, users: Sequence[str], *,
+                       now: float | None = None) -> int:
+    """How many dated scrobbles of `users` are matched to a library track (with `now`: only
+    those an apply may write, dated 0 < uts <= now + 1 day, `daemon.scrobble.uts_in_range`)."""
     marks = ", ".join("?" for _ in users)
+    bound = "" if now is None else f" AND st.uts <= {int(now) + MAX_AHEAD_SECONDS}"
     return int(conn.exec_driver_sql(
         "SELECT count(*) FROM scrobble_tracks st CROSS JOIN matches m ON m.track_id ="
-        f" st.track_id WHERE m.status IN ('auto', 'manual') AND st.uts > 0 AND st.user IN"
+        f" st.track_id WHERE m.status IN ('auto', 'manual') AND st.uts > 0{bound} AND st.user IN"
         f" ({marks})", tuple(users)).scalar_one())
 
 
 def applied(conn: Connection) -> pd.DataFrame:
-    """The ledger: scrobble_id, account_id, rating_key, view_id."""
-    columns = ["scrobble_id", "account_id", "rating_key", "view_id"]
-    frame = _frame(conn, f"SELECT {', '.join(columns)} FROM applied_plays", (), columns)
+    """The ledger: scrobble_id, account_id, rating_key, view_id, fingerprinted (whether the
+    row's guid and time are known, so that it may be removed)."""
+    columns = ["scrobble_id", "account_id", "rating_key", "view_id", "fingerprinted"]
+    frame = _frame(conn, "SELECT scrobble_id, account_id, rating_key, view_id, guid IS NOT NULL"
+                   " AND viewed_at IS NOT NULL FROM applied_plays", (), columns)
     return frame.astype({"scrobble_id": "int64", "account_id": "int64", "rating_key": "int64",
-                         "view_id": "Int64"})
+                         "view_id": "Int64", "fingerprinted": "bool"})
+
+
+def fingerprints(conn: Connection, scrobble_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+    """scrobble_id -> (guid, viewed_at) of those ledger rows whose fingerprint is known."""
+    ids = sorted({int(i) for i in scrobble_ids})
+    found: dict[int, tuple[str, int]] = {}
+    for first in range(0, len(ids), 500):
+        chunk = ids[first:first + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for sid, guid, viewed_at in conn.exec_driver_sql(
+                f"SELECT scrobble_id, guid, viewed_at FROM applied_plays WHERE scrobble_id IN"
+                f" ({marks}) AND guid IS NOT NULL AND viewed_at IS NOT NULL", tuple(chunk)):
+            found[int(sid)] = (str(guid), int(viewed_at))
+    return found
+
+
+def written_rows(conn: Connection) -> Iterator[tuple[int, int, int, str | None, int | None]]:
+    """Every ledger row with a history row, streamed:
+    (scrobble_id, view_id, account_id, guid, viewed_at)."""
+    cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        "SELECT scrobble_id, view_id, account_id, guid, viewed_at FROM applied_plays"
+        " WHERE view_id IS NOT NULL")
+    while rows := cursor.fetchmany(50_000):
+        yield from rows
 
 
 def in_plex(conn: Connection) -> pd.DataFrame:
@@ -97,10 +130,14 @@ def unfinished_batches(conn: Connection) -> list[tuple[int, int | None]]:
         (WRITING,))]
 
 
-def record_applied(conn: Connection, batch_id: int,
-                   rows: Iterable[tuple[int, int, int, int | None]],
+Written = tuple[int, int, int, int | None, str | None, int | None]
+"""A ledger row: (scrobble_id, account_id, rating_key, view_id, guid, viewed_at)."""
+
+
+def record_applied(conn: Connection, batch_id: int, rows: Iterable[Written],
                    *, replace: bool = False) -> int:
-    """Add ledger rows (scrobble_id, account_id, rating_key, view_id); return how many.
+    """Add ledger rows (`Written`: the history row's fingerprint; None for api mode's marks,
+    which have no row); return how many.
 
     `replace` overwrites rows that exist (recovery); otherwise the rows must be new."""
     now = int(time.time())
@@ -109,7 +146,8 @@ def record_applied(conn: Connection, batch_id: int,
         return 0
     conn.exec_driver_sql(
         f"INSERT {'OR REPLACE ' if replace else ''}INTO applied_plays (scrobble_id, account_id,"
-        " rating_key, view_id, batch_id, applied_at) VALUES (?, ?, ?, ?, ?, ?)", data)
+        " rating_key, view_id, guid, viewed_at, batch_id, applied_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data)
     return len(data)
 
 
@@ -140,12 +178,27 @@ def _delete(conn: Connection, table: str, scrobble_ids: Iterable[int]) -> None:
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE scrobble_id = ?", rows)
 
 
+def record_check(conn: Connection, source: str, *, forgotten: int, natives_gone: int) -> int:
+    """Record a reconciliation with Plex's database; return the history rows of ours present."""
+    present = int(conn.exec_driver_sql(
+        "SELECT count(*) FROM applied_plays WHERE view_id IS NOT NULL").scalar_one())
+    conn.exec_driver_sql(
+        "INSERT INTO ledger_checks (checked_at, source, present, forgotten, natives_gone)"
+        " VALUES (?, ?, ?, ?, ?)", (time.time(), source, present, forgotten, natives_gone))
+    return present
+
+
 def summary(conn: Connection) -> dict[str, Any]:
-    """Counts for status: applied plays, plays already in Plex, and the last apply."""
+    """Counts for status: applied plays, plays already in Plex, the last apply, the last
+    reconciliation with Plex's database (the counts are true as of then)."""
     applied_count = conn.exec_driver_sql("SELECT count(*) FROM applied_plays").scalar_one()
     already = conn.exec_driver_sql("SELECT count(*) FROM plays_in_plex").scalar_one()
     last = conn.exec_driver_sql(
         "SELECT id, started_at, finished_at, mode, state, added, removed, already_in_plex,"
         " backup, note FROM apply_batches ORDER BY id DESC LIMIT 1").mappings().first()
+    check = conn.exec_driver_sql(
+        "SELECT checked_at, source, present, forgotten, natives_gone FROM ledger_checks"
+        " ORDER BY id DESC LIMIT 1").mappings().first()
     return {"applied_plays": int(applied_count), "already_in_plex": int(already),
-            "last_apply": dict(last) if last else None}
+            "last_apply": dict(last) if last else None,
+            "last_check": dict(check) if check else None}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +15,11 @@ from daemon.store import scrobbles as scrobble_queries
 
 
 def collect_status(
-    engine: Engine, user: str, accounts: dict[str, int] | None = None
+    engine: Engine, user: str, accounts: dict[str, int] | None = None, *,
+    now: float | None = None,
 ) -> dict[str, Any]:
-    """Plain data: counts, time span, backfill state and each job's last run."""
+    """Plain data: counts, time span, backfill state and each job's last run (`now`: the
+    clock, for what may be written yet)."""
     with engine.connect() as conn:
         stats = scrobble_queries.stats(conn)
         quarantined = scrobble_queries.quarantined(conn)
@@ -24,13 +28,16 @@ def collect_status(
         by_status = matches.status_counts(conn)
         library_tracks = library_store.count(conn)
         applied = ledger.summary(conn)
-        matched_plays = ledger.matched_play_count(conn, list(accounts or {user: 1}))
+        matched_plays = ledger.matched_play_count(conn, list(accounts or {user: 1}),
+                                                  now=time.time() if now is None else now)
     return {
         "applied_plays": applied["applied_plays"],
         "already_in_plex": applied["already_in_plex"],
         "pending_plays": max(0, matched_plays - applied["applied_plays"]
                              - applied["already_in_plex"]),
         "last_apply": applied["last_apply"],
+        "ledger_checked_at": (applied["last_check"] or {}).get("checked_at"),
+        "ledger_checked_by": (applied["last_check"] or {}).get("source"),
         "library_tracks": library_tracks,
         "matched": by_status[matches.AUTO] + by_status[matches.MANUAL],
         "matched_auto": by_status[matches.AUTO],
@@ -50,6 +57,16 @@ def collect_status(
             for name, run in sorted(runs.items())
         },
     }
+
+
+def _checked(status: dict[str, Any], when: Callable[[float | None], str]) -> str:
+    """Says as of when the written count is true: plexfm checks its ledger against Plex's
+    database at every apply, revert and restore (a restore may remove plays it wrote)."""
+    at = status.get("ledger_checked_at")
+    if at is None:
+        return "            (not yet checked against Plex's database: the next apply does)"
+    return (f"            (plays written: as checked against Plex's database at {when(at)}, "
+            f"by the last {status.get('ledger_checked_by') or 'apply'})")
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -72,6 +89,7 @@ def format_status(status: dict[str, Any]) -> str:
         f" {status['queued']:,} queued, {status['not_in_library']:,} not in library",
         f"plex:       {status['applied_plays']:,} plays written, {status['already_in_plex']:,} "
         f"already there, {status['pending_plays']:,} waiting for the next window",
+        _checked(status, when),
     ]
     last = status["last_apply"]
     if last:

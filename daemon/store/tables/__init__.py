@@ -24,6 +24,7 @@ from daemon.store.tables.analytics import (
 from daemon.store.tables.apply import (
     applied_plays,
     apply_batches,
+    ledger_checks,
     plays_in_plex,
 )
 from daemon.store.tables.base import metadata
@@ -60,6 +61,7 @@ __all__ = [
     "counters",
     "imports",
     "job_runs",
+    "ledger_checks",
     "library_plays",
     "library_tracks",
     "match_history",

@@ -1,4 +1,5 @@
-"""Store tables: the apply ledger: plays written to Plex, plays already in Plex, apply batches."""
+"""Store tables: the apply ledger: plays written to Plex, plays already in Plex, apply batches,
+checks of the ledger against Plex's database."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ applied_plays = Table(
     Column("view_id", Integer),
     Column("batch_id", Integer, nullable=False),
     Column("applied_at", Integer, nullable=False),
+    # migration 9: the fingerprint of the history row written (NULL: unknown, never deleted)
+    Column("guid", Text),
+    Column("viewed_at", Integer),
 )
 
 plays_in_plex = Table(
@@ -41,6 +45,17 @@ apply_batches = Table(
     Column("already_in_plex", Integer, nullable=False, server_default="0"),
     Column("backup", Text),
     Column("note", Text),
+)
+
+ledger_checks = Table(
+    "ledger_checks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checked_at", Float, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("present", Integer, nullable=False),
+    Column("forgotten", Integer, nullable=False),
+    Column("natives_gone", Integer, nullable=False),
 )
 
 # migration 4: the status page looks plays up per library track
