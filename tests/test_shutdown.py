@@ -97,7 +97,7 @@ def test_sigterm_caught_by_another_thread_while_the_match_worker_runs(
         helper.join(15)
         holder.close()
     assert code == 0
-    assert stopped_after < 3, f"SIGTERM acted on after {stopped_after:.1f} s"
+    assert stopped_after < 5, f"SIGTERM acted on after {stopped_after:.1f} s"  # lost: 10 s
     assert match_workers() == []  # terminated, not left behind
     assert outcomes(engine, "match") == [("cancelled", "stopped: the service is shutting down")]
     assert signal.getsignal(signal.SIGTERM) is previous
@@ -192,7 +192,7 @@ def test_stopping_the_web_server_closes_keep_alive_connections_without_errors(
         with caplog.at_level(logging.DEBUG):
             started = time.monotonic()
             assert server.stop(), "the server's loop thread is still running"
-            assert time.monotonic() - started < 3
+            assert time.monotonic() - started < 5
         assert client.recv(4096) == b""  # the server closed the kept-alive connection
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == []
