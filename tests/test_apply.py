@@ -202,6 +202,7 @@ def test_windows_may_cross_midnight(start: int, end: int, at: int, inside: bool)
     assert in_window((dt_time(start), dt_time(end)), moment) is inside
 
 
+@pytest.mark.reliability("fault", "crash between Plex's commit and the ledger's")
 def test_a_crash_after_plex_committed_is_recovered_without_doubling(
     tmp_path: Path, engine: Engine
 ) -> None:
@@ -224,6 +225,7 @@ def test_a_crash_after_plex_committed_is_recovered_without_doubling(
     assert states[batch] == "recovered"
 
 
+@pytest.mark.reliability("fault", "locked or busy Plex database")
 def test_a_locked_plex_database_gives_up_cleanly(tmp_path: Path, engine: Engine) -> None:
     db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
     before = dump(db)

@@ -28,7 +28,8 @@ from tests.fakes.plex_db import build_plex_db
 from tests.fakes.plex_library_gen import generate_library
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.reliability("fault", "SIGKILL during an apply, then resume")]
 
 
 def consistent(db: Path) -> None:

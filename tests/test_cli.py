@@ -37,6 +37,7 @@ def test_check_config_prints_redacted_config(env: Path, capsys: pytest.CaptureFi
     assert str(env / "data") in out
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_bad_config_exits_2_with_one_line_naming_the_key(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -47,6 +48,7 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(
     assert "lastfm.requests_per_second" in err
 
 
+@pytest.mark.reliability("input", "bad command line")
 def test_usage_error_exits_2(env: Path) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["pull", "--sideways"])
@@ -62,6 +64,7 @@ def test_status_json_on_an_empty_store(env: Path, capsys: pytest.CaptureFixture[
     assert status["backfill_complete"] is False
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_pull_against_an_unreachable_server_fails_with_exit_1(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

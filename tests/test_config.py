@@ -72,6 +72,7 @@ def test_data_dir_defaults_to_systemd_state_directory(monkeypatch: pytest.Monkey
          "PLEXFM_LASTFM_PAGE_SIZE"),
     ],
 )
+@pytest.mark.reliability("input", "bad configuration")
 def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict[str, str],
                                   key: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -80,11 +81,13 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict[str, str]
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_yaml_syntax_error_is_one_line_with_position(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"at line \d+$"):
         load_config(write(tmp_path, "lastfm:\n  user: [unclosed\n"), environ={})
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_named_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(str(tmp_path / "missing.yaml"), environ={})

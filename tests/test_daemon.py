@@ -1,4 +1,8 @@
-"""`plexfm run` as a subprocess against the loopback fakes: the whole service, for real."""
+"""`plexfm run` as a subprocess against the loopback fakes: the whole service, for real.
+
+Every daemon is started through the `daemons` fixture, which stops (then kills) it whatever
+happens to the test and prints its log, which pytest shows when the test fails.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +76,10 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         out = subprocess.run([sys.executable, "-m", "daemon", "status", "--json"], cwd=ROOT,
-                             env=self.env, capture_output=True, text=True, check=True)
+                             env=self.env, capture_output=True, text=True, timeout=60,
+                             check=False)
+        if out.returncode != 0:
+            pytest.fail(f"plexfm status exited {out.returncode}: {out.stderr.strip()}")
         return dict(json.loads(out.stdout))
 
     def stop(self) -> tuple[int, float]:
@@ -81,6 +88,37 @@ class Daemon:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=30)
         return code, time.monotonic() - started
+
+    def end(self) -> None:
+        """Whatever happened: stop the process (kill it if SIGTERM is not enough)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+
+DaemonFactory = Callable[..., Daemon]
+
+
+@pytest.fixture
+def daemons() -> Iterator[DaemonFactory]:
+    started: list[Daemon] = []
+
+    def make(fake: FakeLastfm, tmp: Path, **settings: str) -> Daemon:
+        daemon = Daemon(fake, tmp, **settings)
+        started.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in started:
+        daemon.end()
+        if daemon.log.exists():  # shown by pytest only when the test failed
+            print(f"--- log of plexfm run ({daemon.log}) ---")
+            print(daemon.log.read_text(errors="replace"))
 
 
 @pytest.fixture
@@ -91,9 +129,9 @@ def fake() -> Iterator[FakeLastfm]:
         yield server
 
 
-def test_daemon_backfills_matches_serves_health_and_stops(fake: FakeLastfm,
-                                                          tmp_path: Path) -> None:
-    daemon = Daemon(fake, tmp_path)
+def test_daemon_backfills_matches_serves_health_and_stops(fake: FakeLastfm, tmp_path: Path,
+                                                          daemons: DaemonFactory) -> None:
+    daemon = daemons(fake, tmp_path)
     daemon.start()
     try:
         until(lambda: daemon.health()[0] == 200, what="/healthz 200")
@@ -114,9 +152,10 @@ def test_daemon_backfills_matches_serves_health_and_stops(fake: FakeLastfm,
     assert "Traceback" not in log
 
 
-def test_upstream_outage_turns_health_503_then_recovers(fake: FakeLastfm,
-                                                        tmp_path: Path) -> None:
-    daemon = Daemon(fake, tmp_path)
+@pytest.mark.reliability("fault", "last.fm errors and outages")
+def test_upstream_outage_turns_health_503_then_recovers(fake: FakeLastfm, tmp_path: Path,
+                                                        daemons: DaemonFactory) -> None:
+    daemon = daemons(fake, tmp_path)
     daemon.start()
     try:
         until(lambda: daemon.status()["backfill_complete"], what="backfill")
@@ -136,12 +175,14 @@ def test_upstream_outage_turns_health_503_then_recovers(fake: FakeLastfm,
     assert log.count("job pull recovered") == 1
 
 
-def test_sigterm_during_a_long_backfill_exits_promptly(tmp_path: Path) -> None:
+@pytest.mark.reliability("fault", "SIGTERM during a run")
+def test_sigterm_during_a_long_backfill_exits_promptly(tmp_path: Path,
+                                                      daemons: DaemonFactory) -> None:
     server = FakeLastfm(seed=4, latency=0.3)
     server.add_user("alice", generate_history(60_000, seed=32))
     with server:
-        daemon = Daemon(server, tmp_path, PLEXFM_LASTFM_PAGE_SIZE="200",
-                        PLEXFM_LASTFM_REQUESTS_PER_SECOND="5")
+        daemon = daemons(server, tmp_path, PLEXFM_LASTFM_PAGE_SIZE="200",
+                         PLEXFM_LASTFM_REQUESTS_PER_SECOND="5")
         daemon.start()
         until(lambda: len(server.requests) >= 5, what="backfill under way")
         code, seconds = daemon.stop()
@@ -193,23 +234,21 @@ def _library_history(library: Any, count: int, seed: int) -> list[Any]:
     return sorted(plays, key=lambda s: -s.uts)
 
 
-def test_daemon_applies_inside_the_window_and_stops_cleanly_mid_apply(tmp_path: Path) -> None:
+@pytest.mark.reliability("fault", "SIGTERM during a run")
+def test_daemon_applies_inside_the_window_and_stops_cleanly_mid_apply(
+        tmp_path: Path, daemons: DaemonFactory) -> None:
     library = generate_library(300, seed=2)  # the same library Daemon builds
     server = FakeLastfm(seed=6)
     server.add_user("alice", _library_history(library, 40_000, seed=33))
     with server:
-        daemon = Daemon(server, tmp_path, PLEXFM_APPLY_MODE="live",
-                        PLEXFM_APPLY_WINDOW=_open_window(), PLEXFM_APPLY_LIVE_BATCH_SIZE="50",
-                        PLEXFM_SCHEDULE_PULL_MINUTES="60")
+        daemon = daemons(server, tmp_path, PLEXFM_APPLY_MODE="live",
+                         PLEXFM_APPLY_WINDOW=_open_window(), PLEXFM_APPLY_LIVE_BATCH_SIZE="50",
+                         PLEXFM_SCHEDULE_PULL_MINUTES="60")
         daemon.start()
         store = tmp_path / "data" / "plexfm.db"
-        try:
-            until(lambda: _applied_and_running(store), timeout=120,
-                  what="an apply running with plays already written")
-            code, seconds = daemon.stop()
-        finally:
-            if daemon.process and daemon.process.poll() is None:
-                daemon.process.kill()
+        until(lambda: _applied_and_running(store), timeout=120,
+              what="an apply running with plays already written")
+        code, seconds = daemon.stop()
         assert code == 0
         assert seconds < 10
         status = daemon.status()
@@ -229,3 +268,33 @@ def test_daemon_applies_inside_the_window_and_stops_cleanly_mid_apply(tmp_path: 
         plex.close()
     assert views == status["applied_plays"]  # the fixture has no native plays
     assert wrong == 0
+
+
+@pytest.mark.reliability("fault", "store file deleted or replaced while running")
+def test_a_store_deleted_while_running_turns_health_503_and_is_never_recreated(
+        fake: FakeLastfm, tmp_path: Path, daemons: DaemonFactory) -> None:
+    import sqlite3
+
+    daemon = daemons(fake, tmp_path)
+    daemon.start()
+    until(lambda: daemon.status()["backfill_complete"], what="backfill")
+    until(lambda: daemon.health()[0] == 200, what="/healthz 200")
+    store = tmp_path / "data" / "plexfm.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    until(lambda: daemon.health()[0] == 503, what="/healthz 503 once the store is gone")
+    reasons = daemon.health()[1]["reasons"]
+    assert reasons == [f"store: the store file {store} was deleted while plexfm runs"]
+    until(lambda: "job pull failed: the store file" in daemon.log.read_text(),
+          what="the next pull refused")
+    assert not store.exists()  # nothing created an empty store in its place
+    [rescued] = store.parent.glob("plexfm.db.rescued-*")
+    copy = sqlite3.connect(f"file:{rescued}?mode=ro", uri=True)
+    try:
+        assert copy.execute("SELECT count(*) FROM scrobbles").fetchone()[0] == \
+            len(fake.scrobbles("alice"))
+    finally:
+        copy.close()
+    code, _seconds = daemon.stop()
+    assert code == 0
+    assert "Traceback" not in daemon.log.read_text()

@@ -245,6 +245,7 @@ def test_json_is_streamed_across_tiny_chunks(monkeypatch: pytest.MonkeyPatch) ->
         assert chunked_report.skipped == report.skipped
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_truncated_json_keeps_what_came_before(tmp_path: Path) -> None:
     text = (FIXTURES / "alice_lb-2020-05-01.json").read_text(encoding="utf-8")
     path = tmp_path / "bob_lb-2020-05-01.json"
@@ -255,6 +256,7 @@ def test_truncated_json_keeps_what_came_before(tmp_path: Path) -> None:
     assert report.warnings == ["stopped at line 10: the rest is not valid JSON"]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_json_in_windows_1252_is_repaired(tmp_path: Path) -> None:
     path = tmp_path / "bob_lb-2020-05-01.json"
     text = (FIXTURES / "alice_lb-2020-05-01.json").read_text(encoding="utf-8")
@@ -264,6 +266,7 @@ def test_json_in_windows_1252_is_repaired(tmp_path: Path) -> None:
     assert report.warnings == ["some bytes are not UTF-8 and were read as Windows-1252"]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_raw_control_characters_in_json_strings(tmp_path: Path) -> None:
     path = tmp_path / "bob_lb-2020-05-01.json"
     listen = (
@@ -273,6 +276,7 @@ def test_raw_control_characters_in_json_strings(tmp_path: Path) -> None:
     assert read(path)[0] == [Scrobble(1588291200, "A\tB", "T")]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_bom_before_json_and_jsonl(tmp_path: Path) -> None:
     for name in ("alice_lb-2020-05-01.json", "listens-2021-4.jsonl"):
         path = tmp_path / name
@@ -281,6 +285,7 @@ def test_bom_before_json_and_jsonl(tmp_path: Path) -> None:
         assert read(path)[0] == read(FIXTURES / name)[0]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_windows_1252_lines_are_repaired(tmp_path: Path) -> None:
     path = tmp_path / "old.scrobbler.log"
     body = "#AUDIOSCROBBLER/1.1\n#TZ/UTC\nSigur Rós\tTakk\tGlósóli\t2\t374\tL\t1779022800\t\n"
@@ -292,6 +297,7 @@ def test_windows_1252_lines_are_repaired(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_problems_are_capped_but_counted(tmp_path: Path) -> None:
     path = tmp_path / "exported_tracks.txt"
     bad = MAX_PROBLEMS + 500
@@ -320,6 +326,7 @@ def test_headerless_ghan_csv_and_odd_timestamps(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_listenbrainz_zero_timestamp_is_a_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "listens.jsonl"
     path.write_text('{"listened_at": 0, "track_metadata": {"artist_name": "A", '
@@ -415,6 +422,7 @@ def _zip(path: Path, members: dict[str, str]) -> Path:
         ("x.csv", b"uts\n", "spotify", "unknown import format 'spotify'"),
     ],
 )
+@pytest.mark.reliability("input", "bad export files")
 def test_unreadable_files_raise_one_line(
     tmp_path: Path, name: str, content: bytes, fmt: str | None, message: str
 ) -> None:
@@ -426,12 +434,14 @@ def test_unreadable_files_raise_one_line(
     assert str(path) in str(info.value) or fmt == "spotify"
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     for path in (tmp_path / "nope.csv", tmp_path):
         with pytest.raises(ImportFileError, match=f"cannot read {re.escape(str(path))}"):
             detect_format(path)
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_zip_without_listens(tmp_path: Path) -> None:
     path = _zip(tmp_path / "other.zip", {"user.json": "{}", "feedback.jsonl": "{}\n"})
     with pytest.raises(
@@ -448,6 +458,7 @@ def test_zip_in_a_folder_and_a_zip_forced_as_text(tmp_path: Path) -> None:
         read_export(path, fmt="listenbrainz-jsonl")
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_damaged_zip_member_is_a_warning(tmp_path: Path) -> None:
     good = (FIXTURES / "listens-2021-4.jsonl").read_text(encoding="utf-8").splitlines()[0]
     path = _zip(
@@ -473,6 +484,7 @@ def test_ghan_json_single_response_object(tmp_path: Path) -> None:
     assert read(path)[0] == [Scrobble(1776024459, "A", "T", "B")]
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_unparsable_csv_record_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "recenttracks-x-1.csv"
     huge = "x" * 140_000  # over the csv module's field size limit

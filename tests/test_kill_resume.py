@@ -22,7 +22,8 @@ from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
 from tests.scrobble_truth import truth
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.reliability("fault", "SIGKILL during a pull, then resume")]
 
 
 @pytest.fixture

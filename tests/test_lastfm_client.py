@@ -121,6 +121,7 @@ def test_request_is_a_form_post_with_the_key_in_the_body_only() -> None:
 
 
 @pytest.mark.parametrize("code", [8, 11, 16, 29])
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_retryable_codes_are_retried_with_backoff(code: int) -> None:
     clock = FakeClock()
     answers: list[Answer] = [(500, {"message": "temporary", "error": code}),
@@ -143,12 +144,14 @@ def test_retryable_codes_are_retried_with_backoff(code: int) -> None:
         (0, requests.ReadTimeout("read timed out")),
     ],
 )
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_transport_failures_are_retried(answer: Answer) -> None:
     client, adapter = make_client([answer, (200, page([item()]))])
     assert len(client.recent_tracks("alice").scrobbles) == 1
     assert len(adapter.forms) == 2
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_gives_up_after_max_retries_with_one_clear_line() -> None:
     clock = FakeClock()
     client, adapter = make_client([(500, {"message": "Operation failed", "error": 8})], clock,
@@ -173,6 +176,7 @@ def test_gives_up_after_max_retries_with_one_clear_line() -> None:
         (404, 6, "User not found", "no user"),
     ],
 )
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_fatal_errors_are_not_retried(status: int, code: int, message: str, phrase: str) -> None:
     client, adapter = make_client([(status, {"message": message, "error": code})])
     with pytest.raises(LastfmFatalError, match=phrase) as caught:
@@ -181,6 +185,7 @@ def test_fatal_errors_are_not_retried(status: int, code: int, message: str, phra
     assert KEY not in str(caught.value)
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_user_not_found_after_a_success_is_transient() -> None:
     answers: list[Answer] = [(200, page([item()])), (404, {"message": "User not found",
                                                            "error": 6}), (200, page([item()]))]
@@ -212,6 +217,7 @@ def test_pacer_spaces_requests() -> None:
     assert clock.now == pytest.approx(4 * 0.25 * (1 + SAFETY_MARGIN))
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_rate_limit_answer_holds_off_every_caller() -> None:
     clock = FakeClock()
     pacer = Pacer(4, clock=clock, sleep=clock.sleep)
@@ -221,6 +227,7 @@ def test_rate_limit_answer_holds_off_every_caller() -> None:
     assert clock.now == pytest.approx(5.0)  # not 0.25: the hold-off applies to everyone
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_rate_limited_request_is_retried_after_the_hold_off() -> None:
     clock = FakeClock()
     client, adapter = make_client([(429, {"message": "Rate Limit Exceeded", "error": 29}),
@@ -248,6 +255,7 @@ def test_extended_shape_and_loved() -> None:
     assert result.scrobbles[0].loved == 1
 
 
+@pytest.mark.reliability("input", "malformed last.fm answers")
 def test_malformed_items_are_skipped_and_counted() -> None:
     bad = [item(uts=1), {"name": "no artist", "date": {"uts": "2"}}, item(uts="soon"),  # type: ignore[arg-type]
            item(title=""), "not an object", item(uts=3)]
@@ -256,6 +264,7 @@ def test_malformed_items_are_skipped_and_counted() -> None:
     assert result.skipped == 4
 
 
+@pytest.mark.reliability("input", "malformed last.fm answers")
 def test_answer_for_another_user_is_rejected() -> None:
     with pytest.raises(LastfmTransientError, match="another user"):
         parse_recent_tracks(page([item()], user="mallory"), "alice", now=NOW)

@@ -213,6 +213,7 @@ def test_apply_writes_exact_counts_and_history(db: PlexDb) -> None:
     assert other_tables(db.path) == others
 
 
+@pytest.mark.reliability("input", "unexpected Plex databases")
 def test_plays_of_unknown_tracks_refuse_the_whole_batch(db: PlexDb, tmp_path: Path) -> None:
     native, _, _ = _pick(db)
     before = dump(db.path, keep_updated_at=True)
@@ -455,6 +456,7 @@ def _retype_views_to_legacy(path: Path) -> None:
     ("tables disagree", "timestamps are mixed"),
     ("garbage text", "not a Plex timestamp"),
 ])
+@pytest.mark.reliability("input", "unexpected Plex databases")
 def test_mixed_timestamp_conventions_are_refused(tmp_path: Path, library: Library, case: str,
                                                  message: str) -> None:
     db = _build(tmp_path, library, legacy_timestamps=case == "integer in a legacy column")
@@ -482,6 +484,7 @@ def test_mixed_timestamp_conventions_are_refused(tmp_path: Path, library: Librar
     assert not list_backups(tmp_path / "backups")
 
 
+@pytest.mark.reliability("fault", "locked or busy Plex database")
 def test_locked_database_waits_for_the_busy_timeout_then_fails_cleanly(db: PlexDb,
                                                                         tmp_path: Path) -> None:
     before = dump(db.path, keep_updated_at=True)
@@ -523,6 +526,7 @@ def test_dry_run_writes_nothing_and_makes_no_backup(db: PlexDb, tmp_path: Path) 
     assert len(dump(db.path)["views"]) == len(before["views"]) + 2
 
 
+@pytest.mark.reliability("input", "unexpected Plex databases")
 def test_missing_or_foreign_databases_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PlexWriteError, match="not found"):
         PlexDatabaseWriter(tmp_path / "nope.db").apply([], [], backup_dir=None)
@@ -683,6 +687,7 @@ def test_file_lock_excludes_a_second_process(
     assert not lock.held
 
 
+@pytest.mark.reliability("fault", "locked or busy Plex database")
 def test_file_lock_is_released_when_the_holder_is_killed(
         lock_holder: tuple[subprocess.Popen[str], Path]) -> None:
     proc, path = lock_holder
@@ -762,6 +767,7 @@ def _fresh_copy(pristine: Path, work: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.reliability("fault", "SIGKILL during a Plex database write")
 def test_sigkill_at_any_moment_leaves_before_or_after(tmp_path: Path) -> None:
     lib = generate_library(3000, seed=9)
     pristine = build_plex_db(tmp_path / "pristine" / "com.plexapp.plugins.library.db", lib,

@@ -200,3 +200,29 @@ def test_section_stamp_moves_when_plex_changes_the_section(tmp_path: Any) -> Non
     assert before is not None
     assert after is not None
     assert before != after
+
+
+def test_status_opens_the_store_without_the_write_lock_the_service_holds(
+        engine: Engine, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plexfm status` while a job of the service holds the write lock (a long transaction
+    on a loaded machine): opening an up-to-date store takes no write lock, so it neither
+    waits for the lock nor fails with "database is locked"."""
+    import sqlite3
+
+    from daemon.store import engine as store_engine
+    from daemon.store.status import collect_status
+
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_MS", 50)  # would fail fast, not in 15 s
+    holder = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        reader = store_engine.open_store(store_url)
+        try:
+            status = collect_status(reader, "alice")
+        finally:
+            reader.dispose()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert status["scrobbles"] == 0
+    assert status["backfill_complete"] is False

@@ -228,6 +228,7 @@ def test_static_assets_are_served_locally(client: FlaskClient) -> None:
     assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
 
 
+@pytest.mark.reliability("input", "hostile web requests")
 def test_dns_rebinding_host_is_refused_on_localhost(client: FlaskClient) -> None:
     assert client.get("/", headers={"Host": "evil.example:8411"}).status_code == 403
     assert client.get("/", headers={"Host": "127.0.0.1:8411"}).status_code == 200

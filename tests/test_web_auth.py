@@ -36,6 +36,7 @@ def test_password_hash_round_trip_and_format() -> None:
         assert not verify_password(plain, plain)
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_a_plaintext_password_in_config_is_refused_naming_the_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,6 +67,7 @@ def test_web_password_command_prints_a_hash(monkeypatch: pytest.MonkeyPatch,
     ("0.0.0.0", "", "", True), ("192.168.1.5", "", "", True), ("::", "", "", True),
     ("0.0.0.0", HASH, "", False), ("0.0.0.0", "", "X-Forwarded-User", False),
 ])
+@pytest.mark.reliability("input", "bad configuration")
 def test_listening_beyond_localhost_requires_authentication(
     host: str, password: str, header: str, refused: bool
 ) -> None:

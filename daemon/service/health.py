@@ -3,6 +3,7 @@
 A job is healthy when its last finished run succeeded, or when it has failed fewer than
 `retry_budget` times in a row (a transient outage being retried); a job that should have run
 (two intervals plus a grace period after the last success) but has not is unhealthy too.
+A store file deleted or replaced while the service runs makes the whole service unhealthy.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
+
+from daemon.store.engine import store_problem
 
 GRACE_SECONDS = 300
 
@@ -41,10 +44,12 @@ class JobHealth:
 class Health:
     ok: bool
     jobs: list[JobHealth] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the service's own, beyond its jobs
 
     @property
     def reasons(self) -> list[str]:
-        return [f"{j.job}: {j.reason}" for j in self.jobs if not j.ok and j.reason]
+        return [*self.problems,
+                *(f"{j.job}: {j.reason}" for j in self.jobs if not j.ok and j.reason)]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +77,9 @@ def evaluate(
 ) -> Health:
     """Judge every expected job from its recent runs. `started_at`: when the service started
     (a job cannot be late before it had a chance to run)."""
+    problem = store_problem(engine)
+    if problem is not None:
+        return Health(False, problems=[f"store: {problem}"])
     current = now()
     results = []
     with engine.connect() as conn:

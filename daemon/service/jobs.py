@@ -23,6 +23,7 @@ from daemon.reconcile.worker import match_in_worker
 from daemon.service.health import Expectation
 from daemon.service.progress import LogProgress
 from daemon.stopping import StopToken
+from daemon.store.engine import store_file
 
 if TYPE_CHECKING:
     from daemon.apply.job import Applier
@@ -138,7 +139,9 @@ def job_table(
 
     def run_match(library_diff: Any = None) -> dict[str, Any]:
         """Matching in a worker process: pandas never holds the page's interpreter lock."""
-        return match_in_worker(config.store_url, library_diff=library_diff, stop=stop,
+        opened = store_file(engine)
+        return match_in_worker(config.store_url, expect=opened.identity if opened else None,
+                               library_diff=library_diff, stop=stop,
                                log_level=config.log.level, secrets=config.secrets())
 
     window = config.apply_window

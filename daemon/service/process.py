@@ -2,8 +2,14 @@
 
 Stopping: the stop token is set, so running jobs stop at their next safe point (committed work
 stays: windows, matches and Plex writes are each one transaction); no new run starts; the
-process exits 0 within STOP_DEADLINE seconds. Starting after a crash or power loss just
+process exits 0 within STOP_DEADLINE seconds, every run it started recorded as ended (those
+still running at the deadline as 'cancelled'). Starting after a crash or power loss just
 carries on: every job resumes from what the store says.
+
+Stopping is not left to chance: the signal handlers only set the token (no lock, no logging);
+the main thread never blocks without a timeout (a process-directed signal may be delivered to
+any thread, and then only wakes the main thread if it comes back to the interpreter), so a
+SIGTERM is acted on within POLL_SECONDS whichever thread caught it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_DEADLINE = 8.0  # seconds left for running jobs after SIGTERM (systemd waits 15)
+POLL_SECONDS = 0.2  # the main thread's longest wait
+CANCELLED_AT_EXIT = "stopped: the service exited before the run reached a safe point"
 
 
 def health_function(
@@ -122,35 +130,50 @@ def run(
                               f"{web_config.port}: {exc.strerror or exc}") from exc
         log.info("status page: %s", guard.describe())
         refresher.request()
-    if install_signals:
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s: stopping", signal.Signals(signum).name)
-            stop.stop()
+    previous = _install_signal_handlers(stop) if install_signals else {}
+    try:
+        if web is not None:
+            web.start()
+            if on_listening is not None:
+                on_listening(web.url)
+        scheduler.start()
+        log.info("plexfm running (pid %s)", os.getpid())
+        while not stop.wait(POLL_SECONDS):
+            pass
+        why = stop.signal
+        log.info("%s: stopping", f"received {signal.Signals(why).name}" if why else "asked")
+        return _shut_down(scheduler, runner, web, close, deadline=STOP_DEADLINE)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    if web is not None:
-        web.start()
-        if on_listening is not None:
-            on_listening(web.url)
-    scheduler.start()
-    log.info("plexfm running (pid %s)", os.getpid())
-    stop.wait()
+
+def _install_signal_handlers(stop: StopToken) -> dict[int, Any]:
+    """SIGTERM and SIGINT set the stop token and do nothing else; return the old handlers."""
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.stop_from_signal(signum)
+
+    return {signum: signal.signal(signum, on_signal)
+            for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _shut_down(scheduler: Scheduler, runner: JobRunner, web: WebServer | None,
+               close: Callable[[], None], *, deadline: float) -> int:
     scheduler.shutdown()
-    deadline = time.monotonic() + STOP_DEADLINE
-    while scheduler.running() and time.monotonic() < deadline:
-        stop.wait(0.05)
+    scheduler.wait_idle(deadline)
     still = scheduler.running()
-    if web is not None:
-        web.stop()
     if still:
         # Their committed work is safe (one transaction each); what is in flight rolls back.
         log.warning("jobs still running at the deadline, exiting anyway: %s",
                     ", ".join(sorted(still)))
-        close()
+    runner.close_open_runs(CANCELLED_AT_EXIT)
+    if web is not None:
+        web.stop()
+    close()
+    if still:  # their threads would hold the interpreter's exit
         logging.shutdown()
         sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(0)
-    close()
     log.info("plexfm stopped")
     return 0

@@ -34,6 +34,7 @@ class Scheduler:
         self._runner = runner
         self._stop = stop
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a job stops running
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._scheduler = BackgroundScheduler(
@@ -79,6 +80,11 @@ class Scheduler:
         with self._lock:
             return set(self._running)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no job runs, at most `timeout` seconds; True when none runs."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._running, timeout)
+
     def waiting(self) -> set[str]:
         """Jobs triggered while running: one more run of each follows the current one."""
         with self._lock:
@@ -123,9 +129,11 @@ class Scheduler:
                 with self._lock:  # checked and cleared under one lock: no trigger is lost
                     if name not in self._again:
                         self._running.discard(name)
+                        self._idle.notify_all()
                         return
                     self._again.discard(name)
                 why = "coalesced"
         finally:
             with self._lock:
                 self._running.discard(name)
+                self._idle.notify_all()

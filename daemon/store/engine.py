@@ -1,5 +1,10 @@
 """The SQLAlchemy engine of our store: SQLite in WAL mode with a busy timeout.
 
+A store file's engine connects with `mode=rw` and checks the file's identity before handing
+out any connection (daemon.store.storefile): a deleted or replaced store is refused, never
+recreated. Opening runs the migrations only when some are missing, so a command that reads
+(`plexfm status`) takes no write lock while the service writes.
+
 pysqlite's own transaction handling is switched off and SQLAlchemy emits BEGIN itself (the
 recipe from SQLAlchemy's SQLite dialect docs), so a transaction covers reads too and a
 connection can ask for `BEGIN IMMEDIATE` with `.execution_options(sqlite_begin="IMMEDIATE")`.
@@ -8,18 +13,21 @@ connection can ask for `BEGIN IMMEDIATE` with `.execution_options(sqlite_begin="
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from daemon.errors import StoreError
-from daemon.store.migrations import migrate
+from daemon.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, migrate
+from daemon.store.storefile import FileIdentity, StoreFile
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +51,22 @@ def _on_begin(conn: Any) -> None:
 
 
 @contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
+def write(engine: Engine, *, busy_timeout_ms: int | None = None) -> Iterator[Connection]:
     """A write transaction. BEGIN IMMEDIATE takes the write lock up front (waiting up to the
     busy timeout): a deferred transaction that reads and then writes fails at once with
-    "database is locked" in WAL mode when another writer committed meanwhile."""
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
-        yield conn
+    "database is locked" in WAL mode when another writer committed meanwhile.
+
+    `busy_timeout_ms`: wait at most this long for the lock, instead of BUSY_TIMEOUT_MS."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+        raw = conn.connection.dbapi_connection if busy_timeout_ms is not None else None
+        if isinstance(raw, sqlite3.Connection):
+            raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms or 0)}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if isinstance(raw, sqlite3.Connection):
+                raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 BULK_CACHE_KIB = 32768
@@ -68,26 +86,97 @@ def bulk_cache(conn: Connection) -> Iterator[Connection]:
         conn.exec_driver_sql("PRAGMA shrink_memory")
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for `url` (no migration); SQLite gets WAL, busy timeout and real BEGINs."""
+_FILES: weakref.WeakKeyDictionary[Engine, StoreFile] = weakref.WeakKeyDictionary()
+
+
+def store_file(engine: Engine) -> StoreFile | None:
+    """The file `engine` was opened on (None for a database that is no plain SQLite file)."""
+    return _FILES.get(engine)
+
+
+def store_problem(engine: Engine) -> str | None:
+    """Why the store must not be used (its file deleted or replaced), or None."""
+    guarded = _FILES.get(engine)
+    return guarded.problem() if guarded is not None else None
+
+
+def check_store(engine: Engine) -> None:
+    """Raise StoreError when the store file was deleted or replaced since it was opened."""
+    guarded = _FILES.get(engine)
+    if guarded is not None:
+        guarded.check()
+
+
+def _sqlite_file(parsed: URL) -> Path | None:
+    """The file of a plain SQLite URL; None for memory and for URLs that are SQLite URIs."""
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(os.path.abspath(Path(parsed.database).expanduser()))
+
+
+def _guard(engine: Engine, guarded: StoreFile) -> None:
+    def connect_existing(_dialect: Any, _record: Any, cargs: list[Any],
+                         cparams: dict[str, Any]) -> None:
+        guarded.check()
+        cargs[:] = [guarded.uri]
+        cparams["uri"] = True
+
+    def checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        guarded.check(dbapi_conn if isinstance(dbapi_conn, sqlite3.Connection) else None)
+
+    event.listen(engine, "do_connect", connect_existing)
+    event.listen(engine.pool, "checkout", checkout)
+    _FILES[engine] = guarded
+
+
+def create_store_engine(url: str, *, create: bool = True, expect: FileIdentity | None = None,
+                        rescue: bool = True) -> Engine:
+    """An engine for `url` (no migration); SQLite gets WAL, busy timeout and real BEGINs.
+
+    `create`: make the file when missing (else StoreError); `expect`: the identity the file
+    must have (a worker opens the very store its service opened, or nothing); `rescue`: save
+    the contents of the file when it is found deleted or replaced (the service does, once)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"store.url is not a valid SQLAlchemy URL: {exc}") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_file(parsed)
+    if path is not None:
+        if create and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sqlite3.connect(path).close()  # an empty file: a new store
+        if not path.exists():
+            raise StoreError(f"the store file {path} does not exist")
+        if not path.is_file():
+            raise StoreError(f"the store file {path} is not a file")
+        if expect is not None and FileIdentity.of(path) != expect:
+            raise StoreError(f"the store file {path} was replaced by another file")
     engine = create_engine(parsed)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
+    if path is not None:
+        _guard(engine, StoreFile(path, expect, rescue=rescue))
     return engine
+
+
+def _missing_migrations(engine: Engine) -> bool:
+    """True when some migration is not applied yet (read only: takes no write lock)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(MIGRATIONS_TABLE):
+            return True
+        applied = {int(v) for (v,) in
+                   conn.exec_driver_sql(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+    return any(m.version not in applied for m in MIGRATIONS)
 
 
 def open_store(url: str) -> Engine:
     """Open (creating if needed) and migrate the store; raise StoreError with one line if not."""
     engine = create_store_engine(url)
     try:
-        applied = migrate(engine)
+        applied = migrate(engine) if _missing_migrations(engine) else []
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}: "
@@ -95,4 +184,19 @@ def open_store(url: str) -> Engine:
                          ) from exc
     if applied:
         log.info("store migrated to version %s", applied[-1])
+    return engine
+
+
+def open_existing_store(url: str, expect: FileIdentity | None = None) -> Engine:
+    """Open a store that exists and is migrated, creating and migrating nothing (a worker
+    process uses its service's store, or none)."""
+    engine = create_store_engine(url, create=False, expect=expect, rescue=False)
+    try:
+        missing = _missing_migrations(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open the store at {url}: {exc.__class__.__name__}") from exc
+    if missing:
+        engine.dispose()
+        raise StoreError(f"the store at {url} is not migrated: run plexfm once to migrate it")
     return engine

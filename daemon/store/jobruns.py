@@ -47,6 +47,17 @@ def finish(
     )
 
 
+def cancel_if_running(conn: Connection, run_id: int, finished_at: float, error: str) -> bool:
+    """Record a run still marked running as cancelled (the service stopped before it ended);
+    True when it was."""
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.outcome == "running")
+        .values(finished_at=finished_at, outcome="cancelled", error=error)
+    )
+    return bool(result.rowcount)
+
+
 def latest(conn: Connection) -> dict[str, JobRun]:
     """The newest run of every job, by job name."""
     newest = select(func.max(job_runs.c.id)).group_by(job_runs.c.job).scalar_subquery()

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from daemon.errors import PlexfmError
 from daemon.store import pagestats
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class StatsRefresher:
                 started = time.monotonic()
                 try:
                     self.refresh_now()
+                except PlexfmError as exc:  # e.g. the store file is gone: one line, no trace
+                    log.error("refreshing the status page counts failed: %s", exc)
                 except Exception:
                     log.exception("refreshing the status page counts failed")
                 with self._lock:  # checked and cleared under one lock: no request is lost
