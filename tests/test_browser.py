@@ -112,13 +112,15 @@ def test_bulk_accept_above_a_score(served: tuple[Served, dict[str, int]], page: 
     page.locator("summary", has_text="bulk actions").click()
     score = page.locator("#bulk-accept input[name=min_score]")
     score.fill("85")
-    page.locator("#bulk-preview", has_text="4 tracks").wait_for()
+    page.locator("#bulk-preview", has_text="Would accept 3 tracks (3 close title)").wait_for()
+    assert "one by one: 1 different version" in page.locator("#bulk-preview").inner_text()
     with page.expect_navigation():  # the page reloads itself after a bulk action
         page.locator("#bulk-accept button").click()
     until(lambda: status_of(engine, ids["Joga"]) == ("manual", 301), what="bulk accept")
     assert status_of(engine, ids["Waterlo"]) == ("manual", 201)
     assert status_of(engine, ids[XSS_TITLE]) == ("manual", 401)
     assert status_of(engine, ids["Song A"]) == ("queued", None)  # no suggestion at all
+    assert status_of(engine, ids["Let It Be - Live"]) == ("queued", None)  # another recording
     page.locator("summary", has_text="bulk actions").click()
     page.locator("input[name=artist][required]").fill("Unknown Band")
     page.locator("button", has_text="Not in my library").last.click()

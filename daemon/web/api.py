@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, request
 
-from daemon.web import csrf, dashboard, history, params, queries
+from daemon.web import bulk, csrf, dashboard, history, params, queries
 from daemon.web.actions import ActionError, Actions, Outcome
 from daemon.web.auth import safe_next
 
@@ -103,10 +103,12 @@ def get_queue() -> Response:
 
 @bp.get("/queue/bulk-preview")
 def bulk_preview() -> Response:
-    """How many tracks a bulk accept with this min_score (and artist) would decide."""
+    """How many tracks a bulk accept with this min_score (and artist) would decide, by
+    reason, and how many it leaves for a person (another recording, or not sure), by why."""
     score = params.int_arg("min_score", 90, 0, 100)
-    count = read_store(queries.queue_top_count, score, params.text_arg("artist"))
-    return jsonify(min_score=score, tracks=count)
+    found = read_store(bulk.plan, score, params.text_arg("artist"))
+    return jsonify(min_score=score, tracks=len(found.pairs), by_reason=found.by_reason,
+                   excluded=found.excluded)
 
 
 @bp.get("/matches")

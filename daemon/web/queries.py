@@ -139,30 +139,6 @@ def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
     return rows, total
 
 
-def queue_top_above(conn: Connection, min_score: int, artist: str = "") -> list[tuple[int, int]]:
-    """(track_id, rating_key of the top suggestion) of queued tracks whose top suggestion
-    scores at least `min_score` (skipped ones included: the action is explicit)."""
-    sql = ("SELECT m.track_id, json_extract(m.suggestions, '$[0][0]') FROM matches m"
-           " INDEXED BY ix_matches_queued_top_score"
-           " WHERE m.status = 'queued' AND json_extract(m.suggestions, '$[0][1]') >= ?")
-    params: list[Any] = [min_score]  # ix_matches_queued_top_score: an index range
-    if artist:
-        sql += " AND m.track_id IN (SELECT id FROM scrobbled_tracks WHERE artist = ?)"
-        params.append(artist)
-    return [(int(t), int(k)) for t, k in conn.exec_driver_sql(sql, tuple(params)) if k is not None]
-
-
-def queue_top_count(conn: Connection, min_score: int, artist: str = "") -> int:
-    """How many queued tracks `queue_top_above` would return (an index range count)."""
-    sql = ("SELECT count(*) FROM matches m INDEXED BY ix_matches_queued_top_score"
-           " WHERE m.status = 'queued' AND json_extract(m.suggestions, '$[0][1]') >= ?")
-    params: list[Any] = [min_score]
-    if artist:
-        sql += " AND m.track_id IN (SELECT id FROM scrobbled_tracks WHERE artist = ?)"
-        params.append(artist)
-    return int(conn.exec_driver_sql(sql, tuple(params)).scalar_one())
-
-
 def queued_of_artist(conn: Connection, artist: str) -> list[int]:
     """Track ids of every queued track scrobbled under `artist` (exactly as scrobbled)."""
     return [int(t) for (t,) in conn.exec_driver_sql(

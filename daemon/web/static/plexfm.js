@@ -145,7 +145,14 @@
     try {
       const response = await fetch("/api/queue/bulk-preview?" + params, { headers: { "Accept": "application/json" } });
       const body = await response.json();
-      out.textContent = "(" + body.tracks.toLocaleString("en") + " tracks)";
+      const counted = (counts) => Object.entries(counts)
+        .map(([why, n]) => n.toLocaleString("en") + " " + why).join(", ");
+      let text = "Would accept " + body.tracks.toLocaleString("en") + " tracks" +
+        (body.tracks ? " (" + counted(body.by_reason) + ")" : "") + ".";
+      if (Object.keys(body.excluded).length) {
+        text += " Left for you to decide one by one: " + counted(body.excluded) + ".";
+      }
+      out.textContent = text;
     } catch (err) { out.textContent = ""; }
   }
   const bulk = document.getElementById("bulk-accept");
