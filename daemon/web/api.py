@@ -43,18 +43,22 @@ def dashboard_data() -> dict[str, Any]:
     d = deps()
     data: dict[str, Any] = read_store(
         dashboard.dashboard, users=d.users, jobs=d.jobs, next_runs=d.next_runs,
-        running=d.running, window=d.window, now=datetime.now().astimezone())
+        running=d.running, window=d.window, now=datetime.now().astimezone(),
+        on_demand=d.on_demand, unlogged=d.unlogged)
+    if data["counting"]:
+        d.stats_changed()  # e.g. the CLI ran a job: nobody asked the service to recount
     return data
 
 
 def queue_data() -> dict[str, Any]:
     """One page of the queue with paging fields and the next page's `after` cursor."""
     paging = params.paging(25)
-    rows, total = read_store(queries.queue, params.queue_filter(), now=int(time.time()),
-                             limit=paging.per_page, offset=paging.offset)
+    rows, total, count = read_store(queries.queue, params.queue_filter(),
+                                    now=int(time.time()), limit=paging.per_page,
+                                    offset=paging.offset)
     info = paging.info(total, len(rows))
     last = rows[-1] if rows and info["has_next"] else None
-    return {"items": rows, **info,
+    return {"items": rows, **info, "waiting": count.waiting, "skipped": count.skipped,
             "next_after": f"{last['plays']}.{last['track_id']}" if last else None}
 
 
@@ -69,9 +73,13 @@ def matches_data() -> dict[str, Any]:
 def library_data() -> dict[str, Any]:
     """One page of library tracks with plexfm plays, with paging fields."""
     paging = params.paging(50)
-    rows, total = read_store(queries.library_list, **params.library_args(),
-                             limit=paging.per_page, offset=paging.offset)
-    return {"items": rows, **paging.info(total, len(rows))}
+    def read(conn: Any) -> tuple[list[dict[str, Any]], int, bool]:
+        rows, total = queries.library_list(conn, **params.library_args(),
+                                           limit=paging.per_page, offset=paging.offset)
+        return rows, total, queries.plays_counted(conn)
+
+    rows, total, counted = read_store(read)
+    return {"items": rows, **paging.info(total, len(rows)), "plays_counted": counted}
 
 
 def history_data() -> dict[str, Any]:
