@@ -170,7 +170,7 @@
     try {
       const response = await fetch("/api/queue/bulk-preview?" + params, { headers: { "Accept": "application/json" } });
       const body = await response.json();
-      const counted = (counts) => Object.entries(counts)
+      const counted = (counts) => Object.entries(counts).sort((a, b) => b[1] - a[1])
         .map(([why, n]) => n.toLocaleString("en") + " " + why).join(", ");
       let text = "Would accept " + body.tracks.toLocaleString("en") + " tracks" +
         (body.tracks ? " (" + counted(body.by_reason) + ")" : "") + ".";
