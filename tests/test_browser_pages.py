@@ -263,3 +263,22 @@ def test_a_toast_never_covers_a_button(site: Served, device: tuple[str, Any]) ->
     for where in ("bottom", "top"):  # whatever sits at either edge of the screen
         page.evaluate(PROBE, [where, "Wild Home Glass"])
         assert page.evaluate(COVERED, toast.bounding_box()) == [], where
+
+
+def test_the_login_and_error_pages_are_clean_and_fit(site: Served, engine: Engine,
+                                                     device: tuple[str, Any]) -> None:
+    from daemon.web.auth import Protection
+    from daemon.web.passwords import hash_password
+
+    name, page = device
+    problems = watch(page)
+    page.goto(f"{site.url}/no-such-page")
+    assert page.locator("h1").inner_text() == "404"
+    problems.remove(f"HTTP 404: {site.url}/no-such-page")  # the page itself, as asked
+    problems.remove("console: Failed to load resource: the server responded with a status "
+                    "of 404 (NOT FOUND)")
+    assert problems + layout_problems(page, name) == []
+    with Served(engine, protection=Protection(password_hash=hash_password("pw"))) as guarded:
+        page.goto(f"{guarded.url}/")
+        page.locator("input[type=password]").wait_for()
+        assert problems + layout_problems(page, name) == []
