@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench reliability clean
+.PHONY: install test lint typecheck unit demo bench reliability screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: lint typecheck unit
 ## make demo: generated history, loopback last.fm fake, plexfm against it
 demo: install
 	$(BIN)/python -m tests.fakes.demo
+
+## make screenshots: regenerate docs/screenshots/ (the tests save theirs to tests/artifacts/)
+screenshots: install
+	PLEXFM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_browser_pages.py -k every_page_is_clean
 
 bench: install
 	$(BIN)/python -m bench.bench_ingest

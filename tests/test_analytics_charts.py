@@ -132,3 +132,29 @@ def test_report_charts_are_accessible_and_safe(report: dict[str, Any]) -> None:
     assert len(charts["weekday_hour"].rows) == 7 * 24
     assert sum(v for _d, _h, v in charts["weekday_hour"].rows) == len(PAYLOADS) * 30
     assert report_charts({"period": None}) == {}
+
+
+def test_no_inline_style_the_page_policy_would_block() -> None:
+    for chart in (bar_chart("b", "t", ["a"], [1]), column_chart("c", "t", ["a"], [1]),
+                  heatmap("h", "t", ["Mon"], ["00"], [[1]]),
+                  stacked_area("s", "t", ["2020", "2021"], {"rock": [0.5, 0.6]})):
+        assert not [e for e in parse(chart.svg).iter() if "style" in e.attrib], chart.key
+
+
+def test_long_labels_are_shortened_to_fit_and_kept_whole_in_the_tooltip() -> None:
+    name = "A Band With A Very Long Name Indeed, And Then Some More Words"
+    root = parse(bar_chart("top", "t", [name, "ABBA"], [10, 5]).svg)
+    drawn = ["".join(e.itertext()) for e in root.iter(f"{SVG}text")]
+    assert any(text.endswith("\u2026") and name.startswith(text[:-1]) for text in drawn)
+    assert f"{name}: 10" in texts(root)
+    assert "ABBA" in drawn
+
+
+def test_the_table_shows_numbers_as_the_chart_prints_them() -> None:
+    chart = bar_chart("g", "Genres", ["rock", "jazz"], [0.10323423717739301, 0.5],
+                      column="share", percent=True)
+    assert chart.display_rows() == [("rock", "10.3%"), ("jazz", "50.0%")]
+    plays = column_chart("y", "Years", ["2019", "2020"], [12345, 7])
+    assert plays.display_rows() == [("2019", "12,345"), ("2020", "7")]
+    shares = stacked_area("s", "t", ["2020"], {"rock": [0.25]})
+    assert shares.display_rows() == [("2020", "rock", "25.0%")]

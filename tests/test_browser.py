@@ -1,49 +1,26 @@
 """The status page in real Chromium (Debian's package, driven by Playwright), served by waitress.
 
 Queue items are resolved through the UI and checked in the store; a match is removed and the
-ledger plans the revert; hostile track names and CSRF are tried in the browser; a screenshot of
-each page (desktop and phone) is saved to tests/artifacts/ and copied to docs/screenshots/.
+ledger plans the revert; hostile track names and CSRF are tried in the browser. Every page at
+both sizes, with screenshots: tests/test_browser_pages.py.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from daemon.service.health import Health
 from daemon.service.runs import JobRunner
 from daemon.store import pagestats
 from daemon.store.engine import open_store
-from daemon.web import WebDeps, create_app
-from daemon.web.server import WebServer
+from tests.browsing import ARGS, CHROMIUM, Served, needs_chromium, until
 from tests.test_web import API_KEY, PLEX_TOKEN, XSS_ARTIST, XSS_TITLE, build_store, status_of
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
-                       "(apt-get install chromium); CI installs it in .ci/run"),
-]
-
-
-def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not reached before the deadline: {what}")
-        time.sleep(0.02)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -54,31 +31,6 @@ def browser() -> Iterator[Any]:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
         launched.close()
-
-
-class Served:
-    """The real app on a loopback port, with the calls it made to the scheduler."""
-
-    def __init__(self, engine: Engine, **deps: Any) -> None:
-        self.triggered: list[str] = []
-
-        def trigger(name: str) -> bool:
-            self.triggered.append(name)
-            return True
-
-        settings: dict[str, Any] = {"engine": engine, "health": lambda: Health(True),
-                                    "trigger": trigger, "jobs": ("pull", "match", "apply"),
-                                    "users": ("alice",), "secrets": (API_KEY, PLEX_TOKEN)}
-        settings.update(deps)
-        self.server = WebServer(create_app(WebDeps(**settings)), "127.0.0.1", 0, threads=4)
-        self.url = self.server.url
-
-    def __enter__(self) -> Served:
-        self.server.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.stop()
 
 
 @pytest.fixture
@@ -160,13 +112,15 @@ def test_bulk_accept_above_a_score(served: tuple[Served, dict[str, int]], page: 
     page.locator("summary", has_text="bulk actions").click()
     score = page.locator("#bulk-accept input[name=min_score]")
     score.fill("85")
-    page.locator("#bulk-preview", has_text="4 tracks").wait_for()
+    page.locator("#bulk-preview", has_text="Would accept 3 tracks (3 close title)").wait_for()
+    assert "one by one: 1 different version" in page.locator("#bulk-preview").inner_text()
     with page.expect_navigation():  # the page reloads itself after a bulk action
         page.locator("#bulk-accept button").click()
     until(lambda: status_of(engine, ids["Joga"]) == ("manual", 301), what="bulk accept")
     assert status_of(engine, ids["Waterlo"]) == ("manual", 201)
     assert status_of(engine, ids[XSS_TITLE]) == ("manual", 401)
     assert status_of(engine, ids["Song A"]) == ("queued", None)  # no suggestion at all
+    assert status_of(engine, ids["Let It Be - Live"]) == ("queued", None)  # another recording
     page.locator("summary", has_text="bulk actions").click()
     page.locator("input[name=artist][required]").fill("Unknown Band")
     page.locator("button", has_text="Not in my library").last.click()
@@ -256,28 +210,3 @@ def test_removing_and_changing_a_match_plans_the_revert(applied: tuple[Engine, A
     plan = run.run(dry_run=True)
     assert plan["to_remove"] == 6  # both tracks' written plays come out...
     assert plan["to_add"] == 3  # ...and the changed track's go to its new library track
-
-
-PAGES = {"dashboard": "/", "queue": "/queue", "matches": "/matches?status=all",
-         "library": "/library", "history": "/history"}
-
-
-def test_screenshot_of_each_page(browser: Any, applied: tuple[Engine, Any, list[Any]],
-                                 tmp_path: Path) -> None:
-    engine, _run, _tracks = applied
-    build_store(engine, user="bob", key_offset=100_000)  # a queue, a hostile name
-    with Served(engine, users=("alice", "bob")) as server:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for device, viewport in (("desktop", {"width": 1280, "height": 900}),
-                                 ("phone", {"width": 390, "height": 844})):
-            context = browser.new_context(viewport=viewport, device_scale_factor=1)
-            page = context.new_page()
-            for name, path in PAGES.items():
-                page.goto(f"{server.url}{path}")
-                assert page.locator("h1").count() == 1
-                shot = ARTIFACTS / f"{name}-{device}.png"
-                page.screenshot(path=str(shot), full_page=device == "desktop")
-                assert shot.stat().st_size > 10_000
-                shutil.copyfile(shot, SCREENSHOTS / shot.name)
-            context.close()

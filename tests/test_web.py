@@ -58,9 +58,11 @@ SCROBBLED: list[tuple[str, str, str, int, tuple[str, int | None, str | None,
 ]
 
 
-def build_store(engine: Engine, user: str = "alice", key_offset: int = 0) -> dict[str, int]:
-    """Fill the store (library, scrobbles, decisions, cached counts); return track ids by
-    title. `key_offset` moves the library's rating keys (to add to another library)."""
+def build_store(engine: Engine, user: str = "alice", key_offset: int = 0, *,
+                refresh: bool = True) -> dict[str, int]:
+    """Fill the store (library, scrobbles, decisions, and the cached counts unless not
+    `refresh`); return track ids by title. `key_offset` moves the library's rating keys (to
+    add to another library)."""
     with write(engine) as conn:
         conn.exec_driver_sql(
             "INSERT INTO library_tracks (rating_key, section_id, title, album_artist,"
@@ -79,7 +81,8 @@ def build_store(engine: Engine, user: str = "alice", key_offset: int = 0) -> dic
                              "exact" if key else None, reason, (),
                              tuple((k + key_offset, score) for k, score in suggestions))
             for _a, title, _al, _n, (status, key, reason, suggestions) in SCROBBLED], "auto")
-    pagestats.refresh(engine, [user])
+    if refresh:
+        pagestats.refresh(engine, [user])
     return ids
 
 
@@ -222,7 +225,7 @@ def test_library_search_finds_by_prefix_and_diacritics(client: FlaskClient) -> N
 def test_static_assets_are_served_locally(client: FlaskClient) -> None:
     html = client.get("/").get_data(as_text=True)
     assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
-    assert sorted(assets) == ["/static/plexfm.css", "/static/plexfm.js"]
+    assert sorted(assets) == ["/static/favicon.svg", "/static/plexfm.css", "/static/plexfm.js"]
     for asset in assets:
         assert client.get(asset).status_code == 200
     assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
@@ -233,3 +236,30 @@ def test_dns_rebinding_host_is_refused_on_localhost(client: FlaskClient) -> None
     assert client.get("/", headers={"Host": "evil.example:8411"}).status_code == 403
     assert client.get("/", headers={"Host": "127.0.0.1:8411"}).status_code == 200
     assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 200
+
+
+def test_weak_suggestions_are_hidden_and_plays_and_scores_labelled(engine: Engine) -> None:
+    ids = build_store(engine)
+    with write(engine) as conn:  # an artist Plex lacks: only unrelated titles come close
+        matches.save_decisions(conn, [matches.Decision(
+            ids["Song A"], "queued", None, None, "no artist in library", (),
+            ((101, 61), (102, 50), (201, 48), (202, 47), (301, 45)))], "auto")
+    client = make_app(engine, Calls()).test_client()
+    items = {i["title"]: i for i in client.get("/api/queue").json["items"]}
+    assert items["Song A"]["suggestions"] == []
+    assert items["Song A"]["weak_suggestions"] == 5
+    assert [s["score"] for s in items["Waterlo"]["suggestions"]] == [95]  # 40 is under the floor
+    html = client.get("/queue").get_data(as_text=True)
+    cards = {re.sub(r"<[^>]+>", "", c.split('class="q-title">')[1].split("<")[0]): c
+             for c in html.split("<article")[1:]}
+
+    def text(card: str) -> str:
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card))
+
+    assert "no close candidate" in text(cards["Song A"]).lower()
+    assert "Accept" not in cards["Song A"]
+    assert "4 plays" in text(cards["Song A"])
+    assert "score 95" in text(cards["Waterlo"])
+    assert 'class="primary"' in cards["Waterlo"]  # a strong candidate: the bright button
+    assert "score 88" in text(cards["Joga"])
+    assert 'class="primary"' not in cards["Joga"]  # a plausible one: a plain button

@@ -11,7 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from daemon.store import pagestats
+from daemon.scrobble import Scrobble, with_ordinals
+from daemon.store import matches, pagestats, tracks
+from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import write
 from daemon.web.refresh import StatsRefresher
 from tests.test_web import (
@@ -88,14 +90,46 @@ def test_not_in_library_skip_and_unskip(client: FlaskClient, engine: Engine,
     assert "Song B" in [i["title"] for i in queue["items"]]
 
 
-def test_bulk_actions(client: FlaskClient, engine: Engine, ids: dict[str, int]) -> None:
+def queue_more(engine: Engine, *decisions: tuple[str, str, tuple[tuple[int, int], ...]]) -> \
+        dict[str, int]:
+    """Queue more of ABBA's tracks: (title, reason, suggestions) each; their ids by title."""
+    with write(engine) as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(
+            [Scrobble(1_600_000_000 + i, "ABBA", title, "") for i, (title, *_r)
+             in enumerate(decisions)]), "test")
+        tracks.fold_new_scrobbles(conn)
+        ids = {str(t): int(i) for i, t in conn.exec_driver_sql(
+            "SELECT id, title FROM scrobbled_tracks WHERE artist = 'ABBA'")}
+        matches.save_decisions(conn, [matches.Decision(ids[title], "queued", None, None, reason,
+                                                       (), suggestions)
+                                      for title, reason, suggestions in decisions], "auto")
+    return ids
+
+
+def test_bulk_accept_never_matches_another_recording(client: FlaskClient, engine: Engine,
+                                                     ids: dict[str, int]) -> None:
+    more = queue_more(engine,
+                      ("Dancing Queen - Live", "ambiguous", ((202, 100),)),  # which take?
+                      ("Waterloo - Remix", "artist known, title not found", ((201, 96),)),
+                      ("SOS", "match removed by you", ((201, 99),)))  # the user said no
     preview = client.get("/api/queue/bulk-preview?min_score=90").json
-    assert preview == {"min_score": 90, "tracks": 3}
+    assert preview == {
+        "min_score": 90, "tracks": 2, "by_reason": {"close title": 2},
+        "excluded": {"different version": 1, "ambiguous": 1, "another recording suggested": 1,
+                     "match removed by you": 1}}
     response = post(client, "/api/queue/bulk-accept", min_score=90)
-    assert response.json["accepted"] == 3
-    assert status_of(engine, ids["Let It Be - Live"]) == ("manual", 104)
+    assert response.json["accepted"] == 2
+    assert "left 4 for you" in response.json["message"]
     assert status_of(engine, ids["Waterlo"]) == ("manual", 201)
+    assert status_of(engine, ids[XSS_TITLE]) == ("manual", 401)
     assert status_of(engine, ids["Joga"]) == ("queued", None)  # 88 < 90
+    for title in ("Let It Be - Live", "Dancing Queen - Live", "Waterloo - Remix", "SOS"):
+        assert status_of(engine, {**ids, **more}[title]) == ("queued", None), title
+    assert client.get("/api/queue/bulk-preview?min_score=85&artist=Bjork").json["by_reason"] \
+        == {"close title": 1}
+
+
+def test_bulk_not_in_library(client: FlaskClient, engine: Engine, ids: dict[str, int]) -> None:
     response = post(client, "/api/queue/bulk-not-in-library", artist="Unknown Band")
     assert response.json["marked"] == 2
     assert status_of(engine, ids["Song A"]) == ("not_in_library", None)

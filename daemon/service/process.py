@@ -70,14 +70,14 @@ def protection(web_config: WebConfig) -> Protection:
 
 
 def refreshing(spec: JobSpec, refresher: StatsRefresher) -> JobSpec:
-    """`spec` whose runs ask for the page's cached counts to be recomputed afterwards."""
+    """`spec` whose runs ask for the page's cached counts to be recomputed right after."""
     job = spec.run
 
     def run_then_refresh() -> dict[str, Any]:
         try:
             return job()
         finally:
-            refresher.request()
+            refresher.request(urgent=True)
 
     return dataclasses.replace(spec, run=run_then_refresh)
 
@@ -111,7 +111,8 @@ def run(
         # switch interval than the default 5 ms keeps a page's latency low while a job computes
         sys.setswitchinterval(0.001)
         refresher = StatsRefresher(engine, users)
-        specs = [refreshing(spec, refresher) for spec in specs]
+        # a light poll (record=False) changes nothing: the job it starts refreshes
+        specs = [refreshing(spec, refresher) if spec.record else spec for spec in specs]
     scheduler = Scheduler(specs, runner, stop)
     if web_config.enabled and refresher is not None:
         names = tuple(spec.name for spec in specs)
@@ -119,6 +120,9 @@ def run(
             engine=engine, health=health_function(engine, specs, started),
             trigger=lambda name: scheduler.trigger(name, "web"), next_runs=scheduler.next_runs,
             running=scheduler.running, jobs=names,
+            on_demand=tuple(s.name for s in specs if s.interval_seconds is None
+                            and s.daily_at is None),
+            unlogged=tuple(s.name for s in specs if not s.record),
             window=window if "apply" in names else None, users=tuple(users),
             protection=guard, stats_changed=refresher.request, secrets=tuple(secrets),
             analytics=analytics,

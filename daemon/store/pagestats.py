@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
 
@@ -51,6 +51,22 @@ ON st.scrobble_id = a.scrobble_id GROUP BY st.track_id
 """
 
 _LEDGER_SIGNATURE = "SELECT count(*), coalesce(max(batch_id), 0) FROM applied_plays"
+
+
+class QueueCount(NamedTuple):
+    """The queue, counted the same way on every page, in /metrics and by `plexfm status`."""
+
+    waiting: int  # tracks waiting for a decision (skipped ones included: a skip decides nothing)
+    skipped: int  # of those, the ones skipped for now (hidden from the queue until a date)
+
+
+def queue_count(conn: Connection, now: float) -> QueueCount:
+    """The queue now (two index counts: cheap enough for every request)."""
+    waiting, skipped = conn.exec_driver_sql(
+        "SELECT (SELECT count(*) FROM matches WHERE status = 'queued'), (SELECT count(*)"
+        " FROM queue_skips k JOIN matches m ON m.track_id = k.track_id WHERE"
+        " m.status = 'queued' AND k.until > ?)", (int(now),)).one()
+    return QueueCount(int(waiting), int(skipped))
 
 
 def _sync(conn: Connection, table: str, key: str) -> None:
@@ -93,8 +109,11 @@ def refresh(engine: Engine, users: Sequence[str], *, now: float | None = None) -
     Plex; return the counts.
 
     The reads run in a read transaction (no write lock held meanwhile, the new values go to
-    temp tables); the write transaction then changes only the rows that differ.
+    temp tables); the write transaction then changes only the rows that differ. The counts
+    are stamped with the time their read began (`now`): what a job wrote after it is not in
+    them.
     """
+    at = time.time() if now is None else now
     with engine.connect() as conn:
         with conn.begin():
             counts = compute(conn, users)
@@ -112,7 +131,6 @@ def refresh(engine: Engine, users: Sequence[str], *, now: float | None = None) -
             _sync(conn, "library_plays", "rating_key")
             if ledger_changed:
                 _sync(conn, "track_written", "track_id")
-            at = time.time() if now is None else now
             conn.exec_driver_sql(
                 "INSERT INTO page_stats (name, value, refreshed_at) VALUES (?, ?, ?), (?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
@@ -122,7 +140,8 @@ def refresh(engine: Engine, users: Sequence[str], *, now: float | None = None) -
 
 
 def load(conn: Connection) -> tuple[dict[str, Any] | None, float | None]:
-    """The cached counts and when they were computed; (None, None) before the first refresh."""
+    """The cached counts and when the read that computed them began; (None, None) before the
+    first refresh."""
     row = conn.exec_driver_sql(
         "SELECT value, refreshed_at FROM page_stats WHERE name = ?", (STATS,)).first()
     if row is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from daemon.store import jobruns, ledger, matches, syncstate
+from daemon.store import jobruns, ledger, matches, pagestats, syncstate
 from daemon.store import library as library_store
 from daemon.store import scrobbles as scrobble_queries
 
@@ -26,6 +26,7 @@ def collect_status(
         state = syncstate.load(conn, user)
         runs = jobruns.latest(conn)
         by_status = matches.status_counts(conn)
+        queue = pagestats.queue_count(conn, datetime.now(UTC).timestamp())
         library_tracks = library_store.count(conn)
         applied = ledger.summary(conn)
         matched_plays = ledger.matched_play_count(conn, list(accounts or {user: 1}),
@@ -42,7 +43,8 @@ def collect_status(
         "matched": by_status[matches.AUTO] + by_status[matches.MANUAL],
         "matched_auto": by_status[matches.AUTO],
         "matched_manual": by_status[matches.MANUAL],
-        "queued": by_status[matches.QUEUED],
+        "queued": queue.waiting,  # as the status page and /metrics count it
+        "queue_skipped": queue.skipped,
         "not_in_library": by_status[matches.NOT_IN_LIBRARY],
         "scrobbles": stats.scrobbles,
         "first_scrobble": stats.first_scrobble,
@@ -86,7 +88,8 @@ def format_status(status: dict[str, Any]) -> str:
         f"last pull:  {when(status['last_pull_at'])}",
         f"library:    {status['library_tracks']:,} tracks",
         f"matches:    {status['matched']:,} matched ({status['matched_auto']:,} automatically),"
-        f" {status['queued']:,} queued, {status['not_in_library']:,} not in library",
+        f" {status['queued']:,} queued ({status['queue_skipped']:,} skipped for now),"
+        f" {status['not_in_library']:,} not in library",
         f"plex:       {status['applied_plays']:,} plays written, {status['already_in_plex']:,} "
         f"already there, {status['pending_plays']:,} waiting for the next window",
         _checked(status, when),

@@ -71,6 +71,8 @@ class WebDeps:
     next_runs: Callable[[], dict[str, datetime | None]] = dict
     running: Callable[[], set[str]] = set
     jobs: tuple[str, ...] = ()  # the enabled jobs
+    on_demand: tuple[str, ...] = ()  # jobs with no interval: run when triggered (and daily)
+    unlogged: tuple[str, ...] = ()  # light polls the service does not write to job_runs
     window: tuple[dt_time, dt_time] | None = None  # the apply window, None: no scheduled apply
     users: tuple[str, ...] = ()  # the last.fm users whose plays go to Plex
     protection: Protection = field(default_factory=Protection)

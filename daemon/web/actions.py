@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 
 from daemon.store import matches
 from daemon.store.engine import write
-from daemon.web import queries
+from daemon.web import bulk, queries
 from daemon.web.dashboard import next_window
 
 SKIP_DAYS = 7
@@ -130,13 +130,15 @@ class Actions:
         if not 0 <= min_score <= 100:
             raise ActionError("min_score must be between 0 and 100")
         with write(self._engine) as conn:
-            pairs = queries.queue_top_above(conn, min_score, artist)
-            known = queries.library_tracks(conn, (k for _t, k in pairs))
-            done = matches.decide_many(conn, [(t, matches.MANUAL, k) for t, k in pairs
-                                              if k in known])
+            found = bulk.plan(conn, min_score, artist)  # never another recording
+            done = matches.decide_many(conn, [(t, matches.MANUAL, k) for t, k in found.pairs])
         self._changed()
-        return Outcome(f"Accepted the top suggestion of {done:,} tracks (score ≥ {min_score})",
-                       {"accepted": done})
+        left = sum(found.excluded.values())
+        return Outcome(f"Accepted the top suggestion of {done:,} tracks (score ≥ {min_score})"
+                       + (f"; left {left:,} for you to decide ({found.excluded_text()})"
+                          if left else ""),
+                       {"accepted": done, "by_reason": found.by_reason,
+                        "excluded": found.excluded})
 
     def bulk_not_in_library(self, artist: str) -> Outcome:
         """Mark every queued track of `artist` (as scrobbled) as not in the library."""

@@ -61,6 +61,7 @@ def page() -> str:
         "analytics.html", report=report, charts=ordered,
         # the SVG comes from charts.py, which escapes every text it draws (names are user data)
         svg={c.key: Markup(c.svg) for c in ordered},  # noqa: S704
+        tables={c.key: list(zip(c.rows, c.display_rows(), strict=True)) for c in ordered},
         args={k: request.args.get(k, "") for k in ("from", "to", "year")},
         query={k: request.args[k] for k in ("from", "to", "year") if request.args.get(k)})
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, request
 
-from daemon.web import csrf, dashboard, history, params, queries
+from daemon.web import bulk, csrf, dashboard, history, params, queries
 from daemon.web.actions import ActionError, Actions, Outcome
 from daemon.web.redirects import safe_next
 
@@ -44,18 +44,22 @@ def dashboard_data() -> dict[str, Any]:
     d = deps()
     data: dict[str, Any] = read_store(
         dashboard.dashboard, users=d.users, jobs=d.jobs, next_runs=d.next_runs,
-        running=d.running, window=d.window, now=datetime.now().astimezone())
+        running=d.running, window=d.window, now=datetime.now().astimezone(),
+        on_demand=d.on_demand, unlogged=d.unlogged)
+    if data["counting"]:
+        d.stats_changed()  # e.g. the CLI ran a job: nobody asked the service to recount
     return data
 
 
 def queue_data() -> dict[str, Any]:
     """One page of the queue with paging fields and the next page's `after` cursor."""
     paging = params.paging(25)
-    rows, total = read_store(queries.queue, params.queue_filter(), now=int(time.time()),
-                             limit=paging.per_page, offset=paging.offset)
+    rows, total, count = read_store(queries.queue, params.queue_filter(),
+                                    now=int(time.time()), limit=paging.per_page,
+                                    offset=paging.offset)
     info = paging.info(total, len(rows))
     last = rows[-1] if rows and info["has_next"] else None
-    return {"items": rows, **info,
+    return {"items": rows, **info, "waiting": count.waiting, "skipped": count.skipped,
             "next_after": f"{last['plays']}.{last['track_id']}" if last else None}
 
 
@@ -70,9 +74,13 @@ def matches_data() -> dict[str, Any]:
 def library_data() -> dict[str, Any]:
     """One page of library tracks with plexfm plays, with paging fields."""
     paging = params.paging(50)
-    rows, total = read_store(queries.library_list, **params.library_args(),
-                             limit=paging.per_page, offset=paging.offset)
-    return {"items": rows, **paging.info(total, len(rows))}
+    def read(conn: Any) -> tuple[list[dict[str, Any]], int, bool]:
+        rows, total = queries.library_list(conn, **params.library_args(),
+                                           limit=paging.per_page, offset=paging.offset)
+        return rows, total, queries.plays_counted(conn)
+
+    rows, total, counted = read_store(read)
+    return {"items": rows, **paging.info(total, len(rows)), "plays_counted": counted}
 
 
 def history_data() -> dict[str, Any]:
@@ -104,10 +112,12 @@ def get_queue() -> Response:
 
 @bp.get("/queue/bulk-preview")
 def bulk_preview() -> Response:
-    """How many tracks a bulk accept with this min_score (and artist) would decide."""
+    """How many tracks a bulk accept with this min_score (and artist) would decide, by
+    reason, and how many it leaves for a person (another recording, or not sure), by why."""
     score = params.int_arg("min_score", 90, 0, 100)
-    count = read_store(queries.queue_top_count, score, params.text_arg("artist"))
-    return jsonify(min_score=score, tracks=count)
+    found = read_store(bulk.plan, score, params.text_arg("artist"))
+    return jsonify(min_score=score, tracks=len(found.pairs), by_reason=found.by_reason,
+                   excluded=found.excluded)
 
 
 @bp.get("/matches")

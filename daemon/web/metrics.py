@@ -3,6 +3,7 @@ what the CLI did too)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -10,7 +11,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from daemon.service.health import Health
-from daemon.store import matches
+from daemon.store import matches, pagestats
 from daemon.store import scrobbles as scrobble_queries
 from daemon.web.dashboard import last_readback
 
@@ -26,6 +27,7 @@ class StoreCollector(Collector):
         with self._engine.connect() as conn:
             stats = scrobble_queries.stats(conn)
             by_status = matches.status_counts(conn)
+            queue = pagestats.queue_count(conn, time.time())
             runs = conn.exec_driver_sql(
                 "SELECT job, outcome, count(*) FROM job_runs GROUP BY job, outcome").all()
             readback = last_readback(conn)
@@ -43,8 +45,10 @@ class StoreCollector(Collector):
         for status, count in by_status.items():
             tracks.add_metric([status], count)
         yield tracks
-        yield GaugeMetricFamily("plexfm_queue_size", "Scrobbled tracks waiting in the queue",
-                                value=by_status[matches.QUEUED])
+        yield GaugeMetricFamily("plexfm_queue_size", "Scrobbled tracks waiting for a decision"
+                                " (skipped ones included)", value=queue.waiting)
+        yield GaugeMetricFamily("plexfm_queue_skipped", "Queued tracks skipped for now",
+                                value=queue.skipped)
         total = CounterMetricFamily("plexfm_job_runs", "Job runs by outcome",
                                     labels=["job", "outcome"])
         for job, outcome, count in runs:

@@ -91,7 +91,8 @@ def queue() -> str:
     lq = params.text_arg("lq")
     found = api.read_store(queries.search_library, lq, 20) if search_for and lq else []
     return render_template("queue.html", data=data, f=params.queue_filter(),
-                           search_for=search_for, lq=lq, found=found)
+                           search_for=search_for, lq=lq, found=found,
+                           floor=queries.SUGGESTION_FLOOR, strong=queries.STRONG_SCORE)
 
 
 @bp.get("/matches")

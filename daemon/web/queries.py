@@ -14,8 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from daemon.store import matches
+from daemon.store import matches, pagestats
 
+# Under this score a suggestion is another song (the title alone weighs 55 of 100, so an
+# unrelated artist's track of the same name scores about 60): not offered ("no close
+# candidate"). From STRONG_SCORE on, the Accept button is the bright one.
+SUGGESTION_FLOOR = 65
+STRONG_SCORE = 90
 COUNT_CAP = 10_000  # filtered totals are counted up to this ("10,000+")
 RANK_LIMIT = 1_000  # library searches matching more tracks than this are not ranked by bm25
 MATCHED = "matched"  # status filter: auto or manual
@@ -95,9 +100,11 @@ class QueueFilter:
 
 
 def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
-          offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Queued tracks, most played first, with reason and suggestions (each with its library
-    track); and how many there are."""
+          offset: int) -> tuple[list[dict[str, Any]], int, pagestats.QueueCount]:
+    """Queued tracks, most played first (the skipped ones with `f.skipped`), with reason and
+    the suggestions scoring at least SUGGESTION_FLOOR (each with its library track; how many
+    scored less in `weak_suggestions`); how many are listed; and the queue as every page
+    counts it (`pagestats.queue_count`: of `f.artist` when given)."""
     where = ["m.status = 'queued'",
              "k.track_id IS NOT NULL" if f.skipped else "k.track_id IS NULL"]
     params: list[Any] = [now]
@@ -112,16 +119,14 @@ def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
     rest = (f"LEFT JOIN queue_skips k ON k.track_id = m.track_id AND k.until > ? WHERE"
             f" {' AND '.join(where)}")
     if f.artist:
-        plain = rest.replace(" AND (t.plays < ? OR (t.plays = ? AND t.id > ?))", "")
-        total = _capped_count(
-            conn, f"SELECT 1 FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id {plain}",
-            params)
-    else:  # the whole queue: the status index counts it, minus the skipped ones
-        queued, skipped = conn.exec_driver_sql(
-            "SELECT (SELECT count(*) FROM matches WHERE status = 'queued'), (SELECT count(*)"
-            " FROM queue_skips k JOIN matches m ON m.track_id = k.track_id WHERE"
-            " m.status = 'queued' AND k.until > ?)", (now,)).one()
-        total = int(skipped) if f.skipped else int(queued) - int(skipped)
+        count = pagestats.QueueCount(*(_capped_count(
+            conn, "SELECT 1 FROM matches m JOIN scrobbled_tracks t ON t.id = m.track_id LEFT"
+            " JOIN queue_skips k ON k.track_id = m.track_id AND k.until > ? WHERE"
+            f" m.status = 'queued' AND t.artist = ?{skipped}", (now, f.artist))
+            for skipped in ("", " AND k.track_id IS NOT NULL")))
+    else:  # the whole queue: the status index counts it
+        count = pagestats.queue_count(conn, now)
+    total = count.skipped if f.skipped else count.waiting - count.skipped
     # listed by walking the plays index (CROSS JOIN fixes SQLite's join order): the first
     # page stops after a few dozen rows instead of sorting the whole queue
     rows = [dict(r) for r in conn.exec_driver_sql(
@@ -130,37 +135,15 @@ def queue(conn: Connection, f: QueueFilter, *, now: int, limit: int,
         f" = t.id {rest} ORDER BY t.plays DESC, t.id LIMIT ? OFFSET ?",
         (*listing, limit, offset)).mappings()]
     for row in rows:
-        row["suggestions"] = [{"rating_key": int(k), "score": int(s)}
-                              for k, s in json.loads(row["suggestions"] or "[]")][:5]
+        stored = [{"rating_key": int(k), "score": int(s)}
+                  for k, s in json.loads(row["suggestions"] or "[]")]
+        row["suggestions"] = [s for s in stored if s["score"] >= SUGGESTION_FLOOR][:5]
+        row["weak_suggestions"] = sum(s["score"] < SUGGESTION_FLOOR for s in stored)
     found = library_tracks(conn, (s["rating_key"] for r in rows for s in r["suggestions"]))
     for row in rows:
         row["suggestions"] = [{**s, "track": found[s["rating_key"]]} for s in row["suggestions"]
                               if s["rating_key"] in found]
-    return rows, total
-
-
-def queue_top_above(conn: Connection, min_score: int, artist: str = "") -> list[tuple[int, int]]:
-    """(track_id, rating_key of the top suggestion) of queued tracks whose top suggestion
-    scores at least `min_score` (skipped ones included: the action is explicit)."""
-    sql = ("SELECT m.track_id, json_extract(m.suggestions, '$[0][0]') FROM matches m"
-           " INDEXED BY ix_matches_queued_top_score"
-           " WHERE m.status = 'queued' AND json_extract(m.suggestions, '$[0][1]') >= ?")
-    params: list[Any] = [min_score]  # ix_matches_queued_top_score: an index range
-    if artist:
-        sql += " AND m.track_id IN (SELECT id FROM scrobbled_tracks WHERE artist = ?)"
-        params.append(artist)
-    return [(int(t), int(k)) for t, k in conn.exec_driver_sql(sql, tuple(params)) if k is not None]
-
-
-def queue_top_count(conn: Connection, min_score: int, artist: str = "") -> int:
-    """How many queued tracks `queue_top_above` would return (an index range count)."""
-    sql = ("SELECT count(*) FROM matches m INDEXED BY ix_matches_queued_top_score"
-           " WHERE m.status = 'queued' AND json_extract(m.suggestions, '$[0][1]') >= ?")
-    params: list[Any] = [min_score]
-    if artist:
-        sql += " AND m.track_id IN (SELECT id FROM scrobbled_tracks WHERE artist = ?)"
-        params.append(artist)
-    return int(conn.exec_driver_sql(sql, tuple(params)).scalar_one())
+    return rows, total, count
 
 
 def queued_of_artist(conn: Connection, artist: str) -> list[int]:
@@ -232,10 +215,19 @@ def written_per_track(conn: Connection, track_ids: Sequence[int]) -> dict[int, i
         f"SELECT track_id, written FROM track_written WHERE track_id IN ({marks})", tuple(ids))}
 
 
+def plays_counted(conn: Connection) -> bool:
+    """Whether the cached `library_plays` covers every mirrored library track (not right
+    after a library refresh, until the page's counts are refreshed)."""
+    return bool(conn.exec_driver_sql(
+        "SELECT (SELECT count(*) FROM library_tracks) = (SELECT count(*) FROM library_plays)"
+    ).scalar_one())
+
+
 def library_list(conn: Connection, *, text: str, sort: str, unplayed: bool, limit: int,
                  offset: int) -> tuple[list[dict[str, Any]], int]:
     """Library tracks with plexfm's play count (from the cached `library_plays`); and how
-    many match (counted up to COUNT_CAP)."""
+    many match (counted up to COUNT_CAP). Every mirrored track is listed and counted, also
+    those the cache does not cover yet (with 0 plays until it does)."""
     where: list[str] = []
     params: list[Any] = []
     query = fts_query(text) if text else None
@@ -246,7 +238,7 @@ def library_list(conn: Connection, *, text: str, sort: str, unplayed: bool, limi
         where.append("coalesce(p.plays, 0) = 0")
     base = ("FROM library_tracks l LEFT JOIN library_plays p ON p.rating_key = l.rating_key"
             + (f" WHERE {' AND '.join(where)}" if where else ""))
-    if sort == "plays" and not unplayed and query is None:
+    if sort == "plays" and not unplayed and query is None and plays_counted(conn):
         base = "FROM library_plays p JOIN library_tracks l ON l.rating_key = p.rating_key"
         order = "p.plays DESC, p.rating_key"
     elif sort == "plays":

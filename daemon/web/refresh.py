@@ -1,10 +1,12 @@
 """Keeps the page's cached counts fresh in the background: after job runs and decisions.
 
 `request()` returns at once; one refresh runs at a time on its own thread, requests made
-meanwhile collapse into one more refresh, at most one per `min_interval` seconds (a refresh
-reads every scrobble: seconds of work on a large store, so the page's counts may trail a
-decision by that much; the dashboard says when they were computed). A failed
-refresh is logged and leaves the previous counts in place.
+meanwhile collapse into one more refresh. After decisions it comes at most one per
+`min_interval` seconds (a refresh reads every scrobble: seconds of work on a large store, so
+the page's counts may trail a decision by that much; the dashboard says when they were
+computed); after a job (`urgent`: a pull or a library refresh moves the counts a lot) it
+comes right after the one in progress. A failed refresh is logged and leaves the previous
+counts in place.
 """
 
 from __future__ import annotations
@@ -35,15 +37,18 @@ class StatsRefresher:
         self._lock = threading.Lock()
         self._running = False
         self._again = False
+        self._urgent = False
         self._idle = threading.Event()
         self._idle.set()
         self.refreshes = 0
 
-    def request(self) -> None:
-        """Ask for a refresh soon (coalesced with one in progress)."""
+    def request(self, urgent: bool = False) -> None:
+        """Ask for a refresh soon (coalesced with one in progress; `urgent`: without waiting
+        out `min_interval` after it)."""
         with self._lock:
             if self._running:
                 self._again = True
+                self._urgent = self._urgent or urgent
                 return
             self._running = True
             self._idle.clear()
@@ -79,8 +84,9 @@ class StatsRefresher:
                         finished = True
                         return
                     self._again = False
+                    urgent, self._urgent = self._urgent, False
                 pause = self._min_interval - (time.monotonic() - started)
-                if pause > 0:
+                if pause > 0 and not urgent:
                     self._sleep(pause)
         finally:
             if not finished:  # the thread died: let the next request start another

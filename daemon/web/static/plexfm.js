@@ -14,6 +14,24 @@
     setTimeout(() => el.remove(), isError ? 6000 : 3000);
   }
 
+  // a message that must outlive a reload (a button's confirmation): shown as the page's flash
+  const FLASH = "plexfm-flash";
+  function flash(message, isError) {
+    const p = document.createElement("p");
+    p.className = "flash " + (isError ? "error" : "ok");
+    p.textContent = message;
+    const messages = document.getElementById("messages");
+    if (messages) messages.appendChild(p);
+  }
+  function reloadWith(message) {
+    try { sessionStorage.setItem(FLASH, message); } catch (e) { /* private mode: no message */ }
+    location.reload();
+  }
+  try {
+    const saved = sessionStorage.getItem(FLASH);
+    if (saved) { sessionStorage.removeItem(FLASH); flash(saved, false); }
+  } catch (e) { /* no storage */ }
+
   async function post(url, data) {
     const response = await fetch(url, {
       method: "POST", body: data, credentials: "same-origin",
@@ -30,16 +48,23 @@
     if (item) { item.classList.add("selected"); item.focus({ preventScroll: false }); }
   }
 
-  function resolved(item) {
-    // a queue item was decided: drop it and move on to the next one
+  function bump(id, delta) {
+    const count = document.getElementById(id);
+    const n = count ? parseInt(count.textContent.replace(/[^0-9]/g, ""), 10) : NaN;
+    if (!isNaN(n)) count.textContent = Math.max(0, n + delta).toLocaleString("en");
+  }
+
+  function resolved(item, action) {
+    // a queue item was decided or skipped: drop it, count it, and move on to the next one
     const next = item.nextElementSibling && item.nextElementSibling.classList.contains("qitem")
       ? item.nextElementSibling : item.previousElementSibling;
-    item.remove();
-    const count = document.getElementById("queue-total");
-    if (count) {
-      const n = parseInt(count.textContent.replace(/[^0-9]/g, ""), 10);
-      if (!isNaN(n) && n > 0) count.textContent = (n - 1).toLocaleString("en") + " tracks";
+    if (/\/skip$/.test(action)) bump("queue-skipped", 1);
+    else if (/\/unskip$/.test(action)) bump("queue-skipped", -1);
+    else {
+      bump("queue-waiting", -1);
+      if (item.querySelector('form[action$="/unskip"]')) bump("queue-skipped", -1);
     }
+    item.remove();
     if (next && next.classList.contains("qitem")) selectItem(next);
   }
 
@@ -49,9 +74,9 @@
     if (item) item.classList.add("gone");
     try {
       const body = await post(form.action, data || new FormData(form));
-      toast(body.message || "Done");
-      if (item) resolved(item);
-      else if (row || form.hasAttribute("data-reload")) setTimeout(() => location.reload(), 400);
+      if (item) { toast(body.message || "Done"); resolved(item, form.action); }
+      else if (row || form.hasAttribute("data-reload")) reloadWith(body.message || "Done");
+      else toast(body.message || "Done");
     } catch (err) {
       if (item) item.classList.remove("gone");
       toast(err.message, true);
@@ -145,7 +170,14 @@
     try {
       const response = await fetch("/api/queue/bulk-preview?" + params, { headers: { "Accept": "application/json" } });
       const body = await response.json();
-      out.textContent = "(" + body.tracks.toLocaleString("en") + " tracks)";
+      const counted = (counts) => Object.entries(counts).sort((a, b) => b[1] - a[1])
+        .map(([why, n]) => n.toLocaleString("en") + " " + why).join(", ");
+      let text = "Would accept " + body.tracks.toLocaleString("en") + " tracks" +
+        (body.tracks ? " (" + counted(body.by_reason) + ")" : "") + ".";
+      if (Object.keys(body.excluded).length) {
+        text += " Left for you to decide one by one: " + counted(body.excluded) + ".";
+      }
+      out.textContent = text;
     } catch (err) { out.textContent = ""; }
   }
   const bulk = document.getElementById("bulk-accept");
