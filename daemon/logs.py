@@ -1,6 +1,9 @@
 """Logging setup: one stderr handler, one line per event, secrets redacted everywhere.
 
 Under systemd (JOURNAL_STREAM set) the timestamp is left out because journald adds its own.
+The wording helpers of log lines and command output live here too: `plural` ("1 track",
+"2,045 tracks") and `local_time` (an instant as ISO local time with its UTC offset, never a
+raw Unix time).
 """
 
 from __future__ import annotations
@@ -9,11 +12,25 @@ import logging
 import os
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
 
 REDACTED = "********"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
 QUIET_LOGGERS = ("urllib3", "apscheduler.executors", "apscheduler.scheduler", "waitress.queue")
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`count` and `word`, the word in the plural unless count is 1: "1 track", "2,045
+    tracks"; `many` is the plural when it is not word + "s" ("1 match", "2 matches")."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def local_time(uts: float, zone: tzinfo | None = None) -> str:
+    """A Unix time as ISO 8601 local time with its offset: "2026-12-05 11:36:34+01:00"
+    (`zone`: the system's local zone when None)."""
+    moment = datetime.fromtimestamp(uts, UTC).astimezone(zone)
+    return moment.isoformat(sep=" ", timespec="seconds")
 
 
 class Redactor:

@@ -132,13 +132,21 @@ def test_library_match_and_matches_json(
     assert main(["matches", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 31
+    names = {t.id: t.title for t in library.tracks}
     for row in rows:
         assert set(row) == {"artist", "title", "album", "plays", "status", "rating_key",
-                            "reason", "suggestions"}
+                            "reason", "suggestions", "library_track"}
         assert row["status"] in {"auto", "manual", "not_in_library", "queued"}
         assert (row["rating_key"] is None) == (row["status"] in {"queued", "not_in_library"})
+        assert (row["library_track"] is None) == (row["rating_key"] is None)
+        if row["library_track"] is not None:  # the library track by name, not only its key
+            track = row["library_track"]
+            assert set(track) == {"rating_key", "artist", "title", "album", "year"}
+            assert track["rating_key"] == row["rating_key"]
+            assert track["title"] == names[row["rating_key"]]
         for suggestion in row["suggestions"]:
-            assert set(suggestion) == {"rating_key", "score"}
+            assert set(suggestion) == {"rating_key", "score", "library_track"}
+            assert suggestion["library_track"]["title"] == names[suggestion["rating_key"]]
     unknown = next(r for r in rows if r["artist"] == "Unknown Band")
     assert unknown["status"] == "queued"
     assert unknown["reason"] == "no artist in library"

@@ -140,18 +140,26 @@ def export(engine: Engine, s: AnalyticsSettings, path: Path, fmt: str, *,
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     partial = path.with_name(f".{path.name}.partial")
-    rows = 0
     try:
         with partial.open("wb") as handle:
-            writer = _Writer(fmt, handle)
-            for frame in frames(engine, s, since=since, user=user, chunk=chunk):
-                writer.write(frame)
-                rows += len(frame)
-            writer.close()
+            rows = write_export(engine, s, handle, fmt, since=since, user=user, chunk=chunk)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return ExportResult(path, fmt, rows)
+
+
+def write_export(engine: Engine, s: AnalyticsSettings, handle: IO[bytes], fmt: str, *,
+                 since: date | None = None, user: str | None = None, chunk: int = CHUNK) -> int:
+    """Write the export to an open binary stream (a file, or stdout for csv and ndjson:
+    Parquet needs a file); return how many rows."""
+    rows = 0
+    writer = _Writer(fmt, handle)
+    for frame in frames(engine, s, since=since, user=user, chunk=chunk):
+        writer.write(frame)
+        rows += len(frame)
+    writer.close()
+    return rows
 
 
 class _Writer:

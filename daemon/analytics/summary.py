@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.logs import plural
+
 
 def _pct(share: float) -> str:
     return f"{share * 100:.1f}%"
@@ -26,9 +28,9 @@ def format_report(report: dict[str, Any]) -> str:
     genres = report["genres"]
     lines = [
         f"{report['user']}, {period['from']} to {period['to']} ({report['timezone']})",
-        f"plays:      {summary['plays']:,} on {summary['days_with_plays']:,} days, "
-        f"{summary['artists']:,} artists "
-        f"(+{summary['undated_plays']:,} undated plays, in no view)",
+        f"plays:      {summary['plays']:,} on {plural(summary['days_with_plays'], 'day')}, "
+        f"{plural(summary['artists'], 'artist')} "
+        f"(+{plural(summary['undated_plays'], 'undated play')}, in no view)",
         tag_line,
         "genres:     " + (", ".join(f"{r['genre']} {_pct(r['share'])}"
                                     for r in genres["overall"][:6]) or "-")
@@ -38,9 +40,10 @@ def format_report(report: dict[str, Any]) -> str:
     if any(h["plays"] for h in hours):
         peak = max(hours, key=lambda h: h["plays"])
         lines.append(f"peak hour:  {peak['hour']:02d}:00 ({_pct(peak['share'])} of plays)")
-    for year in report["years"][-5:]:
+    for year in report["years"]:  # every year of the period, oldest first
         lines.append(
-            f"{year['year']}:       {year['plays']:,} plays, {year['new_artists']:,} new artists "
+            f"{year['year']}:       {plural(year['plays'], 'play')}, "
+            f"{plural(year['new_artists'], 'new artist')} "
             f"({_pct(year['new_artist_share'])}); top: {_names(year['top_artists'], 'artist', 3)}"
             + (f"; {year['top_genres'][0]['genre']}" if year["top_genres"] else ""))
     seasons = report["seasons"]["seasons"]
@@ -53,7 +56,7 @@ def format_report(report: dict[str, Any]) -> str:
     if streaks["longest"]:
         best = streaks["longest"][0]
         current = streaks["current"]
-        lines.append(f"streak:     longest {best['days']:,} days ({best['first']} to "
+        lines.append(f"streak:     longest {plural(best['days'], 'day')} ({best['first']} to "
                      f"{best['last']}); current "
-                     f"{current['days'] if current else 0:,} days")
+                     f"{plural(current['days'] if current else 0, 'day')}")
     return "\n".join(lines)

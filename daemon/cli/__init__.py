@@ -2,13 +2,16 @@
 
 Exit status: 0 success, 1 runtime failure, 2 usage or configuration error. Each command lives
 in the module of its concern (ingest, matching, apply, analytics, service) and takes the parsed
-arguments and the composed application.
+arguments and the composed application. Output read by a program that stops early (`plexfm
+matches | head`) ends the command quietly with status 0, as if it had finished: the reader
+had all it wanted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,8 +19,9 @@ from typing import Any
 import yaml
 
 from daemon import app
-from daemon.cli import analytics, apply, doctor, ingest, matching, service
+from daemon.cli import analytics, apply, doctor, ingest, matching, resolve, service
 from daemon.cli.exits import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from daemon.cli.init import cmd_init
 from daemon.cli.parser import build_parser
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError, PlexfmError
@@ -37,6 +41,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, app.App], int]] = {
     "library": matching.cmd_library,
     "match": matching.cmd_match,
     "matches": matching.cmd_matches,
+    "search": resolve.cmd_search,
+    "resolve": resolve.cmd_resolve,
     "pull": ingest.cmd_pull,
     "import": ingest.cmd_import,
     "status": ingest.cmd_status,
@@ -58,9 +64,32 @@ def _check_config(config: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_OK
+    return status
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered goes nowhere instead of failing
+    again at interpreter exit ("Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file (a test's capture): nothing buffered
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "web-password":  # needs no configuration
         return service.web_password()
+    if args.command == "init":  # writes the configuration
+        return cmd_init(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

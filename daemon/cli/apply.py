@@ -8,6 +8,7 @@ import sys
 from daemon import app
 from daemon.cli.exits import EXIT_FAILURE, EXIT_OK
 from daemon.errors import ConfigError
+from daemon.logs import plural
 
 
 def cmd_apply(args: argparse.Namespace, application: app.App) -> int:
@@ -31,15 +32,16 @@ def cmd_apply(args: argparse.Namespace, application: app.App) -> int:
         print(f"{c['out_of_range']:,} scrobbles skipped: their time is not within "
               "0 < time <= now + 1 day", file=sys.stderr)
     if c["mode"] == "dry-run":
-        print(f"dry run: would write {c['to_add']:,} plays and remove {c['to_remove']:,}; "
-              f"{c['already_in_plex']:,} already in Plex")
+        print(f"dry run: would write {plural(c['to_add'], 'play')} and remove "
+              f"{c['to_remove']:,}; {c['already_in_plex']:,} already in Plex")
         return EXIT_OK
-    print(f"wrote {c['added']:,} plays, removed {c['removed']:,}; {c['already_in_plex']:,} "
-          f"already in Plex" + (f"; backup {c['backup']}" if c.get("backup") else ""))
+    print(f"wrote {plural(c['added'], 'play')}, removed {c['removed']:,}; "
+          f"{c['already_in_plex']:,} already in Plex"
+          + (f"; backup {c['backup']}" if c.get("backup") else ""))
     if c.get("unremovable"):
-        print(f"{c['unremovable']:,} plays cannot be removed: written in api mode (Plex's API "
-              "cannot unmark one play) or recorded before plexfm kept each row's fingerprint "
-              "and not provably its own", file=sys.stderr)
+        print(f"{plural(c['unremovable'], 'play')} cannot be removed: written in api mode "
+              "(Plex's API cannot unmark one play) or recorded before plexfm kept each row's "
+              "fingerprint and not provably its own", file=sys.stderr)
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from daemon import app
 from daemon.cli.exits import EXIT_FAILURE, EXIT_OK
 from daemon.importers.job import import_files
 from daemon.lastfm.pull import pull
+from daemon.logs import plural
 from daemon.service.jobs import pull_settings
 from daemon.service.progress import make_progress
 from daemon.store.status import collect_status, format_status
@@ -19,21 +20,23 @@ def cmd_pull(args: argparse.Namespace, application: app.App) -> int:
     config = application.config
     client = app.build_lastfm_client(config)
     progress = make_progress("pull")
+    fetched: int | None = None
     try:
         result = application.runner.run(
             "pull",
             lambda: pull(client, application.engine, pull_settings(config),
                               full=args.full, progress=progress),
         )
+        fetched = result.counts.get("fetched") if result.ok else None
     finally:
-        progress.close()
+        progress.close(fetched)  # the last progress line shows the result's number
         client.close()
     if not result.ok:
         print(f"plexfm: pull failed: {result.error}", file=sys.stderr)
         return EXIT_FAILURE
     counts = result.counts
-    print(f"fetched {counts['fetched']:,} scrobbles, {counts['added']:,} new, in "
-          f"{counts['requests']:,} requests; backfill "
+    print(f"fetched {plural(counts['fetched'], 'scrobble')}, {counts['added']:,} new, in "
+          f"{plural(counts['requests'], 'request')}; backfill "
           f"{'complete' if counts['backfill_complete'] else 'incomplete'}")
     return EXIT_OK
 

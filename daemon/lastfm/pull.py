@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from daemon.lastfm.client import FALLBACK_PAGE, LastfmClient, LimitRefusedError
 from daemon.lastfm.completeness import Window
 from daemon.lastfm.windows import Progress, SyncCounts, WindowSync, page_fetcher
+from daemon.logs import local_time, plural
 from daemon.scrobble import with_ordinals
 from daemon.stopping import StopToken
 from daemon.store import scrobbles as scrobble_queries
@@ -61,7 +62,8 @@ def pull(
                             backfill_completed_at=None)
             syncstate.forget_windows(conn, settings.user)
             syncstate.save(conn, state)
-            log.info("backfill of %s's history up to %s starts", settings.user, started)
+            log.info("backfill of %s's history up to %s starts", settings.user,
+                     local_time(started))
     limit = state.page_size or settings.page_size
     counts = SyncCounts()
     while True:
@@ -125,7 +127,8 @@ def _backfill(
         done = syncstate.done_windows(conn, settings.user)
     missing = syncstate.gaps(done, 0, state.backfill_to)
     if missing:
-        log.info("backfill: %s window(s) left before %s", len(missing), state.backfill_to)
+        log.info("backfill: %s left before %s", plural(len(missing), "window"),
+                 local_time(state.backfill_to))
         sync = _window_sync(client, engine, settings, limit, checkpoint=True, progress=progress,
                             stop=stop)
         try:
@@ -161,9 +164,6 @@ def _incremental(
     first = client.recent_tracks(
         settings.user, page=1, limit=limit, from_uts=window.start, to_uts=window.end
     )
-    counts.pages += 1
-    counts.fetched += len(first.scrobbles)
-    counts.skipped += first.skipped
     complete = len(first.scrobbles) + first.skipped >= first.total
     with write(engine) as conn:
         # page 1 alone may cut a second's identical plays short; ordinals 0..k-1 of a
@@ -172,7 +172,11 @@ def _incremental(
             conn, settings.user, with_ordinals(first.scrobbles), "lastfm"
         )
         stored = scrobble_queries.count_between(conn, settings.user, window.start, window.end)
-    if not complete and stored != first.total:
+    if complete or stored == first.total:
+        counts.pages += 1
+        counts.fetched += len(first.scrobbles)
+        counts.skipped += first.skipped
+    else:  # the window sync counts page 1 with the window's other pages
         sync = _window_sync(client, engine, settings, limit, checkpoint=False, progress=progress,
                             stop=stop)
         try:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
 from daemon.plex.library import LibrarySource
 from daemon.store import counters, matches, tracks
@@ -53,8 +54,8 @@ def refresh_library(
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             diff = library_store.apply_staged(conn, section, started)
-    log.info("library: %s tracks, %s added, %s changed, %s removed", staged, len(diff.added),
-             len(diff.changed), len(diff.removed))
+    log.info("library: %s, %s added, %s changed, %s removed", plural(staged, "track"),
+             f"{len(diff.added):,}", f"{len(diff.changed):,}", f"{len(diff.removed):,}")
     counts: dict[str, Any] = {"library_tracks": staged, **diff.counts()}
     if not diff.empty:
         counts["match"] = (rematch or (lambda d: match(engine, library_diff=d)))(diff)
@@ -91,8 +92,8 @@ def match(
         counters.put(conn, RULES_COUNTER, RULES_VERSION)
     clock.lap("save decisions")
     statuses = [d.status for d in decided]
-    log.info("matched %s tracks: %s auto, %s queued", len(decided), statuses.count("auto"),
-             statuses.count("queued"))
+    log.info("matched %s: %s automatically, %s queued", plural(len(decided), "track"),
+             f"{statuses.count('auto'):,}", f"{statuses.count('queued'):,}")
     return {"folded_scrobbles": folded, "matched": len(decided),
             "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
 

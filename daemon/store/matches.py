@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 AUTO, MANUAL, NOT_IN_LIBRARY, QUEUED = "auto", "manual", "not_in_library", "queued"
 STATUSES = (AUTO, MANUAL, NOT_IN_LIBRARY, QUEUED)
 USER_STATUSES = (MANUAL, NOT_IN_LIBRARY)
+SKIP_DAYS = 7  # "skip for now" hides a queued track this long (the page and plexfm resolve)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from daemon.logs import plural
 from daemon.store import jobruns, ledger, matches, pagestats, syncstate
 from daemon.store import library as library_store
 from daemon.store import scrobbles as scrobble_queries
@@ -86,12 +87,13 @@ def format_status(status: dict[str, Any]) -> str:
            " day (table scrobbles_quarantine)"] if status.get("quarantined") else []),
         f"backfill:   {'complete' if status['backfill_complete'] else 'incomplete'}",
         f"last pull:  {when(status['last_pull_at'])}",
-        f"library:    {status['library_tracks']:,} tracks",
+        f"library:    {plural(status['library_tracks'], 'track')}",
         f"matches:    {status['matched']:,} matched ({status['matched_auto']:,} automatically),"
         f" {status['queued']:,} queued ({status['queue_skipped']:,} skipped for now),"
         f" {status['not_in_library']:,} not in library",
-        f"plex:       {status['applied_plays']:,} plays written, {status['already_in_plex']:,} "
-        f"already there, {status['pending_plays']:,} waiting for the next window",
+        f"plex:       {plural(status['applied_plays'], 'play')} written, "
+        f"{status['already_in_plex']:,} already there, {status['pending_plays']:,} waiting for "
+        "the next window",
         _checked(status, when),
     ]
     last = status["last_apply"]

@@ -22,7 +22,7 @@ from daemon.store.engine import write
 from daemon.web import bulk, queries
 from daemon.web.dashboard import next_window
 
-SKIP_DAYS = 7
+SKIP_DAYS = matches.SKIP_DAYS
 MANUAL_JOBS = ("pull", "match", "library")
 
 
