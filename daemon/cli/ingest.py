@@ -49,9 +49,15 @@ def cmd_import(args: argparse.Namespace, application: app.App) -> int:
     counts = result.counts
     for problem in counts["problems"]:
         print(f"skipped {problem}", file=sys.stderr)
-    print(f"imported {counts['files']} file(s): {counts['read']} rows read, "
-          f"{counts['added']} new, {counts['skipped']} skipped")
-    return EXIT_OK
+    for warning in counts["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    for refused in counts["refused"]:
+        print(f"plexfm: import refused: {refused}", file=sys.stderr)
+    print(f"imported {counts['files']} file(s): {counts['read']:,} plays read, "
+          f"{counts['added']:,} new, {counts['merged']:,} merged with the same plays from "
+          f"another source, {counts['already']:,} already stored, {counts['skipped']:,} "
+          "skipped")
+    return EXIT_FAILURE if counts["refused"] else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, application: app.App) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from daemon import __version__
 from daemon.cli.exits import EXIT_USAGE
-from daemon.importers.readers import FORMATS
+from daemon.importers.registry import FORMATS
 
 
 class _Parser(argparse.ArgumentParser):

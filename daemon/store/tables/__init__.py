@@ -48,6 +48,7 @@ from daemon.store.tables.page import (
     queue_skips,
     track_written,
 )
+from daemon.store.tables.sources import listenbrainz_sync, merged_plays
 
 __all__ = [
     "albums",
@@ -61,8 +62,10 @@ __all__ = [
     "job_runs",
     "library_plays",
     "library_tracks",
+    "listenbrainz_sync",
     "match_history",
     "matches",
+    "merged_plays",
     "metadata",
     "page_stats",
     "plays_in_plex",
