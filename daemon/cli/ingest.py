@@ -53,7 +53,7 @@ def cmd_import(args: argparse.Namespace, application: app.App) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for refused in counts["refused"]:
         print(f"plexfm: import refused: {refused}", file=sys.stderr)
-    print(f"imported {counts['files']} file(s): {counts['read']:,} plays read, "
+    print(f"imported {counts['files']} file(s): {counts['read']:,} rows read, "
           f"{counts['added']:,} new, {counts['merged']:,} merged with the same plays from "
           f"another source, {counts['already']:,} already stored, {counts['skipped']:,} "
           "skipped")

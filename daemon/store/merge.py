@@ -105,13 +105,13 @@ def store_plays(
     if not rows:
         return result
     span = precision - 1 + tolerance
-    known: set[Identity] = set()
+    known: dict[Identity, int] = {}  # a stored or merged identity -> the stored play it is
     candidates: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for start, end in _intervals(rows, tolerance, span):
         for sid, uts, artist, title, album, ordinal, their in conn.exec_driver_sql(
             _SELECT, (user, start, end)
         ):
-            known.add((uts, artist, title, album, ordinal))
+            known[(uts, artist, title, album, ordinal)] = sid
             if their != source:
                 candidates[merge_key(artist, title)].append((sid, uts))
     claimed: set[int] = set()
@@ -119,13 +119,15 @@ def store_plays(
         for uts, artist, title, album, ordinal, sid in conn.exec_driver_sql(
             _SELECT_MERGED, (user, source, start, end)
         ):
-            known.add((uts, artist, title, album, ordinal))
+            known[(uts, artist, title, album, ordinal)] = sid
             claimed.add(sid)
     pairs = []
     pending = []
     for index, row in enumerate(rows):
-        if row[:5] in known:
+        same = known.get(row[:5])
+        if same is not None:  # stored (by any source) or merged before: this very play
             result.already += 1
+            claimed.add(same)
             continue
         pending.append(index)
         uts = row[0]
