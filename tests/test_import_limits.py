@@ -63,7 +63,9 @@ def test_every_text_format_caps_its_fields(tmp_path: Path) -> None:
     long_name = "Z" * (limits.MAX_FIELD_CHARS + 1)
     files = {
         "exported_tracks.txt": f"1779022496\tT\t{long_name}\tB\t\t\t\n",
-        ".scrobbler.log": f"#AUDIOSCROBBLER/1.1\n#TZ/UTC\n{long_name}\tB\tT\t1\t100\tL\t1779022496\n",
+        ".scrobbler.log": (
+            f"#AUDIOSCROBBLER/1.1\n#TZ/UTC\n{long_name}\tB\tT\t1\t100\tL\t1779022496\n"
+        ),
         "maloja_export_1.json": json.dumps(
             {"scrobbles": [{"time": 1779022496, "track": {"artists": [long_name], "title": "T"}}]}
         ),
@@ -150,7 +152,7 @@ def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
     def detect() -> None:
         try:
             outcome.append(detect_format(fifo))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             outcome.append(exc)
 
     worker = threading.Thread(target=detect, daemon=True)
