@@ -10,7 +10,8 @@ from daemon import app
 from daemon.cli.exits import EXIT_FAILURE, EXIT_OK
 from daemon.importers.job import import_files
 from daemon.lastfm.pull import pull
-from daemon.service.jobs import pull_settings
+from daemon.listenbrainz import pull as lb_pull
+from daemon.service.jobs import lb_pull_settings, pull_settings
 from daemon.service.progress import make_progress
 from daemon.store.status import collect_status, format_status
 
@@ -35,6 +36,26 @@ def cmd_pull(args: argparse.Namespace, application: app.App) -> int:
     print(f"fetched {counts['fetched']:,} scrobbles, {counts['added']:,} new, in "
           f"{counts['requests']:,} requests; backfill "
           f"{'complete' if counts['backfill_complete'] else 'incomplete'}")
+    return _pull_listenbrainz(application)
+
+
+def _pull_listenbrainz(application: app.App) -> int:
+    """The ListenBrainz pull, when listenbrainz.user is set."""
+    config = application.config
+    client = app.build_listenbrainz_client(config)
+    if client is None:
+        return EXIT_OK
+    with client:
+        result = application.runner.run(
+            "listenbrainz", lambda: lb_pull.pull(client, application.engine,
+                                                 lb_pull_settings(config)))
+    if not result.ok:
+        print(f"plexfm: ListenBrainz pull failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    counts = result.counts
+    print(f"fetched {counts['fetched']:,} ListenBrainz listens, {counts['added']:,} new, "
+          f"{counts['merged']:,} merged with the same plays from another source, in "
+          f"{counts['requests']:,} requests")
     return EXIT_OK
 
 
