@@ -82,17 +82,24 @@ class ImportReport:
 
 
 def emit(
-    rows: Rows[_T], parse: Callable[[_T], Scrobble], report: ImportReport, member: str = ""
+    rows: Rows[_T],
+    parse: Callable[[_T], Scrobble],
+    report: ImportReport,
+    member: str = "",
+    locate: Callable[[int], int] | None = None,
 ) -> Iterator[Scrobble]:
-    """Parse each row; a malformed one is recorded, a left-out one counted, neither is fatal."""
-    for line, row in rows:
+    """Parse each row; a malformed one is recorded, a left-out one counted, neither is fatal.
+
+    A row's position is its line, unless `locate` turns it into one (worked out only for the
+    rows that need it)."""
+    for position, row in rows:
         try:
             scrobble = parse(row)
         except LeftOut as why:
             report.left_out[str(why)] += 1
             continue
         except RowError as exc:
-            report.skip(line, str(exc), member)
+            report.skip(locate(position) if locate else position, str(exc), member)
             continue
         report.rows_read += 1
         yield scrobble

@@ -30,7 +30,7 @@ MERGE_TOLERANCE = 180
 """Seconds two sources' start times of one play may differ: Spotify's start is computed from
 its end time and ms_played, players' clocks drift, a scrobbler may stamp the start or the
 moment it submits. Shorter than most songs, and the nearest match wins, so repeats survive."""
-_FETCH_GAP = 3600  # probe intervals closer than this are fetched with one query
+_FETCH_GAP = 86_400  # probe intervals closer than this are fetched with one query
 
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _WORD = re.compile(r"[^\W_]+")
@@ -107,8 +107,9 @@ def store_plays(
     span = precision - 1 + tolerance
     known: dict[Identity, int] = {}  # a stored or merged identity -> the stored play it is
     candidates: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    for start, end in _intervals(rows, tolerance, span):
-        for sid, uts, artist, title, album, ordinal, their in conn.exec_driver_sql(
+    cursor = conn.connection.cursor()  # the transaction's own connection, without the ORM's
+    for start, end in _intervals(rows, tolerance, span):  # per-statement cost (many queries)
+        for sid, uts, artist, title, album, ordinal, their in cursor.execute(
             _SELECT, (user, start, end)
         ):
             known[(uts, artist, title, album, ordinal)] = sid
@@ -116,7 +117,7 @@ def store_plays(
                 candidates[merge_key(artist, title)].append((sid, uts))
     claimed: set[int] = set()
     for start, end in _intervals(rows, 2 * tolerance, span + tolerance):
-        for uts, artist, title, album, ordinal, sid in conn.exec_driver_sql(
+        for uts, artist, title, album, ordinal, sid in cursor.execute(
             _SELECT_MERGED, (user, source, start, end)
         ):
             known[(uts, artist, title, album, ordinal)] = sid
@@ -130,6 +131,8 @@ def store_plays(
             claimed.add(same)
             continue
         pending.append(index)
+        if not candidates:
+            continue
         uts = row[0]
         for sid, theirs in candidates.get(merge_key(row[1], row[2]), ()):
             if sid in claimed:
@@ -144,9 +147,10 @@ def store_plays(
             claimed.add(sid)
     if merged:
         now = int(time.time())
-        conn.exec_driver_sql(_INSERT_MERGED, [
+        cursor.executemany(_INSERT_MERGED, [
             (user, source, *rows[index][:5], sid, now) for index, sid in merged.items()
         ])
+    cursor.close()
     fresh = [rows[index] for index in pending if index not in merged]
     result.merged = len(merged)
     result.added = insert_rows(conn, user, fresh, source)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from daemon.importers import fields
-from daemon.importers.jsonarray import json_array
+from daemon.importers.jsonarray import Elements, json_array
 from daemon.importers.limits import open_regular
-from daemon.importers.report import ImportReport, LeftOut, RowError, Rows, emit
+from daemon.importers.report import ImportReport, LeftOut, RowError, emit
 from daemon.importers.spec import Format, Head
 from daemon.scrobble import Scrobble
 
@@ -61,16 +61,16 @@ def _page_tracks(page: object) -> list[object]:
     return tracks
 
 
-def _tracks(pages: Rows[object], report: ImportReport) -> Iterator[tuple[int, tuple[int, object]]]:
-    """(page line, (index in page, item)) for every item."""
-    for line, page in pages:
+def _tracks(pages: Elements, report: ImportReport) -> Iterator[tuple[int, tuple[int, object]]]:
+    """(page position, (index in page, item)) for every item."""
+    for position, page in pages:
         try:
             tracks = _page_tracks(page)
         except RowError as exc:
-            report.skip(line, str(exc))
+            report.skip(pages.line(position), str(exc))
             continue
         for index, item in enumerate(tracks, 1):
-            yield line, (index, item)
+            yield position, (index, item)
 
 
 def read(path: Path, report: ImportReport) -> Iterator[Scrobble]:
@@ -84,7 +84,8 @@ def read(path: Path, report: ImportReport) -> Iterator[Scrobble]:
             raise RowError(f"track {index}: {exc}") from None
 
     with open_regular(path) as stream:
-        yield from emit(_tracks(json_array(stream, str(path), report), report), parse, report)
+        pages = json_array(stream, str(path), report)
+        yield from emit(_tracks(pages, report), parse, report, locate=pages.line)
 
 
 def sniff(head: Head) -> bool:

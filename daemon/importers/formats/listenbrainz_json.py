@@ -16,7 +16,8 @@ from daemon.scrobble import Scrobble
 def read(path: Path, report: ImportReport) -> Iterator[Scrobble]:
     now = report.now
     with open_regular(path) as stream:
-        yield from emit(json_array(stream, str(path), report), lambda o: listen(o, now), report)
+        listens = json_array(stream, str(path), report)
+        yield from emit(listens, lambda obj: listen(obj, now), report, locate=listens.line)
 
 
 def sniff(head: Head) -> bool:

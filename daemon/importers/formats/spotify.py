@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import msgspec
+
 from daemon.importers import archive, fields
 from daemon.importers.jsonarray import json_array
 from daemon.importers.limits import open_regular
@@ -30,13 +32,29 @@ AUDIO = re.compile(r"(?:^|/)(?:Streaming_History_Audio_[^/]*|endsong_\d+)\.json$
 VIDEO = re.compile(r"(?:^|/)Streaming_History_Video_[^/]*\.json$", re.I)
 _KEYS = re.compile(r'"(?:master_metadata_track_name|spotify_track_uri|spotify_episode_uri)"\s*:')
 _PLAYED = re.compile(r'"ms_played"\s*:')
-_EPISODE = ("episode_name", "episode_show_name", "spotify_episode_uri")
-_AUDIOBOOK = ("audiobook_title", "audiobook_uri", "audiobook_chapter_uri")
 
 
-def _ended(value: object) -> int:
-    if not isinstance(value, str):
-        raise RowError(f"ts is missing or not text: {fields.show(value)}")
+class Row(msgspec.Struct):
+    """The fields of a history row plexfm reads (the others are ignored)."""
+
+    ts: str | None = None
+    ms_played: int | None = None
+    master_metadata_track_name: str | None = None
+    master_metadata_album_artist_name: str | None = None
+    master_metadata_album_album_name: str | None = None
+    episode_name: str | None = None
+    episode_show_name: str | None = None
+    spotify_episode_uri: str | None = None
+    audiobook_title: str | None = None
+    audiobook_uri: str | None = None
+    audiobook_chapter_uri: str | None = None
+    offline: bool | None = None
+    offline_timestamp: int | None = None
+
+
+def _ended(value: str | None) -> int:
+    if value is None:
+        raise RowError("ts is missing")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -46,42 +64,53 @@ def _ended(value: object) -> int:
     return int(moment.timestamp())
 
 
-def _started(obj: dict[str, object], ended: int, played_ms: int) -> int:
-    offline = obj.get("offline_timestamp")
-    if obj.get("offline") is True and isinstance(offline, int) and offline > 0:
+def _started(row: Row, ended: int, played_ms: int) -> int:
+    offline = row.offline_timestamp
+    if row.offline and offline is not None and offline > 0:
         seconds = offline // 1000 if offline > 100_000_000_000 else offline  # ms or s
         if seconds <= ended:
             return seconds
     return ended - (played_ms + 500) // 1000
 
 
-def _play(obj: object, now: float) -> Scrobble:
+def _row(obj: object) -> Row:
+    if isinstance(obj, Row):
+        return obj
     if not isinstance(obj, dict):
         raise RowError("not a JSON object")
-    if any(obj.get(name) for name in _EPISODE):
+    try:
+        return msgspec.convert(obj, Row)
+    except msgspec.ValidationError as exc:
+        raise RowError(f"unexpected field: {exc}") from None
+
+
+def _play(obj: object, now: float) -> Scrobble:
+    row = _row(obj)
+    if row.episode_name or row.spotify_episode_uri or row.episode_show_name:
         raise LeftOut("podcast episode(s)")
-    if any(obj.get(name) for name in _AUDIOBOOK):
+    if row.audiobook_title or row.audiobook_uri or row.audiobook_chapter_uri:
         raise LeftOut("audiobook chapter(s)")
-    title = obj.get("master_metadata_track_name")
-    artist = obj.get("master_metadata_album_artist_name")
+    title, artist = row.master_metadata_track_name, row.master_metadata_album_artist_name
     if title is None and artist is None:
         raise LeftOut("row(s) without a track (no track name, no artist)")
-    played = fields.number(obj.get("ms_played"), "ms_played")
+    played = row.ms_played
+    if played is None:
+        raise RowError("ms_played is missing")
     if played < MIN_PLAYED_MS:
         raise LeftOut("play(s) shorter than 30 seconds")
-    ended = _ended(obj.get("ts"))
+    ended = _ended(row.ts)
     return Scrobble(
-        fields.check_uts(_started(obj, ended, played), "ts - ms_played", now),
+        fields.check_uts(_started(row, ended, played), "ts - ms_played", now),
         fields.text(artist, "master_metadata_album_artist_name"),
         fields.text(title, "master_metadata_track_name"),
-        fields.opt(obj.get("master_metadata_album_album_name"), "album"),
+        fields.opt(row.master_metadata_album_album_name, "album"),
     )
 
 
 def _rows(stream: IO[bytes], name: str, report: ImportReport, member: str) -> Iterator[Scrobble]:
     now = report.now
-    yield from emit(json_array(stream, name, report, member), lambda o: _play(o, now), report,
-                    member)
+    plays = json_array(stream, name, report, member, row_type=Row)
+    yield from emit(plays, lambda obj: _play(obj, now), report, member, locate=plays.line)
 
 
 def read(path: Path, report: ImportReport) -> Iterator[Scrobble]:
