@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="fetch scrobbles from last.fm (backfill, then new ones)")
     pull.add_argument("--full", action="store_true",
                       help="walk the whole history again (nothing is stored twice)")
-    imp = sub.add_parser("import", help="import last.fm / ListenBrainz export files")
+    imp = sub.add_parser("import", help="import listening-history files (last.fm tools, "
+                         "ListenBrainz, Spotify, Maloja, Pano Scrobbler, Libre.fm, players)")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--format", choices=FORMATS, help="skip detection, read as this format")
     imp.add_argument("--user", help="last.fm user the plays belong to (default: lastfm.user)")
