@@ -581,3 +581,17 @@ def test_unparsable_csv_record_is_skipped(tmp_path: Path) -> None:
     assert scrobbles == [Scrobble(1779022497, "A", "T")]
     assert report.skipped[0].line == 2
     assert report.skipped[0].reason.startswith("unreadable CSV: field larger than field limit")
+
+
+def test_spotify_rows_of_an_unexpected_type_are_bad_rows_not_a_bad_file(tmp_path: Path) -> None:
+    path = tmp_path / "Streaming_History_Audio_2023_0.json"
+    row = ('{{"ts": "2023-03-20T07:41:09Z", "ms_played": {played}, "master_metadata_track_name":'
+           ' "Mi Amor", "master_metadata_album_artist_name": "Sharn"}}')
+    path.write_text("[\n" + ",\n".join([row.format(played=203048), row.format(played='"lots"'),
+                                        row.format(played=40000)]) + "\n]", encoding="utf-8")
+    scrobbles, report = read(path)
+    assert [s.uts for s in scrobbles] == [utc(2023, 3, 20, 7, 41, 9) - 203,
+                                         utc(2023, 3, 20, 7, 41, 9) - 40]
+    assert problems(report) == [
+        (3, "unexpected field: Expected `int | null`, got `str` - at `$.ms_played`", "")
+    ]
