@@ -107,8 +107,10 @@ def store_plays(
     span = precision - 1 + tolerance
     known: dict[Identity, int] = {}  # a stored or merged identity -> the stored play it is
     candidates: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    cursor = conn.connection.cursor()  # the transaction's own connection, without the ORM's
-    for start, end in _intervals(rows, tolerance, span):  # per-statement cost (many queries)
+    # the transaction's own connection, without SQLAlchemy's cost per statement (a scattered
+    # batch makes many small queries)
+    cursor = conn.connection.cursor()
+    for start, end in _intervals(rows, tolerance, span):
         for sid, uts, artist, title, album, ordinal, their in cursor.execute(
             _SELECT, (user, start, end)
         ):
