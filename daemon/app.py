@@ -18,6 +18,7 @@ from daemon.config import Config
 from daemon.errors import ConfigError
 from daemon.lastfm.client import LastfmClient
 from daemon.lastfm.pacing import Pacer, Sleep
+from daemon.listenbrainz.client import ListenbrainzClient
 from daemon.logs import Redactor
 from daemon.service.jobs import JobSpec, job_table
 from daemon.service.runs import JobRunner
@@ -41,6 +42,19 @@ def build_lastfm_client(config: Config, *, sleep: Sleep = time.sleep) -> LastfmC
         timeout=lastfm.timeout_seconds,
         max_retries=lastfm.max_retries,
         sleep=sleep,
+    )
+
+
+def build_listenbrainz_client(
+    config: Config, *, sleep: Sleep = time.sleep
+) -> ListenbrainzClient | None:
+    """A ListenBrainz client when listenbrainz.user is set (None: the source is off)."""
+    listenbrainz = config.listenbrainz
+    if not listenbrainz.user:
+        return None
+    return ListenbrainzClient(
+        api_url=listenbrainz.api_url, token=listenbrainz.token,
+        timeout=listenbrainz.timeout_seconds, max_retries=listenbrainz.max_retries, sleep=sleep,
     )
 
 
@@ -122,6 +136,7 @@ def service_jobs(application: App, stop: StopToken) -> list[JobSpec]:
         config, application.engine, stop,
         lastfm=build_lastfm_client(config, sleep=stop.sleep),
         library_source=library, applier=applier, butler_hours=butler, library_stamp=stamp,
+        listenbrainz=build_listenbrainz_client(config, sleep=stop.sleep),
     )
 
 

@@ -48,6 +48,18 @@ class LastfmTransientError(LastfmError):
     """An error worth retrying: backend failure, rate limit, 5xx, timeout, malformed body."""
 
 
+class ListenbrainzError(PlexfmError):
+    """ListenBrainz answered with an error, or could not be reached after every retry."""
+
+
+class ListenbrainzFatalError(ListenbrainzError):
+    """An error retrying cannot fix: unknown user, rejected token, a request it refuses."""
+
+
+class ListenbrainzTransientError(ListenbrainzError):
+    """An error worth retrying: rate limited, 5xx, timeout, a body that is not the API's."""
+
+
 class SyncIntegrityError(PlexfmError):
     """A window's pages kept failing to add up (total drifting, pages overlapping)."""
 

@@ -1,7 +1,12 @@
-"""Export-file readers: every format, bad rows, detection, encodings, whole-file errors."""
+"""Export-file readers: every format, bad rows, detection, encodings, whole-file errors.
+
+The limits every reader shares (caps, FIFOs, NUL bytes, nesting) are in test_import_limits;
+the import job (merging, refusing) in test_import_job.
+"""
 
 from __future__ import annotations
 
+import calendar
 import gzip
 import re
 import shutil
@@ -13,18 +18,18 @@ from pathlib import Path
 import pytest
 
 from daemon.errors import ImportFileError
-from daemon.importers import readers as importers
-from daemon.importers.readers import (
-    FORMATS,
-    MAX_PROBLEMS,
-    ImportProblem,
-    ImportReport,
-    detect_format,
-    read_export,
-)
+from daemon.importers import limits, text
+from daemon.importers.limits import MAX_PROBLEMS
+from daemon.importers.registry import FORMATS, detect_format, read_export
+from daemon.importers.report import ImportProblem, ImportReport
 from daemon.scrobble import Scrobble
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
+
+
+def utc(*moment: int) -> int:
+    """Unix seconds of a UTC date and time."""
+    return calendar.timegm((*moment, *(0,) * (6 - len(moment)), 0, 0, 0))
 
 
 def read(path: Path, fmt: str | None = None) -> tuple[list[Scrobble], ImportReport]:
@@ -183,6 +188,95 @@ CASES = [
             )
         ],
     ),
+    (
+        "Streaming_History_Audio_2023_3.json",
+        "spotify",
+        [  # offline plays are dated by offline_timestamp, online ones by ts - ms_played
+            Scrobble(1679250523, "All Time Low", "Monsters (feat. Demi Lovato and blackbear)",
+                     "Monsters (feat. Demi Lovato and blackbear)"),
+            Scrobble(1679249830, "Rema", "Calm Down", "Calm Down"),
+            Scrobble(utc(2023, 3, 20, 7, 41, 9) - 203, "Sharn", "Mi Amor", "Mi Amor"),
+        ],
+        [(152, "ts is not a time: 'yesterday'", "")],
+    ),
+    (
+        "endsong_0.json",
+        "spotify",
+        [  # offline_timestamp is only used for offline plays; 0 ms played is left out
+            Scrobble(utc(2013, 3, 14, 10, 44, 25) - 155, "The Yardbirds", "Got To Hurry",
+                     "Classic Yardbirds Vol.1"),
+            Scrobble(utc(2017, 12, 24, 19, 37, 40) - 76, "Beastie Boys", "To All The Girls",
+                     "Paul's Boutique"),
+            Scrobble(utc(2010, 12, 1, 10, 28, 44) - 212, "Spoon", "I Turn My Camera On",
+                     "Gimme Fiction"),
+            Scrobble(utc(2021, 5, 10, 11, 3, 21) - 581, "Nubya Garcia", "Fly Free",
+                     "Nubya's 5ive"),
+        ],
+        [],
+    ),
+    (
+        "maloja_export_2025_10_21_08_33_13.json",
+        "maloja",
+        [
+            Scrobble(1760532613, "Alabaster Deplume", "Not Now, Jesus",
+                     "To Cy & Lee: Instrumentals Vol. 1"),
+            Scrobble(1760532855, "Vega Trails", "Old Friend; The Sea", "Sierra Tracks"),
+            Scrobble(1760533200, "Calvin Harris, Dua Lipa", "One Kiss"),
+        ],
+        [(56, "no track object", "")],
+    ),
+    (
+        "pano-scrobbles.jsonl",
+        "pano-jsonl",
+        [
+            Scrobble(1762957898, "KiloWatts", "Scraped On The Way Out", "Problem/Solving"),
+            Scrobble(1762874400, "Rick Astley", "Never Gonna Give You Up",
+                     "Whenever You Need Somebody"),
+        ],
+        [(4, "timeMs is not a number: 'soon'", "")],
+    ),
+    (
+        "librefm-export.csv",
+        "librefm-csv",
+        [
+            Scrobble(1690347960, "The Horrors", "New Ice Age", "Primary Colours"),
+            Scrobble(1690348225, "Sweet Garden", "Altered State"),
+            Scrobble(1690348500, "Jay-Z", "Empire State of Mind", "The Blueprint 3"),
+            Scrobble(1690348800, "Björk", "Jóga", "Homogenic"),
+        ],
+        [(9, "expected 4 fields, found 2", "")],
+    ),
+    (
+        "librefm-comments.csv",
+        "librefm-csv",
+        [
+            Scrobble(1690347960, "The Horrors", "New Ice Age", "Primary Colours"),
+            Scrobble(1690348225, "Sweet Garden", "Altered State"),
+            Scrobble(1760532855, "Vega Trails", "Old Friend; The Sea", "Sierra Tracks"),
+        ],
+        [],
+    ),
+    (
+        "listenbrainz-import-payload.json",
+        "listenbrainz-payload",
+        [
+            Scrobble(1616112420, "Heinrich Kaminski", "Maria durch ein Dornwald ging"),
+            Scrobble(1616112660, "William Walton", "Make We Joy In This Fest (Trad. Carol)",
+                     "Carols", "", "rec-walton"),
+        ],
+        [(26, "listened_at is missing", "")],
+    ),
+    (
+        "benjaminf.csv",
+        "lastfm-to-csv",
+        [
+            Scrobble(utc(2014, 5, 22, 20, 11), "TEEN", "Roses & Wine", "In Limbo"),
+            Scrobble(utc(2014, 5, 22, 20, 5), "TEEN", "Why Why Why", "In Limbo"),
+            Scrobble(utc(2014, 5, 22, 19, 58), "Crosby Stills Nash & Young",
+                     "Teach Your Children", "Deja Vu"),
+        ],
+        [(5, "date is not like '22 May 2014 20:11': 'someday'", "")],
+    ),
 ]
 
 
@@ -238,7 +332,8 @@ def test_json_is_streamed_across_tiny_chunks(monkeypatch: pytest.MonkeyPatch) ->
         name: read(FIXTURES / name)
         for name in ("recenttracks-alice-1.json", "alice_lb-2020-05-01.json")
     }
-    monkeypatch.setattr(importers, "_CHUNK", 5)  # splits keys, numbers and UTF-8 sequences
+    monkeypatch.setattr(text, "CHUNK", 5)  # splits keys, numbers and UTF-8 sequences
+    monkeypatch.setattr(limits, "MAX_WHOLE_JSON_BYTES", 0)  # the streaming parser, not msgspec
     for name, (scrobbles, report) in whole.items():
         chunked, chunked_report = read(FIXTURES / name)
         assert chunked == scrobbles
@@ -319,10 +414,12 @@ def test_headerless_ghan_csv_and_odd_timestamps(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     scrobbles, report = read(path)
-    # uts 0 is how last.fm's API serves its legacy scrobbles: kept, as a pull keeps them
+    # the one timestamp rule of every source: 0 < uts <= now + 1 day; last.fm's own
+    # exports may also carry its undated legacy scrobbles (uts 0), stored as undated plays
+    # as the pull stores them
     assert scrobbles == [Scrobble(1779022496, "A", "T", "B"), Scrobble(0, "A", "Zero", "B")]
     assert problems(report) == [
-        (2, "uts is after the year 2100 (milliseconds?): 17790224960000", ""),
+        (2, "uts is more than a day in the future (milliseconds?): 17790224960000", ""),
     ]
 
 
@@ -365,6 +462,9 @@ def test_detects_by_content_whatever_the_name(tmp_path: Path, name: str, fmt: st
         (".scrobbler.log", "", "scrobbler-log"),
         ("4.jsonl", "", "listenbrainz-jsonl"),
         ("exported_tracks.txt", "", "lastexport-tsv"),
+        ("Streaming_History_Audio_2020_0.json", "[]", "spotify"),
+        ("endsong_3.json", "", "spotify"),
+        ("maloja_export_2025_01_01_00_00_00.json", "", "maloja"),
     ],
 )
 def test_detects_by_name_when_content_says_nothing(
@@ -415,11 +515,11 @@ def _zip(path: Path, members: dict[str, str]) -> Path:
         ("notes.txt", b"hello world\n", None, "cannot tell the format of .*: it matches no known"),
         ("notes.txt", b"", None, "cannot tell the format of .*: the file is empty"),
         ("u16.csv", "uts,artist\n".encode("utf-16"), None, "is UTF-16 .*not UTF-8"),
-        ("nul.csv", b"uts,artist\x00\n", None, "is not UTF-8 text"),
+        ("nul.csv", b"uts,artist\x00\n", None, "cannot tell the format .*: it holds NUL bytes"),
         ("x.csv.gz", gzip.compress(b"uts,artist\n"), None, "is gzip-compressed"),
         ("x.zip", b"PK\x03\x04 this is not really a zip", None, "is not a readable zip archive"),
         ("x.zip", b"uts\n", "listenbrainz-zip", "is not a zip archive"),
-        ("x.csv", b"uts\n", "spotify", "unknown import format 'spotify'"),
+        ("x.csv", b"uts\n", "winamp", "unknown import format 'winamp'"),
     ],
 )
 @pytest.mark.reliability("input", "bad export files")
@@ -431,7 +531,7 @@ def test_unreadable_files_raise_one_line(
     with pytest.raises(ImportFileError, match=message) as info:
         read_export(path, fmt=fmt)  # raises at once, before iteration
     assert "\n" not in str(info.value)
-    assert str(path) in str(info.value) or fmt == "spotify"
+    assert str(path) in str(info.value) or fmt == "winamp"
 
 
 @pytest.mark.reliability("input", "bad export files")
@@ -493,3 +593,17 @@ def test_unparsable_csv_record_is_skipped(tmp_path: Path) -> None:
     assert scrobbles == [Scrobble(1779022497, "A", "T")]
     assert report.skipped[0].line == 2
     assert report.skipped[0].reason.startswith("unreadable CSV: field larger than field limit")
+
+
+def test_spotify_rows_of_an_unexpected_type_are_bad_rows_not_a_bad_file(tmp_path: Path) -> None:
+    path = tmp_path / "Streaming_History_Audio_2023_0.json"
+    row = ('{{"ts": "2023-03-20T07:41:09Z", "ms_played": {played}, "master_metadata_track_name":'
+           ' "Mi Amor", "master_metadata_album_artist_name": "Sharn"}}')
+    path.write_text("[\n" + ",\n".join([row.format(played=203048), row.format(played='"lots"'),
+                                        row.format(played=40000)]) + "\n]", encoding="utf-8")
+    scrobbles, report = read(path)
+    assert [s.uts for s in scrobbles] == [utc(2023, 3, 20, 7, 41, 9) - 203,
+                                         utc(2023, 3, 20, 7, 41, 9) - 40]
+    assert problems(report) == [
+        (3, "unexpected field: Expected `int | null`, got `str` - at `$.ms_played`", "")
+    ]

@@ -10,8 +10,9 @@ from daemon import app
 from daemon.cli.exits import EXIT_FAILURE, EXIT_OK
 from daemon.importers.job import import_files
 from daemon.lastfm.pull import pull
+from daemon.listenbrainz import pull as lb_pull
 from daemon.logs import plural
-from daemon.service.jobs import pull_settings
+from daemon.service.jobs import lb_pull_settings, pull_settings
 from daemon.service.progress import make_progress
 from daemon.store.status import collect_status, format_status
 
@@ -38,6 +39,26 @@ def cmd_pull(args: argparse.Namespace, application: app.App) -> int:
     print(f"fetched {plural(counts['fetched'], 'scrobble')}, {counts['added']:,} new, in "
           f"{plural(counts['requests'], 'request')}; backfill "
           f"{'complete' if counts['backfill_complete'] else 'incomplete'}")
+    return _pull_listenbrainz(application)
+
+
+def _pull_listenbrainz(application: app.App) -> int:
+    """The ListenBrainz pull, when listenbrainz.user is set."""
+    config = application.config
+    client = app.build_listenbrainz_client(config)
+    if client is None:
+        return EXIT_OK
+    with client:
+        result = application.runner.run(
+            "listenbrainz", lambda: lb_pull.pull(client, application.engine,
+                                                 lb_pull_settings(config)))
+    if not result.ok:
+        print(f"plexfm: ListenBrainz pull failed: {result.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    counts = result.counts
+    print(f"fetched {counts['fetched']:,} ListenBrainz listens, {counts['added']:,} new, "
+          f"{counts['merged']:,} merged with the same plays from another source, in "
+          f"{plural(counts['requests'], 'request')}")
     return EXIT_OK
 
 
@@ -52,9 +73,15 @@ def cmd_import(args: argparse.Namespace, application: app.App) -> int:
     counts = result.counts
     for problem in counts["problems"]:
         print(f"skipped {problem}", file=sys.stderr)
-    print(f"imported {counts['files']} file(s): {counts['read']} rows read, "
-          f"{counts['added']} new, {counts['skipped']} skipped")
-    return EXIT_OK
+    for warning in counts["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    for refused in counts["refused"]:
+        print(f"plexfm: import refused: {refused}", file=sys.stderr)
+    print(f"imported {counts['files']} file(s): {counts['read']:,} rows read, "
+          f"{counts['added']:,} new, {counts['merged']:,} merged with the same plays from "
+          f"another source, {counts['already']:,} already stored, {counts['skipped']:,} "
+          "skipped")
+    return EXIT_FAILURE if counts["refused"] else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, application: app.App) -> int:

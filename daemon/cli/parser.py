@@ -15,7 +15,7 @@ from typing import Any
 
 from daemon import __version__
 from daemon.cli.exits import EXIT_USAGE
-from daemon.importers.readers import FORMATS
+from daemon.importers.registry import FORMATS
 
 EXPORT_FORMATS = ("csv", "parquet", "ndjson")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="fetch scrobbles from last.fm (backfill, then new ones)")
     pull.add_argument("--full", action="store_true",
                       help="walk the whole history again (nothing is stored twice)")
-    imp = sub.add_parser("import", help="import last.fm / ListenBrainz export files")
+    imp = sub.add_parser("import", help="import listening-history files (last.fm tools, "
+                         "ListenBrainz, Spotify, Maloja, Pano Scrobbler, Libre.fm, players)")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--format", choices=FORMATS, help="skip detection, read as this format")
     imp.add_argument("--user", help="last.fm user the plays belong to (default: lastfm.user)")

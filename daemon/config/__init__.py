@@ -24,6 +24,7 @@ from daemon.config.sections import (
     AnalyticsConfig,
     ApplyConfig,
     LastfmConfig,
+    ListenbrainzConfig,
     LogConfig,
     PlexConfig,
     ScheduleConfig,
@@ -53,6 +54,7 @@ def _is_secret(section: str, key: str) -> bool:
 @dataclass(frozen=True)
 class Config:
     lastfm: LastfmConfig = field(default_factory=LastfmConfig)
+    listenbrainz: ListenbrainzConfig = field(default_factory=ListenbrainzConfig)
     plex: PlexConfig = field(default_factory=PlexConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)

@@ -23,6 +23,7 @@ from daemon.config.checks import (
 )
 
 PUBLIC_LASTFM_URL = "https://ws.audioscrobbler.com/2.0/"
+PUBLIC_LISTENBRAINZ_URL = "https://api.listenbrainz.org/"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,28 @@ class LastfmConfig:
     window_pages: int = setting(
         20, "backfill checkpoints windows of at most this many pages", check=between(1, 1000)
     )
+
+
+@dataclass(frozen=True)
+class ListenbrainzConfig:
+    user: str = setting(
+        "", "ListenBrainz user whose listens are pulled beside last.fm, on the same schedule "
+        "(empty: off)")
+    token: str = setting(
+        "", "ListenBrainz user token (optional; a valid token gets higher rate limits)",
+        secret=True)
+    api_url: str = setting(PUBLIC_LISTENBRAINZ_URL, "ListenBrainz API root",
+                           check=http_url_check)
+    page_size: int = setting(
+        1000, "listens asked for per request (ListenBrainz serves at most 1000)",
+        check=between(1, 1000))
+    timeout_seconds: float = setting(30.0, "timeout of one request", check=between(1, 600))
+    max_retries: int = setting(
+        6, "retries of a failing request (backoff 1 s, 2 s, 4 s ... 60 s; a 429 waits as long "
+        "as the server says)", check=between(0, 20))
+    overlap_days: float = setting(
+        14.0, "each pull re-scans this many recent days (listens submitted late)",
+        check=between(0, 365))
 
 
 @dataclass(frozen=True)

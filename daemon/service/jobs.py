@@ -19,6 +19,8 @@ from daemon.apply.window import in_window
 from daemon.config import Config
 from daemon.lastfm.client import LastfmClient
 from daemon.lastfm.pull import PullSettings, pull
+from daemon.listenbrainz import pull as lb_pull
+from daemon.listenbrainz.client import ListenbrainzClient
 from daemon.reconcile.worker import match_in_worker
 from daemon.service.health import Expectation
 from daemon.service.progress import LogProgress
@@ -103,6 +105,16 @@ def pull_settings(config: Config) -> PullSettings:
     )
 
 
+def lb_pull_settings(config: Config) -> lb_pull.LbPullSettings:
+    """Plain ListenBrainz pull settings: its listens are stored as lastfm.user's plays."""
+    listenbrainz = config.listenbrainz
+    return lb_pull.LbPullSettings(
+        lb_user=listenbrainz.user, store_user=config.lastfm.user,
+        page_size=listenbrainz.page_size,
+        overlap_seconds=int(listenbrainz.overlap_days * 86400),
+    )
+
+
 def job_table(
     config: Config,
     engine: Engine,
@@ -113,6 +125,7 @@ def job_table(
     applier: Applier | None = None,
     butler_hours: Callable[[], tuple[int, int] | None] | None = None,
     library_stamp: Callable[[], str | None] | None = None,
+    listenbrainz: ListenbrainzClient | None = None,
 ) -> list[JobSpec]:
     """Every enabled job of the service, bound to its dependencies."""
     schedule = config.schedule
@@ -136,6 +149,14 @@ def job_table(
     if schedule.pull_minutes > 0:
         specs.append(JobSpec("pull", run_pull, schedule.pull_minutes * 60, run_at_start=True,
                              retry_budget=budget, then=after_pull))
+    if listenbrainz is not None and schedule.pull_minutes > 0:
+        lb_client = listenbrainz
+
+        def run_listenbrainz() -> dict[str, Any]:
+            return lb_pull.pull(lb_client, engine, lb_pull_settings(config), stop=stop)
+
+        specs.append(JobSpec("listenbrainz", run_listenbrainz, schedule.pull_minutes * 60,
+                             run_at_start=True, retry_budget=budget, then=after_pull))
 
     def run_match(library_diff: Any = None) -> dict[str, Any]:
         """Matching in a worker process: pandas never holds the page's interpreter lock."""

@@ -50,6 +50,7 @@ from daemon.store.tables.page import (
     queue_skips,
     track_written,
 )
+from daemon.store.tables.sources import listenbrainz_sync, merged_plays
 
 __all__ = [
     "albums",
@@ -64,8 +65,10 @@ __all__ = [
     "ledger_checks",
     "library_plays",
     "library_tracks",
+    "listenbrainz_sync",
     "match_history",
     "matches",
+    "merged_plays",
     "metadata",
     "page_stats",
     "plays_in_plex",
