@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -279,3 +280,26 @@ def test_import_then_pull_stores_each_play_once(
     assert stored(engine) == truth(fake.scrobbles("alice"))
     again = import_files(engine, [export], "alice")
     assert again["added"] == 0
+
+
+@pytest.mark.parametrize("backfill", [True, False], ids=["backfill", "incremental"])
+def test_plays_another_source_stored_first_are_merged_not_doubled(
+    fake: FakeLastfm, engine: Engine, tmp_path: Any, backfill: bool
+) -> None:
+    """Issue 13: Spotify (or ListenBrainz) history imported BEFORE the last.fm pull reaches
+    the same plays: the pull merges them (start times a few seconds apart, names written
+    another way) instead of storing each play twice."""
+    recent = sorted((s for s in HISTORY if s.uts > 0), key=lambda s: s.uts)[-40:]
+    if not backfill:  # the backfill ended 20 days before these plays
+        pull(fake, engine, now=recent[0].uts - 20 * DAY)
+    export = tmp_path / "listens.jsonl"
+    export.write_text("".join(
+        json.dumps({"listened_at": s.uts + 7, "track_metadata": {
+            "artist_name": s.artist.upper(), "track_name": s.title}}) + "\n"
+        for s in recent), encoding="utf-8")
+    assert import_files(engine, [export], "alice")["added"] == 40
+    counts = pull(fake, engine)
+    assert counts["merged"] == 40
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM scrobbles WHERE user = 'alice'")).scalar()
+    assert total == len(truth(fake.scrobbles("alice")))  # every play once

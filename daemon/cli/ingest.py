@@ -36,8 +36,10 @@ def cmd_pull(args: argparse.Namespace, application: app.App) -> int:
         print(f"plexfm: pull failed: {result.error}", file=sys.stderr)
         return EXIT_FAILURE
     counts = result.counts
-    print(f"fetched {plural(counts['fetched'], 'scrobble')}, {counts['added']:,} new, in "
-          f"{plural(counts['requests'], 'request')}; backfill "
+    merged = (f", {counts['merged']:,} merged with the same plays from another source"
+              if counts.get("merged") else "")
+    print(f"fetched {plural(counts['fetched'], 'scrobble')}, {counts['added']:,} new{merged}, "
+          f"in {plural(counts['requests'], 'request')}; backfill "
           f"{'complete' if counts['backfill_complete'] else 'incomplete'}")
     return _pull_listenbrainz(application)
 

@@ -21,8 +21,8 @@ from daemon.lastfm.windows import Progress, SyncCounts, WindowSync, page_fetcher
 from daemon.logs import local_time, plural
 from daemon.scrobble import with_ordinals
 from daemon.stopping import StopToken
+from daemon.store import merge, syncstate
 from daemon.store import scrobbles as scrobble_queries
-from daemon.store import syncstate
 from daemon.store.engine import write
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ def pull(
 ) -> dict[str, Any]:
     """Bring the store up to date with last.fm: finish (or restart) the backfill, then pull new.
 
-    Returns counts: requests, retries, pages, fetched, added, skipped, windows, refetched_windows.
+    Returns counts: requests, retries, pages, fetched, added, merged (with a play another
+    source stored), skipped, windows, refetched_windows.
     """
     requests_before, retries_before = client.requests_sent, client.retries
     with write(engine) as conn:
@@ -88,6 +89,7 @@ def pull(
         "pages": counts.pages,
         "fetched": counts.fetched,
         "added": counts.added,
+        "merged": counts.merged,
         "skipped": counts.skipped,
         "windows": counts.windows,
         "refetched_windows": counts.refetched_windows,
@@ -168,9 +170,10 @@ def _incremental(
     with write(engine) as conn:
         # page 1 alone may cut a second's identical plays short; ordinals 0..k-1 of a
         # partial group are still a subset of the whole group's, so nothing is doubled
-        counts.added += scrobble_queries.insert_rows(
-            conn, settings.user, with_ordinals(first.scrobbles), "lastfm"
-        )
+        stored_first = merge.store_plays(conn, settings.user, with_ordinals(first.scrobbles),
+                                         "lastfm")
+        counts.added += stored_first.added
+        counts.merged += stored_first.merged
         stored = scrobble_queries.count_between(conn, settings.user, window.start, window.end)
     if complete or stored == first.total:
         counts.pages += 1

@@ -33,8 +33,7 @@ from daemon.lastfm.completeness import (
 from daemon.lastfm.pages import RecentTracksPage
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.stopping import StopToken
-from daemon.store import scrobbles as scrobble_queries
-from daemon.store import syncstate
+from daemon.store import merge, syncstate
 from daemon.store.engine import write
 
 log = logging.getLogger(__name__)
@@ -71,9 +70,11 @@ class SyncCounts:
     skipped: int = 0
     windows: int = 0
     refetched_windows: int = 0
+    merged: int = 0  # plays another source (an import, ListenBrainz) had stored already
 
     def merge(self, other: SyncCounts) -> None:
-        for name in ("pages", "fetched", "added", "skipped", "windows", "refetched_windows"):
+        for name in ("pages", "fetched", "added", "skipped", "windows", "refetched_windows",
+                     "merged"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -108,7 +109,7 @@ class WindowSync:
         self._pending: deque[WindowState] = deque()
         self._active: list[WindowState] = []
         self._futures: dict[Future[RecentTracksPage], tuple[WindowState, int, int]] = {}
-        self._writes: deque[Future[tuple[int, int]]] = deque()
+        self._writes: deque[Future[merge.Stored]] = deque()
         self._writer: ThreadPoolExecutor | None = None
 
     def run(
@@ -241,17 +242,21 @@ class WindowSync:
         self.counts.fetched += len(items)
 
     def _harvest_write(self) -> None:
-        self.counts.added += self._writes.popleft().result()[0]
+        stored = self._writes.popleft().result()
+        self.counts.added += stored.added
+        self.counts.merged += stored.merged
 
-    def _write(self, window: Window, items: list[Scrobble], total: int) -> tuple[int, int]:
+    def _write(self, window: Window, items: list[Scrobble], total: int) -> merge.Stored:
+        """Store one verified window with its checkpoint, in one transaction; a play another
+        source stored already (within the merge tolerance) is merged, not stored twice."""
         rows = with_ordinals(items)
         with write(self._engine) as conn:
-            added = scrobble_queries.insert_rows(conn, self._user, rows, self._source)
+            stored = merge.store_plays(conn, self._user, rows, self._source)
             if self._checkpoint:
                 syncstate.mark_window_done(
-                    conn, self._user, window.start, window.end, total, added
+                    conn, self._user, window.start, window.end, total, stored.added
                 )
-        return added, len(rows)
+        return stored
 
 
 def page_fetcher(
