@@ -16,7 +16,6 @@ from daemon.cli import main
 from daemon.importers.job import import_files
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import scrobbles as scrobble_queries
-from daemon.store import syncstate
 from daemon.store.engine import open_store, write
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -129,19 +128,6 @@ def test_an_ordinary_log_raises_no_clock_warning(tmp_path: Path, engine: Engine)
     shutil.copy(FIXTURES / "alice.scrobbler.log", tmp_path / ".scrobbler.log")
     counts = import_files(engine, [tmp_path / ".scrobbler.log"], "alice")
     assert not [w for w in counts["warnings"] if "clock was" in w]
-
-
-def test_importing_before_the_last_fm_backfill_is_done_warns(engine: Engine) -> None:
-    spotify = FIXTURES / "Streaming_History_Audio_2023_3.json"
-    counts = import_files(engine, [spotify], "alice")
-    assert [w for w in counts["warnings"] if "backfill" in w] == [
-        "the last.fm backfill of alice has not finished: plays imported before it may be stored"
-        " twice when it reaches them (run plexfm pull first)"
-    ]
-    with write(engine) as conn:
-        syncstate.save(conn, syncstate.SyncState("alice", backfill_completed_at=1))
-    again = import_files(engine, [FIXTURES / "endsong_0.json"], "alice")
-    assert not [w for w in again["warnings"] if "backfill" in w]
 
 
 # ---- one play, two sources: stored once -----------------------------------------------------

@@ -23,7 +23,7 @@ from daemon.importers.limits import open_regular
 from daemon.importers.registry import format_named, read_export
 from daemon.importers.report import ImportReport
 from daemon.scrobble import OrdinalCounter, Scrobble, with_ordinals
-from daemon.store import merge, syncstate
+from daemon.store import merge
 from daemon.store.engine import write
 from daemon.store.tables import imports as imports_table
 
@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 
 IMPORT_BATCH = 50_000
 SHOWN_PROBLEMS = 100
-LASTFM_DATA = frozenset({"ghan-csv", "ghan-json", "lastexport-tsv"})
-"""Formats holding last.fm's own scrobbles, to the second: the pull stores them once anyway."""
 
 
 def source_of(fmt: str) -> str:
@@ -51,7 +49,6 @@ def import_files(
     """Import export files; count what happened, list problems, warnings and refused files."""
     totals: dict[str, Any] = {"files": 0, "read": 0, "added": 0, "merged": 0, "already": 0,
                               "skipped": 0, "problems": [], "warnings": [], "refused": []}
-    early_warned = False
     for path in paths:
         report = ImportReport(path=str(path), format=fmt or "", now=now())
         try:
@@ -71,12 +68,6 @@ def import_files(
             for p in report.skipped[:SHOWN_PROBLEMS]
         )
         totals["warnings"].extend(f"{path}: {warning}" for warning in report.warnings)
-        if (stored.added and report.format not in LASTFM_DATA and not early_warned
-                and not _backfilled(engine, user)):
-            early_warned = True
-            totals["warnings"].append(
-                f"the last.fm backfill of {user} has not finished: plays imported before it"
-                " may be stored twice when it reaches them (run plexfm pull first)")
         if report.imported == 0:
             totals["refused"].append(_nothing_imported(path, report))
         with write(engine) as conn:
@@ -89,11 +80,6 @@ def import_files(
                  path, report.format, report.rows_read, stored.added, stored.merged,
                  stored.already, report.skipped_count)
     return totals
-
-
-def _backfilled(engine: Engine, user: str) -> bool:
-    with engine.connect() as conn:
-        return syncstate.load(conn, user).backfill_complete
 
 
 def _nothing_imported(path: Path, report: ImportReport) -> str:
