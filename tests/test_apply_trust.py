@@ -311,3 +311,23 @@ def test_scrobbles_outside_the_time_bound_are_skipped_and_counted(
     assert (dry["out_of_range"], counts["added"], counts["out_of_range"]) == (2, 2, 2)
     assert run.run(force_window=True)["added"] == 0
     assert collect_status(engine, "alice", {"alice": 1}, now=now)["pending_plays"] == 0
+
+
+def test_the_page_status_and_the_apply_count_the_same_plays_waiting(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """Plays outside the time bound are not "waiting for the window" anywhere: the status
+    page's cached count uses the same rule as `plexfm status` and the apply."""
+    from daemon.store import pagestats
+
+    now = int(NOW.timestamp())
+    plays = [scrobble(TRACKS[0], T0), scrobble(TRACKS[1], 1_796_470_000_000),
+             scrobble(TRACKS[2], now + MAX_AHEAD_SECONDS + 1),
+             scrobble(TRACKS[3], now + MAX_AHEAD_SECONDS)]
+    db = setup(tmp_path, engine, plays, store_clock=lambda: 1e13)
+    run = applier(engine, db, tmp_path)
+    run._now = lambda: NOW
+    to_add = run.run(dry_run=True)["to_add"]
+    status = collect_status(engine, "alice", {"alice": 1}, now=now)
+    page = pagestats.refresh(engine, ["alice"], now=now)
+    assert (to_add, status["pending_plays"], page["pending_plays"]) == (2, 2, 2)
