@@ -22,6 +22,7 @@ from daemon.lastfm.pull import PullSettings, pull
 from daemon.reconcile.worker import match_in_worker
 from daemon.service.health import Expectation
 from daemon.service.progress import LogProgress
+from daemon.service.runs import JobFunction
 from daemon.stopping import StopToken
 from daemon.store.engine import store_file
 
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from daemon.plex.library import LibrarySource
 
 log = logging.getLogger(__name__)
-
-JobFunction = Callable[[], dict[str, Any]]
 
 
 @dataclass(frozen=True)
