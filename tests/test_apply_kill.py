@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,9 @@ def ledger_rows_exist(store: Path, db: Path) -> None:
     assert dangling == 0
 
 
-def test_killed_applies_leave_consistent_state(tmp_path: Path) -> None:
+def test_killed_applies_leave_consistent_state(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     library = generate_library(400, seed=12)
     db = tmp_path / "plex.db"
     natives = [(t.id, 1, 1_600_000_000 + i) for i, t in enumerate(library.tracks[:40])]
@@ -95,14 +98,14 @@ def test_killed_applies_leave_consistent_state(tmp_path: Path) -> None:
             finished = True
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-            finished = False
-            kills += 1
+            finished = process.wait() != -signal.SIGKILL  # it may have ended just before
+            kills += not finished
         consistent(db)
         ledger_rows_exist(data / "plexfm.db", db)
         if finished:  # it completed: undo everything so the next run writes again
             subprocess.run(revert, check=True, **quiet)  # type: ignore[call-overload]
             consistent(db)
+    record_property("reliability_cases", kills)  # each kill is one fault survived (or not)
     assert kills >= 3
     final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                            check=False)

@@ -37,6 +37,9 @@ from tests.test_apply import (
 )
 
 NOW = datetime(2026, 11, 21, 4, 30).astimezone()
+# a restore (by plexfm or behind its back) or a repair tool rewriting rows under plexfm
+ROLLED_BACK = pytest.mark.reliability("fault",
+                                      "Plex database rolled back or rewritten under plexfm")
 
 
 def plex_records(db: Path, plays: list[tuple[Track, int]], account: int = 1) -> list[int]:
@@ -84,6 +87,7 @@ def ledger_view_ids(engine: Engine) -> set[int]:
 
 # ---- 1. a restored (rolled back) Plex database ---------------------------------------------
 
+@ROLLED_BACK
 @pytest.mark.parametrize("how", ["plexfm restore", "behind plexfm's back"])
 def test_restore_then_plex_plays_then_revert_keeps_plexs_plays(
     tmp_path: Path, engine: Engine, how: str
@@ -122,6 +126,7 @@ def test_restore_then_plex_plays_then_revert_keeps_plexs_plays(
     assert applied_count(engine) == 0
 
 
+@ROLLED_BACK
 def test_revert_right_after_a_rollback_deletes_nothing_of_plexs(
     tmp_path: Path, engine: Engine
 ) -> None:
@@ -137,6 +142,7 @@ def test_revert_right_after_a_rollback_deletes_nothing_of_plexs(
     assert (counts["forgotten"], counts["removed"]) == (len(TRACKS), 0)
 
 
+@ROLLED_BACK
 def test_a_row_replaced_in_place_is_not_ours(tmp_path: Path, engine: Engine) -> None:
     """Same id, another fingerprint (a repair tool rewrote the row): forgotten, never deleted."""
     db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0), scrobble(TRACKS[1], T0 + 50)])
@@ -154,6 +160,7 @@ def test_a_row_replaced_in_place_is_not_ours(tmp_path: Path, engine: Engine) -> 
     assert (counts["forgotten"], counts["removed"]) == (1, 1)
 
 
+@ROLLED_BACK
 def test_status_counts_the_rows_really_present_and_says_when(
     tmp_path: Path, engine: Engine
 ) -> None:
@@ -186,6 +193,7 @@ def test_revert_on_a_legacy_timestamp_database_matches_the_fingerprint(
     assert (counts["forgotten"], counts["removed"]) == (0, len(TRACKS))
 
 
+@ROLLED_BACK
 def test_already_in_plex_records_whose_native_play_is_gone_are_checked_again(
     tmp_path: Path, engine: Engine
 ) -> None:
@@ -207,6 +215,7 @@ def test_already_in_plex_records_whose_native_play_is_gone_are_checked_again(
         assert ledger.summary(conn)["already_in_plex"] == 0
 
 
+@ROLLED_BACK
 def test_plexfm_restore_command_reconciles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     from daemon.cli import main
@@ -282,6 +291,7 @@ def test_a_ledger_row_without_a_full_fingerprint_is_never_deleted(
 
 # ---- 2. timestamps: 0 < viewed_at <= now + 1 day -------------------------------------------
 
+@pytest.mark.reliability("input", "out-of-range play times")
 @pytest.mark.parametrize("legacy", [False, True])
 def test_scrobbles_outside_the_time_bound_are_skipped_and_counted(
     tmp_path: Path, engine: Engine, legacy: bool
@@ -301,3 +311,23 @@ def test_scrobbles_outside_the_time_bound_are_skipped_and_counted(
     assert (dry["out_of_range"], counts["added"], counts["out_of_range"]) == (2, 2, 2)
     assert run.run(force_window=True)["added"] == 0
     assert collect_status(engine, "alice", {"alice": 1}, now=now)["pending_plays"] == 0
+
+
+def test_the_page_status_and_the_apply_count_the_same_plays_waiting(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """Plays outside the time bound are not "waiting for the window" anywhere: the status
+    page's cached count uses the same rule as `plexfm status` and the apply."""
+    from daemon.store import pagestats
+
+    now = int(NOW.timestamp())
+    plays = [scrobble(TRACKS[0], T0), scrobble(TRACKS[1], 1_796_470_000_000),
+             scrobble(TRACKS[2], now + MAX_AHEAD_SECONDS + 1),
+             scrobble(TRACKS[3], now + MAX_AHEAD_SECONDS)]
+    db = setup(tmp_path, engine, plays, store_clock=lambda: 1e13)
+    run = applier(engine, db, tmp_path)
+    run._now = lambda: NOW
+    to_add = run.run(dry_run=True)["to_add"]
+    status = collect_status(engine, "alice", {"alice": 1}, now=now)
+    page = pagestats.refresh(engine, ["alice"], now=now)
+    assert (to_add, status["pending_plays"], page["pending_plays"]) == (2, 2, 2)

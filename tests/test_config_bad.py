@@ -14,6 +14,7 @@ import pytest
 from daemon.cli import main
 
 pytestmark = pytest.mark.timeout(20)
+BAD_CONFIG = pytest.mark.reliability("input", "bad configuration")
 
 SECRET = "s3cr3t-0123456789abcdef0123456789"
 GOOD = {"PLEXFM_LASTFM_API_KEY": "0123456789abcdef0123456789abcdef",
@@ -148,6 +149,7 @@ def assert_one_clear_line(code: int, err: str, word: str) -> None:
     assert SECRET[:10] not in err
 
 
+@BAD_CONFIG
 @pytest.mark.parametrize(("text", "env", "word"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_bad_config_exits_2_with_one_line(text: str, env: dict[str, str], word: str,
@@ -159,6 +161,7 @@ def test_bad_config_exits_2_with_one_line(text: str, env: dict[str, str], word: 
     assert_one_clear_line(code, err, word)
 
 
+@BAD_CONFIG
 def test_non_utf8_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "config.yaml"
     path.write_bytes(b"lastfm:\n  user: caf\xe9\n")
@@ -166,6 +169,7 @@ def test_non_utf8_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert_one_clear_line(code, err, "UTF-8")
 
 
+@BAD_CONFIG
 def test_data_dir_that_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "afile").write_text("x")
     path = tmp_path / "config.yaml"
@@ -174,6 +178,7 @@ def test_data_dir_that_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert_one_clear_line(code, err, "store.data_dir")
 
 
+@BAD_CONFIG
 def test_default_data_dir_that_is_a_file(tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "state").write_text("x")
@@ -181,6 +186,7 @@ def test_default_data_dir_that_is_a_file(tmp_path: Path,
     assert_one_clear_line(code, err, "store.data_dir")
 
 
+@BAD_CONFIG
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "huge"])
 def test_config_that_is_not_a_small_regular_file(kind: str, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,6 +203,7 @@ def test_config_that_is_not_a_small_regular_file(kind: str, tmp_path: Path,
     assert_one_clear_line(code, err, str(path))
 
 
+@BAD_CONFIG
 def test_missing_default_config_says_where_it_looked(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     for name in GOOD:
@@ -211,6 +218,7 @@ def test_missing_default_config_says_where_it_looked(tmp_path: Path,
     assert "not found" in err
 
 
+@BAD_CONFIG
 @pytest.mark.parametrize(("text", "hint"), [
     ("lastfm:\n  usr: a\n", "did you mean lastfm.user?"),
     ("lastfm:\n  apikey: k\n", "did you mean lastfm.api_key?"),
@@ -226,6 +234,7 @@ def test_typos_get_a_suggestion(text: str, hint: str, tmp_path: Path,
     assert hint in err
 
 
+@BAD_CONFIG
 def test_env_typo_gets_a_suggestion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _out, err = run(["check-config"], {"PLEXFM_PLEX_DATABSE": "/x"}, monkeypatch, tmp_path)
     assert code == 2

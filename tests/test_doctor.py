@@ -19,6 +19,7 @@ from tests.fakes.plex_library_gen import Library, generate_library
 from tests.fakes.plex_server import FakePlexServer
 from tests.fakes.plex_shapes import SHAPES
 
+UNEXPECTED = pytest.mark.reliability("input", "unexpected Plex databases")
 KEY = "doctorsecret0123456789abc"
 TOKEN = "doctor-plex-token-5e1d"
 WRONG = "doctor-wrong-token-77aa"
@@ -109,6 +110,7 @@ def test_plain_words_end_with_the_verdict(shapes: dict[str, Path], env: Path,
     assert out.rstrip().splitlines()[-1].startswith("Verdict: safe to apply")
 
 
+@UNEXPECTED
 def test_a_database_that_is_not_plex(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     other = env / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE scrobbles (id INTEGER)").connection.close()
@@ -119,6 +121,7 @@ def test_a_database_that_is_not_plex(env: Path, capsys: pytest.CaptureFixture[st
     assert "Verdict: NOT safe to apply" in capsys.readouterr().out
 
 
+@UNEXPECTED
 def test_a_file_that_is_not_sqlite(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     notes = env / "notes.db"
     notes.write_text("hello\n" * 40)
@@ -129,11 +132,13 @@ def test_a_file_that_is_not_sqlite(env: Path, capsys: pytest.CaptureFixture[str]
     assert (status, report["reasons"]) == (1, [f"no database file at {env / 'missing.db'}"])
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_no_database_is_a_usage_error(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor"]) == 2
     assert "plex.database" in capsys.readouterr().err
 
 
+@UNEXPECTED
 def test_an_unknown_schema_is_not_safe_unless_allowed(
         shapes: dict[str, Path], env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,6 +156,7 @@ def test_an_unknown_schema_is_not_safe_unless_allowed(
     assert (status, check(report, "schema_version")["status"]) == (0, "warn")
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_the_server_and_its_token(shapes: dict[str, Path], env: Path, tmp_path: Path,
                                   monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,6 +200,7 @@ def test_a_database_someone_has_open(shapes: dict[str, Path], env: Path, tmp_pat
         holder.close()
 
 
+@UNEXPECTED
 def test_a_database_plexfm_cannot_write_or_back_up(shapes: dict[str, Path], tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = doctor.DoctorInputs(database=shapes["2023"], backup_dir=tmp_path / "backups")

@@ -129,6 +129,7 @@ def test_scrobbles_arriving_during_the_backfill(fake: FakeLastfm, engine: Engine
     assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 60)
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 @pytest.mark.parametrize(
     "kind",
     ["error8", "error11", "error16", "error29", "http500", "http502", "http503", "truncated",
@@ -142,6 +143,7 @@ def test_every_fault_is_survived(fake: FakeLastfm, engine: Engine, kind: str) ->
     assert counts["retries"] + counts["refetched_windows"] >= 1
 
 
+@pytest.mark.reliability("input", "out-of-range play times")
 @pytest.mark.parametrize("bad", [MS_TIMESTAMP, 2**63, -1], ids=["ms", "2**63", "negative"])
 def test_a_time_out_of_range_is_skipped_and_counted_and_never_poisons_a_pull(
     fake: FakeLastfm, engine: Engine, bad: int
@@ -160,6 +162,7 @@ def test_a_time_out_of_range_is_skipped_and_counted_and_never_poisons_a_pull(
     assert stored(engine) == truth(fake.scrobbles("alice"), before=NOW + 3600)
 
 
+@pytest.mark.reliability("input", "malformed last.fm answers")
 def test_a_name_no_store_can_hold_skips_its_scrobble_not_the_page(
     fake: FakeLastfm, engine: Engine
 ) -> None:
@@ -170,6 +173,7 @@ def test_a_name_no_store_can_hold_skips_its_scrobble_not_the_page(
     assert stored(engine) == truth([s for s in fake.scrobbles("alice") if s != bad])
 
 
+@pytest.mark.reliability("fault", "slow, huge and bomb last.fm answers")
 def test_slow_answers_time_out_and_are_retried(fake: FakeLastfm, engine: Engine) -> None:
     fake.faults.add("slow", count=1, seconds=6)  # client timeout is 5 s
     with LastfmClient(api_url=fake.url, api_key=DEFAULT_API_KEY, pacer=Pacer(1000),
@@ -179,6 +183,7 @@ def test_slow_answers_time_out_and_are_retried(fake: FakeLastfm, engine: Engine)
     assert stored(engine) == truth(fake.scrobbles("alice"))
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_persistent_outage_fails_the_pull_and_the_next_one_resumes(
     fake: FakeLastfm, engine: Engine
 ) -> None:
@@ -192,6 +197,7 @@ def test_persistent_outage_fails_the_pull_and_the_next_one_resumes(
     assert stored(engine) == truth(fake.scrobbles("alice"))
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -210,11 +216,13 @@ def test_fatal_errors_stop_at_once(fake: FakeLastfm, engine: Engine, setup: Any,
     assert DEFAULT_API_KEY not in str(caught.value)
 
 
+@pytest.mark.reliability("input", "bad configuration")
 def test_unknown_user_is_fatal(fake: FakeLastfm, engine: Engine) -> None:
     with make_client(fake) as client, pytest.raises(LastfmFatalError, match="no user 'bob'"):
         ingest.pull(client, engine, settings(user="bob"), now=lambda: NOW)
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_large_pages_fall_back_to_200_when_refused(fake: FakeLastfm, engine: Engine) -> None:
     fake.max_limit = 200
     counts = pull(fake, engine, page_size=1000)

@@ -281,10 +281,14 @@ def test_missing_album_and_numbers_as_strings() -> None:
 # ---- whatever arrives (issue 10): times out of range, impossible numbers, hostile bodies --
 
 LATEST = int(NOW) + MAX_AHEAD_SECONDS
+OUT_OF_RANGE_TIMES = pytest.mark.reliability("input", "out-of-range play times")
+MALFORMED = pytest.mark.reliability("input", "malformed last.fm answers")
+LIMITS = pytest.mark.reliability("fault", "slow, huge and bomb last.fm answers")
 OUT_OF_RANGE = [1_796_470_000_000, 2**63, -5, LATEST + 1]  # ms, overflow, negative, too late
 IN_RANGE = [LATEST, 946_684_799, 1, 0]  # a day ahead, 1999 (a bad clock), 1970, undated
 
 
+@OUT_OF_RANGE_TIMES
 @pytest.mark.parametrize("typed", [True, False], ids=["fast path", "generic path"])
 def test_times_outside_the_range_are_skipped_and_counted(typed: bool) -> None:
     items: list[Any] = [item(uts=uts, title=f"T{uts}") for uts in OUT_OF_RANGE + IN_RANGE]
@@ -296,6 +300,7 @@ def test_times_outside_the_range_are_skipped_and_counted(typed: bool) -> None:
     assert result.skipped == len(OUT_OF_RANGE) + (0 if typed else 1)
 
 
+@OUT_OF_RANGE_TIMES
 def test_the_range_follows_the_injected_clock() -> None:
     late = item(uts=LATEST + 100)
     client, _ = make_client([(200, page([late]))], wall=NOW + 100)
@@ -304,6 +309,7 @@ def test_the_range_follows_the_injected_clock() -> None:
     assert client.recent_tracks("alice").skipped == 1
 
 
+@MALFORMED
 @pytest.mark.parametrize("key", ["total", "totalPages", "page", "perPage"])
 def test_impossible_page_numbers_are_a_transient_error(key: str) -> None:
     body = page([item()])
@@ -314,12 +320,14 @@ def test_impossible_page_numbers_are_a_transient_error(key: str) -> None:
     assert len(adapter.forms) == 3
 
 
+@MALFORMED
 def test_an_unknown_loved_flag_keeps_the_play_without_it() -> None:
     items = [item(uts=1, loved=str(2**63)), item(uts=2, loved="1"), item(uts=3, loved="yes")]
     result = make_client([(200, page(items, total=3))])[0].recent_tracks("alice")
     assert [(s.uts, s.loved) for s in result.scrobbles] == [(1, None), (2, 1), (3, None)]
 
 
+@MALFORMED
 def test_an_unpaired_surrogate_skips_its_item_not_the_page() -> None:
     body = json.dumps(page([item(uts=1), item(uts=2, artist="X"), item(uts=3)], total=3))
     body = body.replace('"#text": "X"', '"#text": "bad \\ud800 name"')
@@ -333,6 +341,7 @@ def padded_page(pad: int) -> bytes:
     return b" " * pad + json.dumps(page([item()])).encode()
 
 
+@LIMITS
 def test_a_body_over_the_limit_is_a_transient_error_naming_the_limit() -> None:
     client, adapter = make_client([(200, Raw(padded_page(5000)))], max_body_bytes=4096,
                                   max_retries=2)
@@ -347,6 +356,7 @@ def test_a_body_over_the_limit_is_a_transient_error_naming_the_limit() -> None:
     assert len(just_under.recent_tracks("alice").scrobbles) == 1
 
 
+@LIMITS
 def test_an_announced_length_over_the_limit_is_refused_before_reading() -> None:
     raw = Raw(padded_page(10), {"Content-Length": str(64 << 20)})
     client, _ = make_client([(200, raw)], max_body_bytes=1 << 20, max_retries=0)
@@ -354,6 +364,7 @@ def test_an_announced_length_over_the_limit_is_refused_before_reading() -> None:
         client.recent_tracks("alice")
 
 
+@LIMITS
 def test_a_gzip_bomb_is_stopped_at_the_limit_without_inflating_it() -> None:
     bomb = gzip.compress(padded_page(256 << 20), compresslevel=9)  # 256 MiB in ~250 KB
     client, _ = make_client([(200, Raw(bomb, {"Content-Encoding": "gzip"}))],
@@ -371,6 +382,7 @@ def test_a_gzip_bomb_is_stopped_at_the_limit_without_inflating_it() -> None:
     assert len(client.recent_tracks("alice").scrobbles) == 1
 
 
+@LIMITS
 def test_a_redirect_is_not_followed_so_its_body_is_never_inflated() -> None:
     bomb = gzip.compress(padded_page(256 << 20), compresslevel=9)
     moved = Raw(bomb, {"Content-Encoding": "gzip", "Location": "http://lastfm.test/2.0/"})

@@ -38,6 +38,7 @@ from daemon.web import WebDeps, create_app
 from tests.fakes.history_gen import generate_history
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
 
+pytestmark = pytest.mark.reliability("fault", "slow, huge and bomb last.fm answers")
 NOW = 1_790_000_000
 DEADLINE = 0.5
 LIMIT = 1 << 20

@@ -17,6 +17,7 @@ from tests.fakes.plex_library_gen import Library, generate_library
 from tests.fakes.plex_shapes import SHAPES
 from tests.test_apply import T0, TRACKS, applier, dump, scrobble, setup
 
+UNEXPECTED = pytest.mark.reliability("input", "unexpected Plex databases")
 SHAPE_FACTS = {  # shape -> (version, timestamps, search triggers, view_type, hashed_password)
     "2020": (20200224131300, "legacy-string", "non-icu (naturalsort)", False, True),
     "2021": (20211208163900, "legacy-string", "icu", False, True),
@@ -90,6 +91,7 @@ def test_the_newest_entry_is_the_version_not_the_last_row(shapes: dict[str, Path
     assert schema.read_facts(db).version == 20250731120000
 
 
+@UNEXPECTED
 @pytest.mark.parametrize(("version", "side"), [("202601011200", "newer"),
                                                ("20190616032400", "older")])
 def test_outside_the_known_range_is_refused_unless_allowed(shapes: dict[str, Path],
@@ -110,6 +112,7 @@ def test_outside_the_known_range_is_refused_unless_allowed(shapes: dict[str, Pat
     assert schema.check_before_write(db, allow_unknown=True).version == facts.version
 
 
+@UNEXPECTED
 def test_structural_problems_are_never_overridable(library: Library, tmp_path: Path) -> None:
     db = build_plex_db(tmp_path / "plain.db", library, with_icu_traps=False).path  # ALTERable
     change(db, "ALTER TABLE metadata_item_views DROP COLUMN device_id",
@@ -122,6 +125,7 @@ def test_structural_problems_are_never_overridable(library: Library, tmp_path: P
     assert "allow_unknown_schema" not in str(caught.value)
 
 
+@UNEXPECTED
 def test_mixed_timestamps_are_a_problem(shapes: dict[str, Path], tmp_path: Path) -> None:
     db = copy(shapes["current"], tmp_path)
     change(db, "UPDATE metadata_item_views SET viewed_at = '2020-01-01 10:00:00'")
@@ -130,6 +134,7 @@ def test_mixed_timestamps_are_a_problem(shapes: dict[str, Path], tmp_path: Path)
     assert "viewed_at" in problems[0]
 
 
+@UNEXPECTED
 def test_not_plex_at_all(tmp_path: Path) -> None:
     other = tmp_path / "other.db"
     change(other, "CREATE TABLE scrobbles (id INTEGER)")
@@ -138,6 +143,7 @@ def test_not_plex_at_all(tmp_path: Path) -> None:
         "not a Plex library database (no table schema_migrations)"]
 
 
+@UNEXPECTED
 def test_apply_refuses_an_unknown_schema_before_writing(tmp_path: Path, engine: Engine) -> None:
     db = setup(tmp_path, engine, [scrobble(t, T0 + i) for i, t in enumerate(TRACKS)])
     change(db, "INSERT INTO schema_migrations(version) VALUES ('203001011200')")

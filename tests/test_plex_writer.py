@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -768,7 +768,9 @@ def _fresh_copy(pristine: Path, work: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.reliability("fault", "SIGKILL during a Plex database write")
-def test_sigkill_at_any_moment_leaves_before_or_after(tmp_path: Path) -> None:
+def test_sigkill_at_any_moment_leaves_before_or_after(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     lib = generate_library(3000, seed=9)
     pristine = build_plex_db(tmp_path / "pristine" / "com.plexapp.plugins.library.db", lib,
                              native_plays=NativePlays(fraction=0.2)).path
@@ -788,6 +790,7 @@ def test_sigkill_at_any_moment_leaves_before_or_after(tmp_path: Path) -> None:
 
     rng = random.Random(7)
     seen = []
+    kills = 0
     for _ in range(KILL_ROUNDS):
         db = _fresh_copy(pristine, tmp_path / "work")
         proc = _run_child(db, tmp_path / "backups")
@@ -797,12 +800,13 @@ def test_sigkill_at_any_moment_leaves_before_or_after(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.kill()
-            proc.wait(timeout=10)
+            kills += proc.wait(timeout=10) == -signal.SIGKILL  # not when it had finished
         state = table_checksums(db)  # opening runs SQLite's WAL recovery
         assert state in (before, after)
         seen.append("before" if state == before else "after")
         check_structure(db)
         assert other_tables(db) == others
+    record_property("reliability_cases", kills)
     assert "before" in seen, seen
     native = next(t.id for t in lib.tracks if t.deleted_at is None)
     result = PlexDatabaseWriter(db).apply([PlayToWrite(1, native, NOW)], [], backup_dir=None)

@@ -29,6 +29,7 @@ from daemon.store.migrations import migrate
 from daemon.web import WebDeps, create_app
 from tests.fakes.lastfm_server import MS_TIMESTAMP
 
+pytestmark = pytest.mark.reliability("input", "out-of-range play times")
 T0 = 1_600_000_000
 UTC = ZoneInfo("UTC")
 GOOD = [Scrobble(T0 + i * 3600, "Band", f"Song {i % 3}", "Record") for i in range(12)]

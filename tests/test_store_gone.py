@@ -6,6 +6,7 @@ deleted one are rescued next to it."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -129,3 +130,65 @@ def test_only_the_service_rescues_not_its_worker_processes(store: tuple[Path, En
         assert len(list(path.parent.glob("plexfm.db.rescued-*"))) == 1
     finally:
         worker.dispose()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_every_page_and_metrics_answer_503_with_the_reason_logged_once(
+        store: tuple[Path, Engine], tmp_path: Path, how: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    path, engine = store
+    assert JobRunner(engine).run("pull", lambda: {}).ok
+    app = create_app(WebDeps(engine=engine, health=lambda: evaluate(engine, EXPECT)))
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 200
+    if how == "deleted":
+        delete_store(path)
+    else:
+        other = tmp_path / "other.db"
+        open_store(f"sqlite:///{other}").dispose()
+        os.replace(other, path)
+    paths = sorted(rule.rule for rule in app.url_map.iter_rules()
+                   if "GET" in (rule.methods or ()) and not rule.arguments
+                   and rule.endpoint not in ("static", "healthz"))
+    assert {"/", "/metrics", "/queue", "/api/queue", "/api/dashboard"} <= set(paths)
+    with caplog.at_level("INFO"):
+        [reason] = client.get("/healthz").json["reasons"]  # type: ignore[index]
+        assert reason.startswith(f"store: the store file {path} was {how}")
+        for _ in range(2):
+            for url in paths:
+                response = client.get(url)
+                assert response.status_code == 503, (url, response.status_code)
+                body = response.get_data(as_text=True)
+                if url.startswith("/api/"):
+                    assert response.json == {"error": reason}, url
+                else:
+                    assert reason in body.replace("&#39;", "'"), (url, body[:300])
+        posted = client.post("/api/tracks/1/skip", json={})
+        assert posted.status_code == 503
+        assert posted.json == {"error": reason}
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(loud) == len(set(loud)) <= 2, loud  # the problem (and the rescue), once each
+    assert not (path.exists() and how == "deleted")  # no store created in its place
+
+
+def test_a_store_error_inside_a_view_is_a_503_in_one_line(
+        store: tuple[Path, Engine], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The file can go between the check before a request and the view's first query."""
+    _path, engine = store
+    from daemon.store import pagestats
+
+    def gone(*_args: object) -> None:
+        raise StoreError("the store file vanished mid-request")
+
+    monkeypatch.setattr(pagestats, "queue_count", gone)
+    client = create_app(WebDeps(engine=engine, health=lambda: evaluate(engine, EXPECT))
+                        ).test_client()
+    with caplog.at_level("INFO"):
+        for url in ("/api/queue", "/metrics", "/queue"):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert "store: the store file vanished mid-request" in response.get_data(
+                as_text=True), url
+    assert not [r for r in caplog.records if r.exc_info]

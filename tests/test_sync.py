@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from daemon.errors import SyncIntegrityError
 from daemon.lastfm.completeness import Window
 from daemon.lastfm.pages import RecentTracksPage
 from daemon.lastfm.windows import WindowSync
+from daemon.logs import local_time
 from daemon.scrobble import MAX_AHEAD_SECONDS, Scrobble, with_ordinals
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store import syncstate
@@ -135,6 +137,25 @@ def test_persistent_drift_gives_up_with_a_clear_error(engine: Engine) -> None:
     with pytest.raises(SyncIntegrityError, match="did not add up"):
         run_sync(source, engine, [Window(0, 1_800_000_000)], window_pages=20)
     assert len(source.calls) < 60  # splitting stays within the retry budget
+
+
+def test_windows_are_logged_and_reported_in_local_time(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As every other log line says an instant: ISO local time with its offset, never raw
+    Unix seconds."""
+    start, end = 1_000_000_000, 1_800_000_000
+    source = MemorySource(make_history(300))
+    source.before_answer = lambda _page, _a, _b: 1  # every answer's total is off by one
+    with caplog.at_level("DEBUG", logger="daemon.lastfm"), \
+            pytest.raises(SyncIntegrityError) as caught:
+        run_sync(source, engine, [Window(start, end)], window_pages=20)
+    again = [r.getMessage() for r in caplog.records if "again" in r.getMessage()]
+    assert again[0].startswith(f"fetching window {local_time(start)} to {local_time(end)} "
+                               "again: ")
+    assert str(caught.value).startswith("window ")
+    for said in [*(r.getMessage() for r in caplog.records), str(caught.value)]:
+        assert not re.search(r"\b1[0-9]{9}\b", said), said
 
 
 @pytest.mark.reliability("fault", "last.fm answers drifting during a backfill")

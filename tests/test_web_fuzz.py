@@ -185,9 +185,10 @@ def app_for(engine: Engine, mode: str) -> Flask:
     return make_app(engine, Calls(), analytics=analytics_settings())
 
 
+@pytest.mark.reliability("input", "hostile web requests")
 @pytest.mark.parametrize(("endpoint", "method", "mode"), rules())
-def test_no_input_gives_a_server_error(engine: Engine, endpoint: str, method: str,
-                                       mode: str) -> None:
+def test_no_input_gives_a_server_error(engine: Engine, endpoint: str, method: str, mode: str,
+                                       record_property: Callable[[str, object], None]) -> None:
     ids = sorted(build_store(engine).values())
     app = app_for(engine, mode)
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
@@ -199,16 +200,22 @@ def test_no_input_gives_a_server_error(engine: Engine, endpoint: str, method: st
             tokens[:] = [token(client) if mode == "open" else _login_token(client)]
         return tokens[0]
 
+    sent = [0]  # requests actually sent: the explicit sweep and Hypothesis's examples
+
     @FUZZ
     @given(case=request_strategy(rule, method, ids))
     def fuzz(case: dict[str, Any]) -> None:
+        sent[0] += 1
         response = send(client, rule, method, case, csrf)
         assert response.status_code < 500, (response.status_code, case,
                                             response.get_data(as_text=True)[:300])
 
     for case in sweep(rule, method, ids):
         fuzz = example(case=case)(fuzz)
-    fuzz()
+    try:
+        fuzz()
+    finally:
+        record_property("reliability_cases", sent[0])
 
 
 def _login_token(client: FlaskClient) -> str:

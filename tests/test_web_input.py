@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from tests.test_web import Calls, build_store, make_app, status_of, token
 from tests.test_web_analytics import settings
 
+HOSTILE = pytest.mark.reliability("input", "hostile web requests")
 HUGE = "9" * 30
 NOT_WHOLE = ["1e23", "1.9", "\u00b2", "true", HUGE, "-1e400", "1e400", "0x10", "1_000",
              "\u0663", "nan", "-"]
@@ -33,6 +34,7 @@ def refused(response: Any, name: str, *, json: bool = True) -> None:
         assert name in response.get_data(as_text=True)
 
 
+@HOSTILE
 @pytest.mark.parametrize("value", NOT_WHOLE)
 @pytest.mark.parametrize(("path", "name"), [
     ("/api/queue?page={}", "page"), ("/api/queue?per_page={}", "per_page"),
@@ -49,6 +51,7 @@ def test_a_query_number_that_is_not_whole_is_a_json_400(
     refused(client.get(path.format(value)), name)
 
 
+@HOSTILE
 @pytest.mark.parametrize(("path", "name"), [
     ("/queue?search_for={}&lq=let", "search_for"), ("/matches?change={}&lq=a", "change"),
     ("/queue?page={}", "page"), ("/history?before={}", "before"),
@@ -61,6 +64,7 @@ def test_pages_refuse_them_too(setup: tuple[FlaskClient, dict[str, int]], path: 
     refused(client.get(path.format(value)), name, json=path.startswith("/api/"))
 
 
+@HOSTILE
 @pytest.mark.parametrize(("path", "name"), [
     ("/api/queue?per_page=201", "per_page"), ("/api/queue?page=0", "page"),
     ("/api/history?limit=0", "limit"), ("/api/queue/bulk-preview?min_score=101", "min_score"),
@@ -84,6 +88,7 @@ RAW_JSON = ["1e400", "-1e400", "1e23", "true", "201.9", '"\\u00b2"', '"1e2"', "n
             "-201", "0", '"201 "', f"{HUGE}"]
 
 
+@HOSTILE
 @pytest.mark.parametrize("raw", RAW_JSON)
 def test_a_json_rating_key_that_is_not_a_whole_number_is_refused(
     setup: tuple[FlaskClient, dict[str, int]], engine: Engine, raw: str
@@ -101,6 +106,7 @@ def test_a_json_rating_key_that_is_not_a_whole_number_is_refused(
     assert status_of(engine, ids["Waterlo"]) == ("queued", None)
 
 
+@HOSTILE
 @pytest.mark.parametrize(("url", "body", "name"), [
     ("/api/tracks/{id}/skip", '{"days": 1e400}', "days"),
     ("/api/tracks/{id}/skip", '{"days": 1.5}', "days"),
@@ -130,6 +136,7 @@ def test_an_integral_json_number_is_accepted(setup: tuple[FlaskClient, dict[str,
     assert status_of(engine, ids["Waterlo"]) == ("manual", 201)
 
 
+@HOSTILE
 @pytest.mark.parametrize("value", ["1e23", "201.9", "\u00b2", "true", HUGE])
 def test_a_form_number_is_refused_with_a_message(setup: tuple[FlaskClient, dict[str, int]],
                                                  engine: Engine, value: str) -> None:
@@ -145,6 +152,7 @@ def test_a_form_number_is_refused_with_a_message(setup: tuple[FlaskClient, dict[
     assert status_of(engine, ids["Waterlo"]) == ("queued", None)
 
 
+@HOSTILE
 @pytest.mark.parametrize("track", [HUGE, "9223372036854775808", "1" * 5000])
 def test_a_huge_track_id_in_the_url_is_not_found(setup: tuple[FlaskClient, dict[str, int]],
                                                  track: str) -> None:
@@ -155,6 +163,7 @@ def test_a_huge_track_id_in_the_url_is_not_found(setup: tuple[FlaskClient, dict[
     assert answer.is_json
 
 
+@HOSTILE
 @pytest.mark.parametrize("body", ["[" * 100_000, '{"a":' * 50_000, "{", "\xff"])
 def test_a_malformed_or_deeply_nested_json_body_is_a_400(
     setup: tuple[FlaskClient, dict[str, int]], body: str
@@ -167,6 +176,7 @@ def test_a_malformed_or_deeply_nested_json_body_is_a_400(
         assert answer.is_json
 
 
+@HOSTILE
 def test_a_huge_body_is_refused(setup: tuple[FlaskClient, dict[str, int]]) -> None:
     client, ids = setup
     answer = client.post(f"/api/tracks/{ids['Waterlo']}/accept",

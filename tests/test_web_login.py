@@ -19,6 +19,7 @@ from daemon.web.throttle import FREE_FAILURES, GLOBAL_LIMIT, GLOBAL_WINDOW, MAX_
 from tests.test_web import build_store, token
 from tests.test_web_redirects import cheap_hash, login_page_token
 
+pytestmark = pytest.mark.reliability("input", "login attacks")
 PASSWORD = "correct horse"
 KEY = b"k" * 32
 

@@ -16,6 +16,7 @@ from daemon.web import WebDeps, create_app
 from daemon.web.auth import Protection
 from tests.test_web import Calls, build_store, make_app, status_of, token
 
+HOSTILE = pytest.mark.reliability("input", "hostile web requests")
 REFUSED = [
     "//evil.com", "/\t/evil.com", "/%09/evil.com", "/\n/evil.com", "/%0a/evil.com",
     "/%0d%0a/evil.com", "/\\evil.com", "/%5Cevil.com", "\\\\evil.com", "/%2F/evil.com",
@@ -43,6 +44,7 @@ def login_page_token(client: FlaskClient, query: str = "") -> str:
     return page.split('name="csrf-token" content="')[1].split('"')[0]
 
 
+@HOSTILE
 @pytest.mark.parametrize("target", REFUSED)
 def test_a_hostile_next_after_login_goes_to_the_dashboard(engine: Engine, target: str) -> None:
     build_store(engine)
@@ -57,6 +59,7 @@ def test_a_hostile_next_after_login_goes_to_the_dashboard(engine: Engine, target
     assert good.headers["Location"] == "/"
 
 
+@HOSTILE
 def test_the_attackers_login_link_is_refused(engine: Engine) -> None:
     build_store(engine)
     app = create_app(WebDeps(engine=engine, health=lambda: Health(True),
@@ -86,6 +89,7 @@ def client(engine: Engine) -> tuple[FlaskClient, dict[str, int]]:
     return make_app(engine, Calls()).test_client(), ids
 
 
+@HOSTILE
 @pytest.mark.parametrize("target", REFUSED)
 def test_a_form_post_with_a_hostile_next_redirects_home(
     client: tuple[FlaskClient, dict[str, int]], engine: Engine, target: str

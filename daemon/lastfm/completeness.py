@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from daemon.lastfm.pages import RecentTracksPage
+from daemon.logs import local_time
 from daemon.scrobble import Scrobble
 
 MAX_WINDOW_ATTEMPTS = 4
@@ -24,6 +25,11 @@ MAX_WINDOW_ATTEMPTS = 4
 class Window:
     start: int
     end: int
+
+    def __str__(self) -> str:
+        """For a person (logs, errors): both ends in local time, as every log line says an
+        instant (`daemon.logs.local_time`); the end is exclusive."""
+        return f"{local_time(self.start)} to {local_time(self.end)}"
 
 
 @dataclass

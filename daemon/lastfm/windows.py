@@ -204,7 +204,7 @@ class WindowSync:
                 self._store(*cut.stored, len(cut.stored[1]))
             for piece in reversed(cut.pieces):  # newest first, ahead of the other windows
                 self._pending.appendleft(WindowState(piece, counted=True))
-            log.debug("split %s (%s scrobbles) into %s windows", window, result.total,
+            log.debug("split window %s (%s scrobbles) into %s windows", window, result.total,
                       len(cut.pieces))
         elif state.total_pages == 1:
             self._finish(state)
@@ -224,10 +224,10 @@ class WindowSync:
         window = state.window
         if state.attempts + 1 >= MAX_WINDOW_ATTEMPTS:
             raise SyncIntegrityError(
-                f"window {window.start}-{window.end} did not add up after "
+                f"window {window} did not add up after "
                 f"{state.attempts + 1} attempts: {problem}"
             )
-        log.info("fetching window %s-%s again: %s", window.start, window.end, problem)
+        log.info("fetching window %s again: %s", window, problem)
         self._active.remove(state)
         for retry in reversed(again(state)):
             self._pending.appendleft(retry)

@@ -11,7 +11,8 @@ there exactly as written (`missing_views`) and which native plays we counted are
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from daemon.plex.backup import as_plex_error, open_plex_db
@@ -20,40 +21,39 @@ from daemon.plex.timestamps import INTEGER_MODE, detect_timestamp_mode, epoch_sq
 TRACK_TYPE = 10  # metadata_items.metadata_type of a track
 
 
-def _open(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    return open_plex_db(Path(path), busy_timeout_ms=busy_timeout_ms)  # nothing writable
-
-
-def max_view_id(path: Path, *, busy_timeout_ms: int = 15000) -> int:
-    """The highest metadata_item_views id (0 when empty)."""
-    conn = _open(path, busy_timeout_ms)
+@contextmanager
+def _snapshot(path: Path, busy_timeout_ms: int) -> Iterator[sqlite3.Connection]:
+    """A connection to Plex's database (nothing writable but TEMP tables) inside one read
+    transaction, so every question sees one state; an SQLite error is a one-line PlexError.
+    Closing the connection ends the transaction: nothing was written."""
+    conn = open_plex_db(Path(path), busy_timeout_ms=busy_timeout_ms)
     try:
-        return int(conn.execute("SELECT coalesce(max(id), 0) FROM metadata_item_views")
-                   .fetchone()[0])
+        conn.execute("BEGIN")
+        yield conn
     except sqlite3.Error as exc:
         raise as_plex_error(exc, Path(path), "reading") from exc
     finally:
         conn.close()
+
+
+def max_view_id(path: Path, *, busy_timeout_ms: int = 15000) -> int:
+    """The highest metadata_item_views id (0 when empty)."""
+    with _snapshot(path, busy_timeout_ms) as conn:
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM metadata_item_views")
+                   .fetchone()[0])
 
 
 def views_after(path: Path, view_id: int, *,
                 busy_timeout_ms: int = 15000) -> list[tuple[int, int, int, int, str]]:
     """Track history rows with id > view_id:
     (id, account_id, rating_key, viewed_at epoch, guid)."""
-    conn = _open(path, busy_timeout_ms)
-    try:
-        conn.execute("BEGIN")
+    with _snapshot(path, busy_timeout_ms) as conn:
         mode = detect_timestamp_mode(conn)
         rows = conn.execute(
             f"SELECT v.id, v.account_id, t.id, {epoch_sql(mode, 'v.viewed_at')}, v.guid"
             " FROM metadata_item_views v JOIN metadata_items t ON t.guid = v.guid"
             " WHERE v.id > ? AND t.metadata_type = ? ORDER BY v.id",
             (view_id, TRACK_TYPE)).fetchall()
-        conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        raise as_plex_error(exc, Path(path), "reading") from exc
-    finally:
-        conn.close()
     return [(int(a), int(b), int(c), int(d), str(e)) for a, b, c, d, e in rows]
 
 
@@ -63,9 +63,7 @@ def missing_views(path: Path,
     """Keys of `rows` (key, view_id, account_id, guid, viewed_at epoch) whose history row is
     gone or no longer the one written: another account, guid, time or metadata_type under the
     id. A None guid or time (an old ledger row) is not compared."""
-    conn = _open(path, busy_timeout_ms)
-    try:
-        conn.execute("BEGIN")
+    with _snapshot(path, busy_timeout_ms) as conn:
         mode = detect_timestamp_mode(conn)
         to_db = to_db_time(mode)
         conn.execute("CREATE TEMP TABLE plexfm_ours (key INTEGER, id INTEGER, "
@@ -80,11 +78,6 @@ def missing_views(path: Path,
             "AND (o.guid IS NULL OR v.guid = o.guid) "
             "AND (o.viewed_at IS NULL OR v.viewed_at = o.viewed_at) "
             "WHERE v.id IS NULL ORDER BY o.key", (TRACK_TYPE,)).fetchall()
-        conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        raise as_plex_error(exc, Path(path), "reading") from exc
-    finally:
-        conn.close()
     return [int(r[0]) for r in gone]
 
 
@@ -93,9 +86,7 @@ def missing_natives(path: Path, rows: Iterable[tuple[int, int, int, int]], *,
     """Keys of `rows` (key, account_id, rating_key, viewed_at epoch: native plays we counted)
     whose play is no longer in Plex's history; n rows naming the same play need n history
     rows. A track no longer in Plex is not judged (its rows are never reported)."""
-    conn = _open(path, busy_timeout_ms)
-    try:
-        conn.execute("BEGIN")
+    with _snapshot(path, busy_timeout_ms) as conn:
         epoch = epoch_sql(detect_timestamp_mode(conn), "v.viewed_at")
         conn.execute("CREATE TEMP TABLE plexfm_claims (key INTEGER PRIMARY KEY, "
                      "account_id INTEGER, rating_key INTEGER, viewed_at INTEGER)")
@@ -109,9 +100,4 @@ def missing_natives(path: Path, rows: Iterable[tuple[int, int, int, int]], *,
             "FROM plexfm_claims c JOIN metadata_items t ON t.id = c.rating_key "
             "WHERE coalesce(t.guid, '') != '') WHERE nth > present ORDER BY key",
             (TRACK_TYPE,)).fetchall()
-        conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        raise as_plex_error(exc, Path(path), "reading") from exc
-    finally:
-        conn.close()
     return [int(r[0]) for r in gone]

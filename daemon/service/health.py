@@ -68,6 +68,13 @@ WHERE job = ? AND outcome != 'running' ORDER BY id DESC LIMIT ?
 """
 
 
+def store_reason(engine: Engine) -> str | None:
+    """Why nothing can be served from the store (its file deleted or replaced), as /healthz
+    says it and the web answers every other request with a 503; None while it is usable."""
+    problem = store_problem(engine)
+    return None if problem is None else f"store: {problem}"
+
+
 def evaluate(
     engine: Engine,
     expectations: Sequence[Expectation],
@@ -77,9 +84,9 @@ def evaluate(
 ) -> Health:
     """Judge every expected job from its recent runs. `started_at`: when the service started
     (a job cannot be late before it had a chance to run)."""
-    problem = store_problem(engine)
-    if problem is not None:
-        return Health(False, problems=[f"store: {problem}"])
+    reason = store_reason(engine)
+    if reason is not None:
+        return Health(False, problems=[reason])
     current = now()
     results = []
     with engine.connect() as conn:

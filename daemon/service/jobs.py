@@ -24,6 +24,7 @@ from daemon.listenbrainz.client import ListenbrainzClient
 from daemon.reconcile.worker import match_in_worker
 from daemon.service.health import Expectation
 from daemon.service.progress import LogProgress
+from daemon.service.runs import JobFunction
 from daemon.stopping import StopToken
 from daemon.store.engine import store_file
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from daemon.plex.library import LibrarySource
 
 log = logging.getLogger(__name__)
-
-JobFunction = Callable[[], dict[str, Any]]
 
 
 @dataclass(frozen=True)

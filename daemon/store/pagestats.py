@@ -78,13 +78,15 @@ def _sync(conn: Connection, table: str, key: str) -> None:
     conn.exec_driver_sql(f"DROP TABLE temp.new_{table}")
 
 
-def compute(conn: Connection, users: Sequence[str]) -> dict[str, Any]:
-    """The dashboard's counts, computed now (seconds on a large store: call it off-request)."""
+def compute(conn: Connection, users: Sequence[str], now: float) -> dict[str, Any]:
+    """The dashboard's counts, computed now (seconds on a large store: call it off-request).
+    Plays waiting for the window are those an apply at `now` may write: dated within
+    `daemon.scrobble.uts_in_range`, as `plexfm status` and the apply count them."""
     stats = scrobble_queries.stats(conn)
     by_status = matches.status_counts(conn)
     plays, matched_plays, tracks, matched_tracks = conn.exec_driver_sql(_TRACK_PLAYS).one()
     applied = ledger.summary(conn)
-    waiting = ledger.matched_play_count(conn, list(users)) if users else 0
+    waiting = ledger.matched_play_count(conn, list(users), now=now) if users else 0
     return {
         "scrobbles": stats.scrobbles,
         "first_scrobble": stats.first_scrobble,
@@ -116,7 +118,7 @@ def refresh(engine: Engine, users: Sequence[str], *, now: float | None = None) -
     at = time.time() if now is None else now
     with engine.connect() as conn:
         with conn.begin():
-            counts = compute(conn, users)
+            counts = compute(conn, users, at)
             signature = list(conn.exec_driver_sql(_LEDGER_SIGNATURE).one())
             old = conn.exec_driver_sql("SELECT value FROM page_stats WHERE name = ?",
                                        (LEDGER,)).scalar()

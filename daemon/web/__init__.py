@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
 from daemon.service.health import Health
-from daemon.web import auth, csrf
+from daemon.web import auth, csrf, unavailable
 from daemon.web.actions import Actions
 from daemon.web.auth import Protection
 from daemon.web.metrics import StoreCollector
@@ -105,6 +105,7 @@ def create_app(deps: WebDeps) -> Flask:
     registry = CollectorRegistry()
     registry.register(StoreCollector(deps.engine, deps.health))
     auth.install(app, deps.protection, deps.clock)
+    unavailable.install(app, deps.engine)
     csrf.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
