@@ -99,6 +99,7 @@ def test_parse_top_tags_shapes(body: dict[str, Any], expected: list[tuple[str, i
 
 @pytest.mark.parametrize("body", [{}, {"toptags": []}, {"toptags": {"tag": "rock"}},
                                   {"similar": {}}])
+@pytest.mark.reliability("input", "malformed last.fm answers")
 def test_parse_top_tags_refuses_a_body_without_toptags(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="toptags"):
         tags.parse_top_tags(body)
@@ -149,6 +150,7 @@ def test_empty_tags_without_track_tags_are_remembered(fake: FakeLastfm, engine: 
     assert fake.requests == []
 
 
+@pytest.mark.reliability("input", "malformed last.fm answers")
 def test_a_tag_name_no_store_can_hold_is_left_out(fake: FakeLastfm, engine: Engine) -> None:
     fake.set_artist_tags("A", [("grunge \ud800", 100), ("Rock", 90)])  # a lone surrogate
     store_plays(engine, {("A", "t"): 1})
@@ -159,6 +161,7 @@ def test_a_tag_name_no_store_can_hold_is_left_out(fake: FakeLastfm, engine: Engi
             ("Rock", 90)]
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_transient_faults_are_retried_by_the_client(fake: FakeLastfm, engine: Engine) -> None:
     fake.set_artist_tags("A", [("Rock", 100)])
     fake.faults.add("truncated", count=1, method="artist.getTopTags")
@@ -170,6 +173,7 @@ def test_transient_faults_are_retried_by_the_client(fake: FakeLastfm, engine: En
     assert genres(engine) == {"A": ["rock"]}
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_job_gives_up_when_lastfm_keeps_failing(fake: FakeLastfm, engine: Engine) -> None:
     fake.faults.add("error11", count=None, method="artist.getTopTags")
     store_plays(engine, {(f"Artist {i:02d}", "t"): 20 - i for i in range(8)})
@@ -178,6 +182,7 @@ def test_job_gives_up_when_lastfm_keeps_failing(fake: FakeLastfm, engine: Engine
     assert [s for s, _ in state(engine).values()] == ["failed"] * 5
 
 
+@pytest.mark.reliability("fault", "last.fm errors and outages")
 def test_refused_key_stops_the_job(fake: FakeLastfm, engine: Engine) -> None:
     store_plays(engine, {("A", "t"): 1})
     with client_for(fake, api_key="0" * 32) as client, pytest.raises(LastfmFatalError):
