@@ -395,4 +395,5 @@ def test_desired_plays_are_the_matched_dated_scrobbles_of_the_users(engine: Engi
             for r in desired.itertuples()]
     assert rows == [(11, "alice", 100, 501, 200000), (14, "bob", 130, 503, None),
                     (17, "bob", 300, 502, None), (18, "alice", 310, 501, 200000)]
-    assert list(nobody.columns) == list(desired.columns) and nobody.empty
+    assert list(nobody.columns) == list(desired.columns)
+    assert nobody.empty
