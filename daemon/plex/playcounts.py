@@ -11,6 +11,8 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import count
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from daemon.errors import PlexWriteError
@@ -44,6 +46,7 @@ class PlayWrite:
         self.account = account_id
         self.to_db = to_db
         self.now = to_db(now)
+        self.first_inserted: int | None = None  # id of the first history row `insert` wrote
         conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         conn.execute("CREATE TEMP TABLE plexfm_rm(id INTEGER PRIMARY KEY, guid TEXT, viewed_at)")
         conn.execute("CREATE TEMP TABLE plexfm_add(seq INTEGER PRIMARY KEY, "
@@ -104,12 +107,13 @@ class PlayWrite:
     def insert(self, plays: Sequence[PlayToWrite]) -> dict[int, int]:
         """Insert one history row per (resolved) play; returns key -> new view id."""
         conn = self.conn
-        todo = sorted(plays, key=lambda p: (p.viewed_at, p.key))
+        todo = sorted(plays, key=itemgetter(2, 0))  # (viewed_at, key), in C
         if not todo:
             return {}
         to_db = self.to_db
+        times = map(itemgetter(2), todo) if to_db is int else (to_db(p[2]) for p in todo)
         conn.executemany("INSERT INTO plexfm_add VALUES (?, ?, ?)",
-                         ((n, p.rating_key, to_db(p.viewed_at)) for n, p in enumerate(todo, 1)))
+                         zip(count(1), map(itemgetter(1), todo), times))
         columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS)
         conn.execute(
             f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "
@@ -118,7 +122,8 @@ class PlayWrite:
             "JOIN plexfm_track t ON t.rating_key = a.rating_key ORDER BY a.seq",
             (self.account, TRACK_TYPE))
         first = self._verify_inserted(len(todo))
-        return {p.key: first + n for n, p in enumerate(todo)}
+        self.first_inserted = first
+        return dict(zip(map(itemgetter(0), todo), range(first, first + len(todo)), strict=True))
 
     def _verify_inserted(self, count: int) -> int:
         """Check the new rows are ids first..first+count-1 in seq order; returns first."""
@@ -158,8 +163,7 @@ class PlayWrite:
                      "FROM main.metadata_item_settings s WHERE s.id = plexfm_guid.sid")
         conn.execute(
             "UPDATE plexfm_guid SET new_count = max(0, coalesce(old_count, 0) + added - removed), "
-            "new_last = (SELECT max(v.viewed_at) FROM main.metadata_item_views v "
-            "WHERE v.guid = plexfm_guid.guid AND v.account_id = :account)", account)
+            f"new_last = {self._latest_play()}", {**account, "first": self.first_inserted})
         conn.execute(
             "UPDATE plexfm_guid SET new_last = old_last WHERE old_last IS NOT NULL "
             "AND (new_last IS NULL OR old_last > new_last) AND NOT EXISTS (SELECT 1 FROM "
@@ -176,6 +180,21 @@ class PlayWrite:
             account).rowcount
         self._delete_empty_settings()
         return touched
+
+    def _latest_play(self) -> str:
+        """SQL for the latest viewed_at of plexfm_guid.guid's history rows for the account.
+
+        After an insert, the rows from ``:first`` on are this apply's, ids in viewed_at order:
+        their latest is the guid's last index entry (one row read), and only the rows before
+        are read for their account and time, instead of every history row of every guid."""
+        older = ("(SELECT max(v.viewed_at) FROM main.metadata_item_views v WHERE v.guid = "
+                 "plexfm_guid.guid AND v.account_id = :account{})")
+        if self.first_inserted is None:
+            return older.format("")
+        ours = ("(SELECT v.viewed_at FROM main.metadata_item_views v WHERE v.guid = "
+                "plexfm_guid.guid AND v.id >= :first ORDER BY v.id DESC LIMIT 1)")
+        before = older.format(" AND v.id < :first")
+        return f"max(coalesce({ours}, {before}), coalesce({before}, {ours}))"
 
     def _log_duplicates(self) -> None:
         dup = self.conn.execute("SELECT count(*), min(guid) FROM plexfm_guid "
