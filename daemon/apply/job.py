@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dt_time
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +208,10 @@ class Applier:
                 with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
                     # moved play is forgotten and then written again under its new track
                     ledger.forget_applied(conn, [drop[v] for v in result.deleted])
-                    ledger.record_applied(conn, batch, (
-                        (p[0], account, p[2], result.inserted[p[0]]) for p in chunk))
+                    ids = [p[0] for p in chunk]
+                    ledger.record_applied(conn, batch, zip(
+                        ids, repeat(account), [p[2] for p in chunk],
+                        map(result.inserted.__getitem__, ids), strict=False))
                     ledger.finish_batch(conn, batch, ledger.DONE, added=len(chunk),
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
@@ -230,7 +233,7 @@ class Applier:
             batch = ledger.start_batch(conn, self._s.mode, before)
         try:
             result = self._writer(account).apply(
-                [PlayToWrite(p[0], p[2], p[3]) for p in chunk], drop,
+                [PlayToWrite(sid, key, uts) for sid, _account, key, uts in chunk], drop,
                 backup_dir=self._s.backup_dir if with_backup else None,
                 keep_backups=self._s.backups_keep)
         except Exception as exc:
