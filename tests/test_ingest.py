@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -251,3 +252,15 @@ def test_import_then_pull_stores_each_play_once(
     assert stored(engine) == truth(fake.scrobbles("alice"))
     again = import_files(engine, [export], "alice")
     assert again["added"] == 0
+
+
+def test_a_pull_collects_garbage_less_often_and_restores_the_setting(
+    fake: FakeLastfm, engine: Engine
+) -> None:
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    fake.on_request(lambda _params: during.append(gc.get_threshold()))
+    pull(fake, engine)
+    assert during
+    assert {t[0] for t in during} == {max(before[0], ingest.YOUNG_COLLECTION_EVERY)}
+    assert gc.get_threshold() == before
