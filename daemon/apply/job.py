@@ -135,6 +135,7 @@ class Applier:
             natives.update({(int(account), key): times for key, times in found.items()})
         write_plays, already = dedupe(plan.candidates, natives, plan.claimed,
                                       self._s.slack_seconds)
+        plan.candidates = plan.candidates.iloc[0:0]  # 1M rows not needed while writing
         return plan, write_plays, already
 
     def _natives(self, account: int, keys: list[int], ours: list[int]) -> dict[int, list[int]]:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRACK_TYPE = 10
-CACHE_KIB = 131072  # page cache of the write connection: big batches touch big indexes
+CACHE_KIB = 65536  # page cache of the write connection: big batches touch big indexes
+# (1M plays: 64 MiB costs the same CPU as 128 or 256 MiB, and 77 MB less peak RSS)
 VIEW_COLUMNS = ("account_id", "guid", "metadata_type", "library_section_id", "grandparent_title",
                 "parent_index", "parent_title", "index", "title", "thumb_url", "viewed_at",
                 "grandparent_guid", "originally_available_at", "device_id")
