@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dt_time
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -32,7 +33,7 @@ from daemon.errors import PlexError, PlexWriteError
 from daemon.plex import history
 from daemon.plex.lock import FileLock
 from daemon.plex.server import PlexServerProbe
-from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter, WriteResult
+from daemon.plex.writer import PlexDatabaseWriter, WriteResult
 from daemon.stopping import StopToken
 from daemon.store import ledger
 from daemon.store.engine import bulk_cache, write
@@ -209,7 +210,7 @@ class Applier:
                 with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
                     # moved play is forgotten and then written again under its new track
                     ledger.forget_applied(conn, [drop[v] for v in result.deleted])
-                    ids, _accounts, keys, _times = _columns(chunk)
+                    ids, keys = _columns(chunk, 0, 2)
                     ledger.record_applied(conn, batch, zip(
                         ids, repeat(account), keys, map(result.inserted.__getitem__, ids),
                         strict=False))
@@ -233,10 +234,9 @@ class Applier:
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
         try:
-            ids, _accounts, keys, times = _columns(chunk)
-            result = self._writer(account).apply(
-                cast(list[PlayToWrite], list(map(tuple.__new__, repeat(PlayToWrite),
-                                                 zip(ids, keys, times, strict=True)))), drop,
+            ids, keys, times = _columns(chunk, 0, 2, 3)
+            result = self._writer(account).apply(  # (key, rating_key, viewed_at) tuples
+                list(zip(ids, keys, times, strict=True)), drop,
                 backup_dir=self._s.backup_dir if with_backup else None,
                 keep_backups=self._s.backups_keep)
         except Exception as exc:
@@ -305,10 +305,10 @@ class Applier:
         return adopted
 
 
-def _columns(plays: list[tuple[int, int, int, int]]) -> tuple[tuple[int, ...], ...]:
-    """(scrobble ids, accounts, rating keys, times) of plays, transposed in C: with
-    tuple.__new__ the writer's 1M PlayToWrite cost 0.25 s instead of 1.3 s."""
-    return tuple(zip(*plays, strict=True)) if plays else ((), (), (), ())
+def _columns(plays: list[tuple[int, int, int, int]], *at: int) -> list[list[int]]:
+    """Columns `at` of plays, each by one C-level map (1M plays: 0.06 s; a NamedTuple built
+    per play for the writer, or zip(*plays), cost 0.5-1.3 s)."""
+    return [list(map(itemgetter(i), plays)) for i in at]
 
 
 def _run_command(argv: list[str]) -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from daemon.errors import PlexWriteError
 
 if TYPE_CHECKING:
-    from daemon.plex.plays import PlayToWrite
+    from daemon.plex.plays import Play
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class PlayWrite:
                      requested - len(deleted), self.account)
         return deleted
 
-    def resolve(self, plays: Sequence[PlayToWrite]) -> None:
+    def resolve(self, plays: Sequence[Play]) -> None:
         """Look up the plays' tracks (TEMP tables only); refuse keys that are no tracks."""
         conn = self.conn
         conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT)")
@@ -104,7 +104,7 @@ class PlayWrite:
                 f"{missing} plays name rating keys that are not tracks in Plex's database "
                 f"(e.g. {', '.join(map(str, unknown))}); nothing written")
 
-    def insert(self, plays: Sequence[PlayToWrite]) -> dict[int, int]:
+    def insert(self, plays: Sequence[Play]) -> dict[int, int]:
         """Insert one history row per (resolved) play; returns key -> new view id."""
         conn = self.conn
         if not plays:
