@@ -123,6 +123,7 @@ class PlayWrite:
                              ((p[0], p[1], p[2], to_db(p[2])) for p in plays))
         conn.execute("INSERT INTO plexfm_add (rating_key, viewed_at, key) SELECT rating_key, "
                      "viewed_at, key FROM plexfm_in ORDER BY epoch, key")
+        conn.execute("DROP TABLE plexfm_in")  # its pages are memory (temp_store) until then
         columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS)
         conn.execute(
             f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "
