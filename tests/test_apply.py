@@ -388,3 +388,31 @@ def test_plexapi_sees_the_new_play_counts(tmp_path: Path, engine: Engine) -> Non
                   for t in server.library.section("Music").searchTracks()}
     assert counts[TRACKS[2].id] == 2
     assert counts[TRACKS[5].id] == 1
+
+
+def test_desired_plays_are_the_matched_dated_scrobbles_of_the_users(engine: Engine) -> None:
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO library_tracks (rating_key, section_id, title, duration_ms,"
+            " refreshed_at) VALUES (501, 1, 'a', 200000, 0), (502, 1, 'b', NULL, 0)")
+        conn.exec_driver_sql(
+            "INSERT INTO scrobbled_tracks (id, artist, title) VALUES (1, 'x', 'a'),"
+            " (2, 'x', 'b'), (3, 'x', 'c'), (4, 'x', 'd'), (5, 'x', 'e')")
+        conn.exec_driver_sql(  # 3: queued; 4: matched to a key not mirrored; 5: no decision
+            "INSERT INTO matches (track_id, status, rating_key, decided_at) VALUES"
+            " (1, 'auto', 501, 0), (2, 'manual', 502, 0), (3, 'queued', NULL, 0),"
+            " (4, 'auto', 503, 0)")
+        conn.exec_driver_sql(
+            "INSERT INTO scrobble_tracks (scrobble_id, track_id, user, uts) VALUES"
+            " (17, 2, 'bob', 300), (11, 1, 'alice', 100), (12, 3, 'alice', 110),"
+            " (13, 1, 'carol', 120), (14, 4, 'bob', 130), (15, 1, 'alice', 0),"
+            " (16, 5, 'alice', 140), (18, 1, 'alice', 310)")
+        desired = ledger.desired_plays(conn, ["alice", "bob"])
+        nobody = ledger.desired_plays(conn, [])
+    rows = [(int(r.scrobble_id), r.user, int(r.uts), int(r.rating_key),
+             None if r.duration_ms != r.duration_ms else r.duration_ms)
+            for r in desired.itertuples()]
+    assert rows == [(11, "alice", 100, 501, 200000), (14, "bob", 130, 503, None),
+                    (17, "bob", 300, 502, None), (18, "alice", 310, 501, 200000)]
+    assert list(nobody.columns) == list(desired.columns)
+    assert nobody.empty

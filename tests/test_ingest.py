@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -311,3 +312,15 @@ def test_plays_another_source_stored_first_are_merged_not_doubled(
     with engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM scrobbles WHERE user = 'alice'")).scalar()
     assert total == len(truth(fake.scrobbles("alice")))  # every play once
+
+
+def test_a_pull_collects_garbage_less_often_and_restores_the_setting(
+    fake: FakeLastfm, engine: Engine
+) -> None:
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    fake.on_request(lambda _params: during.append(gc.get_threshold()))
+    pull(fake, engine)
+    assert during
+    assert {t[0] for t in during} == {max(before[0], ingest.YOUNG_COLLECTION_EVERY)}
+    assert gc.get_threshold() == before

@@ -821,3 +821,28 @@ def test_write_result_is_plain_values(db: PlexDb) -> None:
     with pytest.raises(ValueError, match="unique"):
         _writer(db).apply([PlayToWrite(7, native, NOW), PlayToWrite(7, native, NOW)], [],
                           backup_dir=None)
+
+
+def test_a_later_history_row_than_our_plays_stays_the_last_play(db: PlexDb) -> None:
+    """last_viewed_at = the latest history row of the account, even when the settings row
+    said older (a pruned or hand-edited row) and the latest row is not one of ours; the
+    guest's later row does not count for the owner."""
+    native, _, _ = _pick(db)
+    guid = db.library.track_by_id[native].guid
+    latest = max(_played(db, OWNER)[native])
+    conn = _connect(db.path)
+    conn.execute("UPDATE metadata_item_settings SET last_viewed_at = ? WHERE account_id = 1"
+                 " AND guid = ?", (latest - 10_000, guid))
+    conn.execute("INSERT INTO metadata_item_views (account_id, guid, metadata_type, viewed_at)"
+                 " VALUES (2, ?, 10, ?)", (guid, latest + 50))
+    conn.close()
+    writer = _writer(db)
+    writer.apply([PlayToWrite(1, native, latest - 500), PlayToWrite(2, native, latest - 100)],
+                 [], backup_dir=None)
+    row = settings_of(db.path, guid)
+    assert row is not None
+    assert row["last_viewed_at"] == latest
+    writer.apply([PlayToWrite(3, native, latest + 20)], [], backup_dir=None)
+    row = settings_of(db.path, guid)
+    assert row is not None
+    assert row["last_viewed_at"] == latest + 20

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, inspect, text
 
 from daemon.scrobble import Scrobble, with_ordinals
-from daemon.store import jobruns
+from daemon.store import jobruns, tracks
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import create_store_engine, open_store
 from daemon.store.migrations import MIGRATIONS, migrate
@@ -81,3 +82,40 @@ def test_job_runs_latest_per_job(engine: Engine) -> None:
     assert latest["pull"].counts == {"added": 3}
     assert latest["import"].id == other
     assert latest["import"].outcome == "running"
+
+
+def _mapping(engine: Engine) -> list[tuple[int, str, str, int]]:
+    with engine.connect() as conn:
+        return [(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in conn.exec_driver_sql(
+            "SELECT st.scrobble_id, t.artist, st.user, st.uts FROM scrobble_tracks st"
+            " JOIN scrobbled_tracks t ON t.id = st.track_id ORDER BY st.scrobble_id")]
+
+
+def _schema(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [(str(r[0]), str(r[1])) for r in conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'scrobble_tracks'"
+            " ORDER BY name")]
+
+
+def test_a_large_fold_rebuilds_the_map_indexes_and_maps_every_scrobble(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = _schema(engine)
+    monkeypatch.setattr(tracks, "REBUILD_MIN_ROWS", 3)  # this fold is "large", the next not
+    first = [Scrobble(100 + i, f"A{i % 3}", "T", "Al") for i in range(6)]
+    later = [Scrobble(200, "A1", "T", "Al"), Scrobble(201, "New", "T", "Al")]
+    with engine.begin() as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(first), "x")
+        assert tracks.fold_new_scrobbles(conn) == 6
+        scrobble_queries.insert_rows(conn, "bob", with_ordinals(later), "x")
+        assert tracks.fold_new_scrobbles(conn) == 2
+        plays = {str(a): int(n) for a, n in conn.exec_driver_sql(
+            "SELECT artist, plays FROM scrobbled_tracks")}
+        query = "EXPLAIN QUERY PLAN SELECT * FROM scrobble_tracks WHERE track_id = 1"
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(query))
+    assert _schema(engine) == schema  # the index is back, exactly as the migration made it
+    assert "ix_scrobble_tracks_track" in plan
+    assert plays == {"A0": 2, "A1": 3, "A2": 2, "New": 1}
+    expected = [(i + 1, f"A{i % 3}", "alice", 100 + i) for i in range(6)]
+    assert _mapping(engine) == [*expected, (7, "A1", "bob", 200), (8, "New", "bob", 201)]

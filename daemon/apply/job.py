@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dt_time
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +29,9 @@ from daemon.apply.window import in_window
 from daemon.errors import PlexWriteError
 from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
+from daemon.plex.plays import PlayToRemove
 from daemon.plex.server import PlexServerProbe
-from daemon.plex.writer import (
-    PlayToRemove,
-    PlayToWrite,
-    PlexDatabaseWriter,
-    WriteResult,
-    restore_backup,
-)
+from daemon.plex.writer import PlexDatabaseWriter, WriteResult, restore_backup
 from daemon.stopping import StopToken
 from daemon.store import ledger
 from daemon.store.engine import bulk_cache, write
@@ -166,6 +163,7 @@ class Applier:
             natives.update({(int(account), key): times for key, times in found.items()})
         write_plays, already = dedupe(plan.candidates, natives, plan.claimed,
                                       self._s.slack_seconds)
+        plan.candidates = plan.candidates.iloc[0:0]  # 1M rows not needed while writing
         return plan, write_plays, already, out_of_range
 
     def _natives(self, account: int, keys: list[int], ours: list[int]) -> dict[int, list[int]]:
@@ -204,9 +202,10 @@ class Applier:
                     # moved play is forgotten and then written again under its new track
                     ledger.forget_applied(conn, [sid for row, sid in drop.items()
                                                  if row.view_id in deleted])
-                    ledger.record_applied(conn, batch, (
-                        (p[0], account, p[2], result.inserted[p[0]], result.guids[p[2]], p[3])
-                        for p in chunk))
+                    ids, keys, times = _columns(chunk, 0, 2, 3)
+                    ledger.record_applied(conn, batch, zip(
+                        ids, repeat(account), keys, map(result.inserted.__getitem__, ids),
+                        map(result.guids.__getitem__, keys), times, strict=False))
                     ledger.finish_batch(conn, batch, ledger.DONE, added=len(chunk),
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
@@ -227,8 +226,9 @@ class Applier:
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
         try:
-            result = self._writer(account).apply(
-                [PlayToWrite(p[0], p[2], p[3]) for p in chunk], drop,
+            ids, keys, times = _columns(chunk, 0, 2, 3)
+            result = self._writer(account).apply(  # (key, rating_key, viewed_at) tuples
+                list(zip(ids, keys, times, strict=True)), drop,
                 backup_dir=self._s.backup_dir if with_backup else None,
                 keep_backups=self._s.backups_keep)
         except Exception as exc:
@@ -256,3 +256,9 @@ class Applier:
                                     note="api mode: counts only, no history rows")
         self._remember(plan, already)
         return {"added": len(marked), "removed": 0}
+
+
+def _columns(plays: list[tuple[int, int, int, int]], *at: int) -> list[list[int]]:
+    """Columns `at` of plays, each by one C-level map (1M plays: 0.06 s; a NamedTuple built
+    per play for the writer, or zip(*plays), cost 0.5-1.3 s)."""
+    return [list(map(itemgetter(i), plays)) for i in at]

@@ -7,9 +7,11 @@ the same functions.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,6 +30,10 @@ from daemon.store.engine import write
 log = logging.getLogger(__name__)
 
 IMPORT_BATCH = 50_000
+YOUNG_COLLECTION_EVERY = 50_000
+"""During a pull, the cyclic GC's youngest generation is collected after this many new
+container objects instead of CPython's 700: a backfill creates millions of short-lived tuples
+and records that never form cycles, and collecting them cost a fifth of the pull's CPU."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,31 @@ def pull(
     Returns counts: requests, retries, pages, fetched, added, merged (with a play another
     source stored), skipped, windows, refetched_windows.
     """
+    with _fewer_collections():
+        return _pull(client, engine, settings, full=full, now=now, progress=progress,
+                     stop=stop)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], YOUNG_COLLECTION_EVERY), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _pull(
+    client: LastfmClient,
+    engine: Engine,
+    settings: PullSettings,
+    *,
+    full: bool,
+    now: Callable[[], float],
+    progress: Progress | None,
+    stop: StopToken | None,
+) -> dict[str, Any]:
     requests_before, retries_before = client.requests_sent, client.retries
     with write(engine) as conn:
         state = syncstate.load(conn, settings.user)

@@ -76,7 +76,7 @@ from daemon.plex.backup import (
 )
 from daemon.plex.lock import FileLock
 from daemon.plex.playcounts import TRACK_TYPE, PlayWrite
-from daemon.plex.plays import PlayToRemove, PlayToWrite, WriteResult
+from daemon.plex.plays import Play, PlayToRemove, PlayToWrite, WriteResult
 from daemon.plex.timestamps import (
     detect_timestamp_mode,
     epoch_sql,
@@ -155,7 +155,7 @@ class PlexDatabaseWriter:
         return backup_database(self.path, Path(dest_dir), keep=keep,
                                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
 
-    def apply(self, add: Sequence[PlayToWrite], remove: Sequence[PlayToRemove], *,
+    def apply(self, add: Sequence[Play], remove: Sequence[PlayToRemove], *,
               backup_dir: Path | None, keep_backups: int = 7,
               dry_run: bool = False) -> WriteResult:
         """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
@@ -167,7 +167,7 @@ class PlexDatabaseWriter:
         ``backup_dir``: back up first (under the write lock). ``dry_run``: do everything, then
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
         """
-        keys = [p.key for p in add]
+        keys = [p[0] for p in add]  # PlayToWrite.key
         if len(set(keys)) != len(keys):
             raise ValueError("PlayToWrite keys must be unique")
         conn = self._open(writable=True)
@@ -194,7 +194,7 @@ class PlexDatabaseWriter:
                  len(result.deleted), result.touched_tracks, result.timestamp_mode)
         return result
 
-    def _apply_locked(self, conn: sqlite3.Connection, add: Sequence[PlayToWrite],
+    def _apply_locked(self, conn: sqlite3.Connection, add: Sequence[Play],
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool) -> WriteResult:
         mode = detect_timestamp_mode(conn)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from daemon.store.engine import bulk_cache
 from daemon.store.tables import library_tracks
 
 FIELDS = (
@@ -66,10 +68,8 @@ def stage_tracks(
     placeholders = ", ".join("?" for _ in FIELDS)
     insert = (f"INSERT OR REPLACE INTO temp.incoming ({', '.join(FIELDS)}, refreshed_at) "
               f"VALUES ({placeholders}, ?)")
-    rows = (
-        (t.rating_key, section_id, *(getattr(t, name) for name in FIELDS[2:]), refreshed_at)
-        for t in tracks
-    )
+    fields = attrgetter(*FIELDS[2:])  # one C call per track instead of 18 getattr()
+    rows = ((t.rating_key, section_id, *fields(t), refreshed_at) for t in tracks)
     staged = 0
     for batch in _batches(rows):
         conn.exec_driver_sql(insert, batch)
@@ -79,6 +79,11 @@ def stage_tracks(
 
 def apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> LibraryDiff:
     """Make the mirror of `section_id` equal to the staged listing; return what changed."""
+    with bulk_cache(conn):  # 200,000 rows through the table, its index and the FTS index
+        return _apply_staged(conn, section_id, refreshed_at)
+
+
+def _apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> LibraryDiff:
     differs = " OR ".join(f"i.{c} IS NOT l.{c}" for c in _COMPARED)
     added = _keys(conn, "SELECT i.rating_key FROM temp.incoming i LEFT JOIN library_tracks l "
                         "USING (rating_key) WHERE l.rating_key IS NULL")
@@ -99,9 +104,9 @@ def apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> Librar
             " WHERE rating_key IN (SELECT i.rating_key FROM temp.incoming i LEFT JOIN"
             f" library_tracks l USING (rating_key) WHERE l.rating_key IS NULL OR {differs})"
         )
-    conn.exec_driver_sql(
-        "UPDATE library_tracks SET refreshed_at = ? WHERE section_id = ?",
-        (refreshed_at, section_id),
+    conn.exec_driver_sql(  # rows just written carry it already
+        "UPDATE library_tracks SET refreshed_at = ? WHERE section_id = ?"
+        " AND refreshed_at IS NOT ?", (refreshed_at, section_id, refreshed_at),
     )
     conn.exec_driver_sql("DROP TABLE temp.incoming")
     return LibraryDiff(added, changed, removed)

@@ -67,8 +67,9 @@ def save_decisions(conn: Connection, decisions: Iterable[Decision], origin: str)
             kept += 1
             continue
         upserts.append((d.track_id, d.status, d.rating_key, d.rule, d.reason,
-                        json.dumps(list(d.alternatives)),
-                        json.dumps([list(s) for s in d.suggestions]), now))
+                        json.dumps(list(d.alternatives)) if d.alternatives else "[]",
+                        json.dumps([list(s) for s in d.suggestions]) if d.suggestions else "[]",
+                        now))  # most decisions have neither: no json.dumps for them
         if (old_status, old_key) != (d.status, d.rating_key):
             changed += 1
             history.append((d.track_id, now, origin, old_status, old_key, d.status,

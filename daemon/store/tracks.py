@@ -9,8 +9,13 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from daemon.store import counters
+from daemon.store.engine import bulk_cache
 
 FOLDED_THROUGH = "scrobbles_folded_through"
+REBUILD_MIN_ROWS = 100_000
+"""A fold of at least this many scrobbles, and at least as many as were folded before, drops
+the indexes of scrobble_tracks and builds them again afterwards (in the same transaction):
+one sort instead of a random B-tree insert per scrobble (1M: 1.7+0.9 s instead of 4.6 s)."""
 
 _FOLD = """
 INSERT INTO scrobbled_tracks
@@ -45,7 +50,22 @@ def fold_new_scrobbles(conn: Connection) -> int:
     newest = conn.exec_driver_sql("SELECT max(id) FROM scrobbles").scalar()
     if newest is None or newest <= through:
         return 0
-    conn.exec_driver_sql(_FOLD, (through, newest))
-    conn.exec_driver_sql(_MAP, (through, newest))
+    rebuild = newest - through >= max(REBUILD_MIN_ROWS, through)
+    with bulk_cache(conn):  # the GROUP BY sorts every new scrobble; big B-trees are touched
+        conn.exec_driver_sql(_FOLD, (through, newest))
+        indexes = _drop_indexes(conn, "scrobble_tracks") if rebuild else []
+        conn.exec_driver_sql(_MAP, (through, newest))
+        for ddl in indexes:
+            conn.exec_driver_sql(ddl)
     counters.put(conn, FOLDED_THROUGH, int(newest))
     return int(newest) - through
+
+
+def _drop_indexes(conn: Connection, table: str) -> list[str]:
+    """Drop `table`'s explicit indexes (as the migrations made them); return their DDL."""
+    rows = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL ORDER BY name", (table,)).all()
+    for name, _sql in rows:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [str(sql) for _name, sql in rows]
