@@ -203,3 +203,14 @@ def test_the_wheel_carries_the_example_configuration(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         shipped = archive.read("daemon/config/config.yaml.example").decode()
     assert shipped == (ROOT / "config.yaml.example").read_text()
+
+
+def test_a_plex_database_that_does_not_exist_is_named_so(
+    places: Roots, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "Plex" / "com.plexapp.plugins.library.db"
+    assert _init("--plex-database", str(missing)) == 0  # Plex may come later: written
+    out = capsys.readouterr().out
+    assert f"note: {missing} does not exist: check plex.database" in out
+    assert "cannot read" not in out  # not a matter of permissions
+    assert load_config("config.yaml", environ={}).plex.database == str(missing)

@@ -91,3 +91,22 @@ def test_a_pipe_closed_before_the_first_byte(store_env: dict[str, str]) -> None:
     result = _run(["status"], store_env, read=0)  # a few lines: written at exit, in one flush
     assert result.stderr == b""
     assert result.returncode == 0
+
+
+FULL = Path("/dev/full")  # every write fails with ENOSPC, as on a full disk
+
+
+@pytest.mark.skipif(not FULL.is_char_device(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("argv", [["status"], ["matches"], ["stats", "--json"],
+                                  ["export", "--format", "csv", "-"]],
+                         ids=["status", "matches", "stats", "export"])
+def test_output_to_a_full_disk_is_one_line_and_exit_1(store_env: dict[str, str],
+                                                      argv: list[str]) -> None:
+    cwd = Path(store_env["PLEXFM_STORE_DATA_DIR"]).parent
+    with FULL.open("wb") as full:
+        result = subprocess.run([sys.executable, "-m", "daemon", *argv], cwd=cwd,
+                                env=store_env, stdout=full, stderr=subprocess.PIPE,
+                                timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr.decode() == ("plexfm: cannot write the output: No space left on "
+                                      "device\n")

@@ -116,7 +116,7 @@ def test_resolve_walks_the_queue_most_played_first(
     best = first["suggestions"][0]["library_track"]
     assert f"1  Queen / {best['title']} / {best['album']} [{best['rating_key']}]" in out
     assert f"score {first['suggestions'][0]['score']}" in out
-    assert "1 track matched, 1 not in the library, 1 skipped; 1 track still wait" in out
+    assert "1 track matched, 1 not in the library, 1 skipped; 1 track still waits" in out
     after = {r["title"]: r for r in _listing(capsys)}
     assert after[first["title"]]["status"] == "manual"
     assert after[first["title"]]["rating_key"] == best["rating_key"]
@@ -133,13 +133,14 @@ def test_resolve_walks_the_queue_most_played_first(
     assert started + matches.SKIP_DAYS * 86400 - 5 <= until[0] <= time.time() + 7 * 86400
     assert sorted(history) == [("user", "manual"), ("user", "not_in_library")]
     # the skipped track stays hidden; the last one is offered; search, pick: matched
-    monkeypatch.setattr("sys.stdin", io.StringIO("x\n/\nhoppipolla\n1\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("x\n/\nhoppipolla takk\n1\n"))
     assert main(["resolve", "--stdin"]) == 0
     out = capsys.readouterr().out
-    assert "1 track wait in the queue" in out
+    assert "1 track waits in the queue" in out
     assert waiting[2]["title"] not in out
     assert "'x' is not an answer here" in out
     assert "Hoppípolla" in out
+    assert "  [1 pick, other: back] " in out  # one result: not "1-1"
     assert "that was the last one" in out
     last = {r["title"]: r for r in _listing(capsys)}[waiting[3]["title"]]
     assert (last["status"], last["rating_key"]) == ("manual", hoppipolla)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 from datetime import date
@@ -208,3 +209,37 @@ def test_every_csv_writer_uses_the_one_rule() -> None:
     assert writers  # the export and the charts
     for path in writers:
         assert "formula_safe" in path.read_text("utf-8"), path
+
+
+def test_an_export_through_a_symlink_replaces_the_file_it_names(engine: Engine,
+                                                                tmp_path: Path) -> None:
+    fill(engine, PLAYS)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "plays.csv"
+    target.write_text("old\n")
+    link = tmp_path / "plays.csv"
+    link.symlink_to(target)
+    assert export(engine, SETTINGS, link, "csv").rows == len(PLAYS)
+    assert link.is_symlink()  # the link stays a link...
+    assert target.read_text().startswith(",".join(COLUMNS))  # ...to the new export
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["plays.csv"]
+
+
+def test_an_export_into_a_fifo_writes_into_it_and_leaves_it_a_fifo(engine: Engine,
+                                                                   tmp_path: Path) -> None:
+    """Not replaced by a regular file: neither a FIFO nor a device such as /dev/stdout (a
+    root plexfm would otherwise put a file in /dev)."""
+    import stat
+
+    fill(engine, PLAYS)
+    fifo = tmp_path / "plays.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # open first: the export never waits
+    try:
+        assert export(engine, SETTINGS, fifo, "csv").rows == len(PLAYS)  # far below 64 KiB
+        got = os.read(reader, 1 << 20).decode()
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert got.count("\n") == len(PLAYS) + 1  # the header and every play
+    assert not list(tmp_path.glob("*partial*"))

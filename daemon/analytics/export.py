@@ -136,14 +136,23 @@ def _shape(raw: pd.DataFrame, s: AnalyticsSettings, genres: pd.DataFrame) -> pd.
 def export(engine: Engine, s: AnalyticsSettings, path: Path, fmt: str, *,
            since: date | None = None, user: str | None = None, chunk: int = CHUNK
            ) -> ExportResult:
-    """Write the export to `path` in `fmt` (csv, parquet or ndjson); return how many rows."""
+    """Write the export to `path` in `fmt` (csv, parquet or ndjson); return how many rows.
+
+    A file is written next to itself and moved over the old one when complete (a symlink's
+    file, the link staying); what is not a file (a FIFO, a device such as /dev/stdout) is
+    written into, never replaced."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    partial = path.with_name(f".{path.name}.partial")
+    if path.exists() and not path.is_file():  # both follow symlinks
+        with path.open("wb") as handle:
+            rows = write_export(engine, s, handle, fmt, since=since, user=user, chunk=chunk)
+        return ExportResult(path, fmt, rows)
+    target = Path(os.path.realpath(path))
+    partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("wb") as handle:
             rows = write_export(engine, s, handle, fmt, since=since, user=user, chunk=chunk)
-        os.replace(partial, path)
+        os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return ExportResult(path, fmt, rows)

@@ -20,7 +20,14 @@ import yaml
 
 from daemon import app
 from daemon.cli import analytics, apply, doctor, ingest, matching, resolve, service
-from daemon.cli.exits import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from daemon.cli.exits import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    OUTPUT_ERRNOS,
+    output_failed,
+)
 from daemon.cli.init import cmd_init
 from daemon.cli.parser import build_parser
 from daemon.config import Config, load_config
@@ -70,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return EXIT_OK
+    except OSError as exc:
+        if exc.filename is not None or exc.errno not in OUTPUT_ERRNOS:
+            raise
+        print(output_failed(exc), file=sys.stderr)
+        _discard_stdout()
+        return EXIT_FAILURE
     return status
 
 

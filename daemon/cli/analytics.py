@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from daemon import app
-from daemon.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from daemon.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, output_failed
 from daemon.logs import plural
 
 # export formats by file name extension (plexfm export infers --format from OUT)
@@ -65,9 +65,15 @@ def cmd_export(args: argparse.Namespace, application: app.App) -> int:
     settings = AnalyticsSettings.from_config(application.config)
     if args.out == STDOUT:
         sys.stdout.flush()
-        rows = write_export(application.engine, settings, sys.stdout.buffer, fmt,
-                            since=args.since, user=args.user)
-        sys.stdout.buffer.flush()
+        try:
+            rows = write_export(application.engine, settings, sys.stdout.buffer, fmt,
+                                since=args.since, user=args.user)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise  # the reader stopped early: quiet (cli.main)
+        except OSError as exc:  # one large write per chunk: stdout's buffer keeps nothing
+            print(output_failed(exc), file=sys.stderr)
+            return EXIT_FAILURE
         print(f"wrote {plural(rows, 'play')} to stdout ({fmt})", file=sys.stderr)
         return EXIT_OK
     try:

@@ -119,7 +119,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     notes: list[str] = []
     database = args.plex_database or _choose_database(find_databases(search_roots()), notes)
-    if database is not None and not os.access(database, os.R_OK):
+    if database is not None and not database.exists():
+        notes.append(f"{database} does not exist: check plex.database")
+    elif database is not None and not os.access(database, os.R_OK):
         notes.append(f"plexfm cannot read {database} as this user: run it as a user that can "
                      "(e.g. in Plex's group)")
     user = _ask(args.lastfm_user, "last.fm user name: ", hidden=False)

@@ -104,7 +104,8 @@ class Resolver:
                 if not rows:
                     self._say("nothing waits in the queue")
                     return
-                self._say(f"{plural(total, 'track')} wait in the queue, most played first. "
+                self._say(f"{plural(total, 'track')} {_verb(total, 'wait')} in the queue, "
+                          "most played first. "
                           f"Keys: 1-5 accept a suggestion, n not in library, s skip for "
                           f"{matches.SKIP_DAYS} days, / search the library, q quit.")
             self._left = total
@@ -128,7 +129,7 @@ class Resolver:
                       f"{plural(s['track']['plays'], 'play')}, score {s['score']}")
         if not choices:
             self._say("    (no suggestions: / searches the library)")
-        span = f"1-{len(choices)} accept, " if choices else ""
+        span = f"{_keys(len(choices))} accept, " if choices else ""
         while True:
             key = self._keys.key(f"  [{span}n not in library, s skip, / search, q quit] ")
             if key in ("q", ""):
@@ -163,7 +164,7 @@ class Resolver:
             return None
         for i, track in enumerate(found, 1):
             self._say(f"    {i}  {library_name(track)}  {plural(track['plays'], 'play')}")
-        key = self._keys.key(f"  [1-{len(found)} pick, other: back] ")
+        key = self._keys.key(f"  [{_keys(len(found))} pick, other: back] ")
         if key.isdigit() and 1 <= int(key) <= len(found):
             return found[int(key) - 1]
         return None
@@ -187,9 +188,19 @@ class Resolver:
         self._say()
         self._say(f"{plural(c['matched'], 'track')} matched, {c['not_in_library']:,} not in "
                   f"the library, {c['skipped']:,} skipped; {plural(self._left, 'track')} "
-                  "still wait")
+                  f"still {_verb(self._left, 'wait')}")
         if c["matched"] or c["not_in_library"]:
             self._say("your decisions reach Plex at the next apply (the service's window, or "
                       "plexfm apply --now)")
         if any(c.values()):
             pagestats.refresh(self._engine, users)
+
+
+def _verb(count: int, verb: str) -> str:
+    """The verb agreeing with `count` things: "1 track waits", "2 tracks wait"."""
+    return f"{verb}s" if count == 1 else verb
+
+
+def _keys(count: int) -> str:
+    """The number keys that choose one of `count` lines: "1", "1-5"."""
+    return "1" if count == 1 else f"1-{count}"

@@ -10,6 +10,8 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from daemon.store.tables import job_runs
 
+DRY_RUN = "dry-run"  # counts["mode"] of a run that wrote nothing (apply --dry-run)
+
 
 @dataclass(frozen=True)
 class JobRun:
@@ -58,9 +60,14 @@ def cancel_if_running(conn: Connection, run_id: int, finished_at: float, error: 
     return bool(result.rowcount)
 
 
-def latest(conn: Connection) -> dict[str, JobRun]:
-    """The newest run of every job, by job name."""
-    newest = select(func.max(job_runs.c.id)).group_by(job_runs.c.job).scalar_subquery()
+def latest(conn: Connection, *, real_only: bool = False) -> dict[str, JobRun]:
+    """The newest run of every job, by job name (`real_only`: dry runs, which write nothing,
+    left out)."""
+    runs = select(func.max(job_runs.c.id))
+    if real_only:
+        runs = runs.where(func.coalesce(func.json_extract(job_runs.c.counts, "$.mode"), "")
+                          != DRY_RUN)
+    newest = runs.group_by(job_runs.c.job).scalar_subquery()
     rows = conn.execute(select(job_runs).where(job_runs.c.id.in_(newest))).mappings()
     return {
         row["job"]: JobRun(

@@ -244,12 +244,38 @@ def summary(conn: Connection) -> dict[str, Any]:
     reconciliation with Plex's database (the counts are true as of then)."""
     applied_count = conn.exec_driver_sql("SELECT count(*) FROM applied_plays").scalar_one()
     already = conn.exec_driver_sql("SELECT count(*) FROM plays_in_plex").scalar_one()
-    last = conn.exec_driver_sql(
-        "SELECT id, started_at, finished_at, mode, state, added, removed, already_in_plex,"
-        " backup, note FROM apply_batches ORDER BY id DESC LIMIT 1").mappings().first()
     check = conn.exec_driver_sql(
         "SELECT checked_at, source, present, forgotten, natives_gone FROM ledger_checks"
         " ORDER BY id DESC LIMIT 1").mappings().first()
     return {"applied_plays": int(applied_count), "already_in_plex": int(already),
-            "last_apply": dict(last) if last else None,
+            "last_apply": last_apply(conn),
             "last_check": dict(check) if check else None}
+
+
+# the start of the job run (apply or revert, not a dry run) during which a batch started: its
+# batches are that apply's transactions (a live apply writes `apply.live_batch` plays in each)
+_RUN_START = """
+SELECT max(r.started_at) FROM job_runs r WHERE r.job IN ('apply', 'revert')
+AND coalesce(json_extract(r.counts, '$.mode'), '') != 'dry-run'
+AND r.started_at <= ?1 AND (r.finished_at IS NULL OR r.finished_at >= ?1)
+"""
+
+
+def last_apply(conn: Connection) -> dict[str, Any] | None:
+    """The newest apply as a whole: the batches written during the job run of the newest batch
+    (that batch alone when no run holds it), with their sums, their number (`transactions`),
+    the run's backup, and the state, mode and note of the last one."""
+    last = conn.exec_driver_sql(
+        "SELECT id, started_at, finished_at, mode, state, backup, note FROM apply_batches"
+        " ORDER BY id DESC LIMIT 1").mappings().first()
+    if last is None:
+        return None
+    since = conn.exec_driver_sql(_RUN_START, (last["started_at"],)).scalar()
+    rows = conn.exec_driver_sql(
+        "SELECT started_at, added, removed, already_in_plex, backup FROM apply_batches"
+        " WHERE id <= ? AND started_at >= ? ORDER BY id",
+        (last["id"], last["started_at"] if since is None else since)).all()
+    return {**last, "started_at": rows[0][0], "transactions": len(rows),
+            "added": sum(r[1] for r in rows), "removed": sum(r[2] for r in rows),
+            "already_in_plex": sum(r[3] for r in rows),
+            "backup": next((r[4] for r in rows if r[4]), None)}

@@ -25,7 +25,7 @@ def collect_status(
         stats = scrobble_queries.stats(conn)
         quarantined = scrobble_queries.quarantined(conn)
         state = syncstate.load(conn, user)
-        runs = jobruns.latest(conn)
+        runs = jobruns.latest(conn, real_only=True)  # a dry run is not the job's last run
         by_status = matches.status_counts(conn)
         queue = pagestats.queue_count(conn, datetime.now(UTC).timestamp())
         library_tracks = library_store.count(conn)
@@ -98,8 +98,10 @@ def format_status(status: dict[str, Any]) -> str:
     ]
     last = status["last_apply"]
     if last:
+        several = last.get("transactions", 1) > 1
         lines.append(f"last apply: {last['state']} at {when(last['started_at'])} ({last['mode']}"
-                     f", +{last['added']:,} / -{last['removed']:,})")
+                     f", +{last['added']:,} / -{last['removed']:,}"
+                     + (f" in {last['transactions']:,} transactions)" if several else ")"))
     for name, run in status["jobs"].items():
         suffix = f" ({run['error']})" if run["error"] else ""
         lines.append(f"job {name}: {run['outcome']} at {when(run['started_at'])}{suffix}")

@@ -122,8 +122,9 @@ class Actions:
             old = matches.undo(conn, track_id)
         self._trigger("match")
         self._changed()
-        return Outcome(f"Forgot the decision for {_name(track)}" + (f" (was {old[0]})" if old
-                       else ""), {"track_id": track_id, "was": old[0] if old else None})
+        was = f" (was {old[0].replace('_', ' ')})" if old else ""
+        return Outcome(f"Forgot the decision for {_name(track)}{was}",
+                       {"track_id": track_id, "was": old[0] if old else None})
 
     def bulk_accept(self, min_score: int, artist: str = "") -> Outcome:
         """Accept the top suggestion of every queued track scoring at least `min_score`."""

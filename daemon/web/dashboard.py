@@ -70,7 +70,7 @@ JOB_NOTES = {
     "import": "reads export files (plexfm import)",
 }
 QUIET_JOBS = frozenset({"tags", "plex-watch"})  # their runs leave the page's counts alone
-DRY_RUN = "dry-run"
+DRY_RUN = jobruns.DRY_RUN
 
 
 def _when(value: datetime | None) -> float | None:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, render_template, request
 
+from daemon.logs import plural
 from daemon.web import api, params, queries
 
 bp = Blueprint("pages", __name__)
@@ -74,7 +75,7 @@ def helpers(state: Any) -> None:
     """Template globals (visible in imported macros too)."""
     state.app.jinja_env.globals.update(
         nav=NAV, when=when, ago=ago, num=num, page_url=page_url, status_label=STATUS_LABELS,
-        here=here)
+        here=here, plural=plural)
 
 
 @bp.get("/")

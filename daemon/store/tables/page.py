@@ -33,7 +33,7 @@ library_plays = Table(
 
 # migration 8: the status page's per-track count of plays written to Plex (cached); its
 # expression index ix_matches_queued_top_score is not declared here (SQLAlchemy cannot
-# reflect expression indexes, so the schema test compares what it can see)
+# reflect expression indexes; the schema test finds it in sqlite_master)
 track_written = Table(
     "track_written",
     metadata,
