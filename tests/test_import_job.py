@@ -56,6 +56,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ("pano-scrobbles.jsonl", 2),
     ("listenbrainz-import-payload.json", 2),
 ])
+@pytest.mark.reliability("input", "bad export files")
 def test_files_once_read_as_another_format_are_imported(
     env: Path, capsys: pytest.CaptureFixture[str], name: str, plays: int
 ) -> None:
@@ -67,6 +68,7 @@ def test_files_once_read_as_another_format_are_imported(
     engine.dispose()
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_a_file_that_gives_no_play_is_refused_with_exit_1(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -83,6 +85,7 @@ def test_a_file_that_gives_no_play_is_refused_with_exit_1(
     assert "imported 2 file(s): 14 rows read, 6 new" in captured.out
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_a_file_of_podcasts_only_is_refused_saying_why(tmp_path: Path, engine: Engine) -> None:
     path = tmp_path / "Streaming_History_Audio_2024_0.json"
     episode = ('{"ts": "2024-01-01T10:00:00Z", "ms_played": 600000, "master_metadata_track_name":'
@@ -105,6 +108,7 @@ def test_import_warnings_are_printed(env: Path, capsys: pytest.CaptureFixture[st
     assert f"warning: {log}: timestamps are the player's local time (#TZ/UNKNOWN)" in err
 
 
+@pytest.mark.reliability("input", "bad export files")
 def test_a_player_clock_reset_is_reported_with_its_lines(tmp_path: Path, engine: Engine) -> None:
     lines = ["#AUDIOSCROBBLER/1.1", "#TZ/UTC", "#CLIENT/Rockbox ipodvideo $Revision$"]
     start_2014, start_2000, start_2015 = utc(2014, 3, 1), utc(2000, 1, 1), utc(2015, 6, 1)

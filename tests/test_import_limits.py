@@ -17,6 +17,8 @@ from daemon.importers.registry import detect_format, read_export
 from daemon.importers.report import ImportReport
 from daemon.scrobble import Scrobble
 
+pytestmark = pytest.mark.reliability("input", "bad export files")
+
 HUGE = 3 * 1024 * 1024  # a 3 MB name: over the line, element and field caps
 
 
