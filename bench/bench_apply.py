@@ -141,7 +141,9 @@ def _settings_changes(before: Path, after: Path) -> tuple[list[tuple[Any, ...]],
     (view_count, last_viewed_at, updated_at, id) updates, full new rows, deleted ids."""
     conn = sqlite3.connect(f"{after.as_uri()}?mode=ro", uri=True)
     try:
-        conn.execute("ATTACH ? AS b", (f"{before.as_uri()}?mode=ro",))
+        # the cached pristine fixture is never written: read it without locks or side files
+        immutable = "&immutable=1" if before.parent == OUT else ""
+        conn.execute("ATTACH ? AS b", (f"{before.as_uri()}?mode=ro{immutable}",))
         updated = conn.execute(
             "SELECT a.view_count, a.last_viewed_at, a.updated_at, a.id FROM"
             " main.metadata_item_settings a JOIN b.metadata_item_settings p ON p.id = a.id"

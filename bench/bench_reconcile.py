@@ -99,6 +99,7 @@ def _load() -> str:
 def floor(engine_url: str) -> float:
     """Seconds of the pandas/rapidfuzz work alone on the job's own frames."""
     from daemon.matching import match_exact, suggest
+    from daemon.matching.frames import prepare_library
 
     engine = open_store(engine_url)
     with engine.connect() as conn:
@@ -106,9 +107,10 @@ def floor(engine_url: str) -> float:
         library = reconcile.library_frame(conn)
     engine.dispose()
     started = time.perf_counter()
-    decided = match_exact(targets, library)
+    prepared = prepare_library(library)  # once, as the job does
+    decided = match_exact(targets, library, prepared=prepared)
     queued = decided["status"] == "queued"
-    suggest(targets[queued], library)
+    suggest(targets[queued], library, prepared=prepared)
     return time.perf_counter() - started
 
 

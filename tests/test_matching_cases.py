@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from daemon.matching import STATUS_AUTO, STATUS_QUEUED, match_exact, suggest
+from daemon.matching.frames import prepare_library
 
 CASES_DIR = Path(__file__).parent / "fixtures" / "matching"
 CASE_FILES = ("cases.yaml", "extra_cases.yaml")
@@ -114,3 +115,18 @@ def test_batch_decides_like_single_rows() -> None:
         if single.iloc[0]["status"] == STATUS_QUEUED:
             alone = suggest(scrobbled.loc[[label]], library).iloc[0]["suggestions"]
             assert batch_suggestions.loc[label, "suggestions"] == alone
+
+
+def test_a_prepared_library_gives_the_same_decisions_and_suggestions() -> None:
+    """The library prepared once and passed to both passes (as the match job does) changes
+    nothing: the same decisions and suggestions as each pass preparing it itself."""
+    cases = [p.values[0] for p in _load()]
+    library = pd.concat([_library(c["library"]).assign(
+        rating_key=lambda f, n=n: f["rating_key"] + 1000 * n) for n, c in enumerate(cases)],
+        ignore_index=True)
+    scrobbled = pd.concat([_scrobbled(c["scrobble"]) for c in cases], ignore_index=True)
+    prepared = prepare_library(library)
+    pd.testing.assert_frame_equal(match_exact(scrobbled, library, prepared=prepared),
+                                  match_exact(scrobbled, library))
+    pd.testing.assert_frame_equal(suggest(scrobbled, library, prepared=prepared),
+                                  suggest(scrobbled, library))

@@ -155,7 +155,7 @@ class Applier:
         if revert_all:
             desired = desired.iloc[0:0]
         plan = diff(desired, self._s.accounts, applied, known)
-        ours = [int(v) for v in applied["view_id"].dropna()]
+        ours = applied["view_id"].dropna().astype("int64").tolist()
         natives: dict[tuple[int, int], list[int]] = {}
         for account in sorted(set(plan.candidates["account_id"].tolist())):
             keys = plan.candidates.loc[plan.candidates["account_id"] == account, "rating_key"]

@@ -103,7 +103,8 @@ def dedupe(
     has_native = pd.Series(
         pd.MultiIndex.from_arrays([candidates["account_id"], candidates["rating_key"]]).isin(
             played) if played else False, index=candidates.index, dtype=bool)
-    plain = candidates[~has_native]
+    # in scrobble id order, the ledger's key order: its 1M-row sort is then a merge of runs
+    plain = candidates[~has_native].sort_values("scrobble_id")
     write.extend(zip(plain["scrobble_id"].tolist(), plain["account_id"].tolist(),
                      plain["rating_key"].tolist(), plain["uts"].tolist(), strict=True))
     columns = ("scrobble_id", "account_id", "rating_key", "uts", "duration_ms")

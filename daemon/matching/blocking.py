@@ -45,9 +45,9 @@ def closest_titles(
 
     Artists absent from `idx` yield nothing; fewer than `keep` tracks yield them all.
     """
-    found = [pd.DataFrame({"sid": [], "lid": [], "score": []}, dtype=np.int64)]
+    empty = pd.DataFrame({"sid": [], "lid": [], "score": []}, dtype=np.int64)
     if rows.empty:
-        return found[0]
+        return empty
     lib_sorted = idx.sort_values("artist", kind="stable")
     l_names, l_lid = lib_sorted["artist"].to_numpy(), lib_sorted.index.to_numpy()
     l_key, l_base = lib_sorted["title_key"].to_numpy(), lib_sorted["title_base"].to_numpy()
@@ -58,19 +58,26 @@ def closest_titles(
     q_end = np.r_[q_start[1:], len(rows)]
     l_start = np.searchsorted(l_names, q_names[q_start], side="left")
     l_end = np.searchsorted(l_names, q_names[q_start], side="right")
+    # arrays per artist, one frame at the end: a DataFrame per artist and their concat were
+    # ~0.9 s of a 100,000-track match
+    sids: list[np.ndarray] = []
+    lids: list[np.ndarray] = []
+    found: list[np.ndarray] = []
     for qa, qb, la, lb in zip(q_start, q_end, l_start, l_end, strict=True):
         if la == lb:
             continue
         scores = title_scores(q_key[qa:qb], q_base[qa:qb], l_key[la:lb], l_base[la:lb])
         top = min(keep, lb - la)
         best = np.argpartition(-scores, top - 1, axis=1)[:, :top]
-        found.append(
-            pd.DataFrame(
-                {
-                    "sid": np.repeat(q_sid[qa:qb], top),
-                    "lid": l_lid[la:lb][best.ravel()],
-                    "score": np.take_along_axis(scores, best, axis=1).ravel(),
-                }
-            )
-        )
-    return pd.concat(found, ignore_index=True).astype(np.int64)
+        sids.append(np.repeat(q_sid[qa:qb], top))
+        lids.append(l_lid[la:lb][best.ravel()])
+        found.append(np.take_along_axis(scores, best, axis=1).ravel())
+    if not sids:
+        return empty
+    return pd.DataFrame(
+        {
+            "sid": np.concatenate(sids).astype(np.int64),
+            "lid": np.concatenate(lids).astype(np.int64),
+            "score": np.concatenate(found).astype(np.int64),
+        }
+    )

@@ -173,14 +173,20 @@ def _literal_similarity(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame)
 
 
 def suggest(
-    queued: pd.DataFrame, library: pd.DataFrame, limit: int = SUGGESTION_LIMIT
+    queued: pd.DataFrame,
+    library: pd.DataFrame,
+    limit: int = SUGGESTION_LIMIT,
+    *,
+    prepared: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return, per queued row (same index), `suggestions`: up to `limit` (rating_key, score).
 
     Best first; scores are ints 0-100, deterministic, ties broken by the lower rating_key;
     suggestions below MIN_SUGGESTION_SCORE are left out (the list may be empty).
+    `prepared`: `prepare_library(library)` when the caller has it already.
     """
-    s, lib = prepare_scrobbled(queued), prepare_library(library)
+    s = prepare_scrobbled(queued)
+    lib = prepare_library(library) if prepared is None else prepared
     idx = artist_index(lib)
     keep = max(ARTIST_BLOCK_TOP, limit)
     blocks = [

@@ -77,6 +77,7 @@ def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
     columns = ["scrobble_id", "user", "uts", "rating_key", "duration_ms"]
+    users = list(dict.fromkeys(users))
     if not users:
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns}).astype(
             {"user": object, "duration_ms": "float64"})
@@ -91,10 +92,9 @@ def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
     at = pd.Index(tracks[:, 0]).get_indexer(pd.Index(plays[:, 3]))  # -1: the track is not matched
     keep = at >= 0
     plays, at = plays[keep], at[keep]
-    names = np.empty(len(users), dtype=object)
-    names[:] = list(users)
-    return pd.DataFrame({"scrobble_id": plays[:, 0],  # object dtype: no pyarrow strings
-                         "user": pd.Series(names[plays[:, 1]], dtype=object),
+    # the user as a categorical: mapping users to accounts is then per user, not per play
+    return pd.DataFrame({"scrobble_id": plays[:, 0],
+                         "user": pd.Categorical.from_codes(plays[:, 1], pd.Index(users)),
                          "uts": plays[:, 2], "rating_key": tracks[at, 1],
                          "duration_ms": durations[at]}, columns=columns)
 
