@@ -8,9 +8,23 @@ rule of every source, 0 < uts <= now + 1 day (`daemon.scrobble.uts_in_range`).
 
 from __future__ import annotations
 
+import msgspec
+
 from daemon.importers.limits import MAX_FIELD_CHARS
 from daemon.importers.report import RowError
 from daemon.scrobble import UNDATED, uts_in_range
+
+_DECODE = msgspec.json.Decoder()
+
+
+def json_line(text: str) -> object:
+    """One line of a JSON-lines file, decoded; a line that is no JSON is its row's problem."""
+    try:
+        return _DECODE.decode(text)
+    except msgspec.DecodeError as exc:
+        raise RowError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise RowError("invalid JSON: nested too deeply") from None
 
 
 def show(value: object) -> str:

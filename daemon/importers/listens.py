@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import re
 
-import msgspec
-
 from daemon.importers import fields
 from daemon.importers.report import RowError
 from daemon.scrobble import Scrobble
 
-_DECODE = msgspec.json.Decoder()
 _KEY = re.compile(r'"(?:listened_at|track_metadata)"\s*:')
 _LASTFM_KEY = re.compile(r'"(?:recenttracks|track|#text)"\s*:')
 
@@ -44,13 +41,7 @@ def listen(obj: object, now: float) -> Scrobble:
 
 def listen_line(text: str, now: float) -> Scrobble:
     """One line of a .jsonl export."""
-    try:
-        obj = _DECODE.decode(text)
-    except msgspec.DecodeError as exc:
-        raise RowError(f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise RowError("invalid JSON: nested too deeply") from None
-    return listen(obj, now)
+    return listen(fields.json_line(text), now)
 
 
 def listen_first(text: str) -> bool:

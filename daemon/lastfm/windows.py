@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -73,9 +73,8 @@ class SyncCounts:
     merged: int = 0  # plays another source (an import, ListenBrainz) had stored already
 
     def merge(self, other: SyncCounts) -> None:
-        for name in ("pages", "fetched", "added", "skipped", "windows", "refetched_windows",
-                     "merged"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 class WindowSync:

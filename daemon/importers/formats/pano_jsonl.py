@@ -9,8 +9,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
-
 from daemon.importers import fields
 from daemon.importers.limits import open_regular
 from daemon.importers.report import ImportReport, LeftOut, RowError, emit
@@ -19,16 +17,10 @@ from daemon.importers.text import lines, numbered
 from daemon.scrobble import Scrobble
 
 KEY = re.compile(r'"timeMs"\s*:')
-_DECODE = msgspec.json.Decoder()
 
 
 def _line(text: str, now: float) -> Scrobble:
-    try:
-        obj = _DECODE.decode(text)
-    except msgspec.DecodeError as exc:
-        raise RowError(f"invalid JSON: {exc}") from None
-    except RecursionError:
-        raise RowError("invalid JSON: nested too deeply") from None
+    obj = fields.json_line(text)
     if not isinstance(obj, dict):
         raise RowError("not a JSON object")
     event = obj.get("event", "scrobble")
