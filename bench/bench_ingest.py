@@ -71,7 +71,7 @@ def floor(url: str, n: int, tmp: Path) -> dict[str, Any]:
     """Decode + executemany floor for the same history (see the module docstring)."""
     import requests
 
-    from daemon.lastfm.client import _fast_recent_tracks
+    from daemon.lastfm.pages import fast_recent_tracks
     from daemon.scrobble import with_ordinals
     from daemon.store.engine import open_store, write
     from daemon.store.scrobbles import _INSERT
@@ -86,7 +86,7 @@ def floor(url: str, n: int, tmp: Path) -> dict[str, Any]:
         for page in range(1, -(-n // 1000) + 1):
             body = session.post(url, data={**form, "page": str(page)}, timeout=60).content
             started = time.perf_counter()
-            parsed = _fast_recent_tracks(body, 200, USER, "floor")
+            parsed = fast_recent_tracks(body, 200, USER, "floor", time.time())
             decode_s += time.perf_counter() - started
             assert parsed is not None  # the fake serves well-formed pages
             now = int(time.time())
