@@ -101,7 +101,7 @@ def serve(db: Path, ready: Path, pull_every: float) -> int:
     """Child process: the real service (web + scheduler) over the store, until SIGTERM."""
     import logging
 
-    from daemon.config import WebConfig
+    from daemon.config.sections import WebConfig
     from daemon.reconcile.worker import match_in_worker
     from daemon.scrobble import Scrobble, with_ordinals
     from daemon.service import process as service
