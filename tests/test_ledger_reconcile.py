@@ -112,7 +112,8 @@ def test_a_native_play_counted_n_times_needs_n_history_rows(
 ) -> None:
     t = TRACKS
     natives = [(t[0].id, 1, FAR), (t[1].id, 1, FAR + 100), (t[2].id, 1, FAR + 200),
-               (t[2].id, 1, FAR + 200), (t[4].id, 1, FAR + 400), (t[5].id, 1, FAR + 500)]
+               (t[2].id, 1, FAR + 200), (t[4].id, 1, FAR + 400), (t[5].id, 1, FAR + 500),
+               (t[7].id, 1, FAR + 700)]
     db = setup(tmp_path, engine, [scrobble(t[6], T0)], natives=natives, legacy=legacy)
     applier(engine, db, tmp_path).run(force_window=True)
     claims = [
@@ -125,6 +126,7 @@ def test_a_native_play_counted_n_times_needs_n_history_rows(
         (907, 999_999, FAR, False),  # the track is not in Plex: not judged
         (908, t[4].id, FAR + 400, True),  # the row is another account's now
         (909, t[5].id, FAR + 500, True),  # the row is no track's play now
+        (910, t[7].id, FAR + 700, False),  # the track has no guid now: not judged
     ]
     with write(engine) as conn:
         ledger.record_in_plex(conn, [(sid, 1, key, at) for sid, key, at, _gone in claims])
@@ -133,6 +135,9 @@ def test_a_native_play_counted_n_times_needs_n_history_rows(
         for key, change in ((t[4].id, "account_id = 2"), (t[5].id, "metadata_type = 9")):
             plex.execute(f"UPDATE metadata_item_views SET {change} WHERE guid ="
                          " (SELECT guid FROM metadata_items WHERE id = ?)", (key,))
+        for when in ("before", "after"):  # ICU triggers plain SQLite cannot run (Plex can)
+            plex.execute(f"DROP TRIGGER fts4_metadata_titles_{when}_update_icu")
+        plex.execute("UPDATE metadata_items SET guid = '' WHERE id = ?", (t[7].id,))
     finally:
         plex.close()
     gone = {sid for sid, _k, _at, is_gone in claims if is_gone}
@@ -192,3 +197,24 @@ def test_recover_without_an_unfinished_batch_reads_nothing_more(
         monkeypatch.setattr(ledger, name, refused)
     monkeypatch.setattr(history, "views_after", refused)
     assert recovery.recover(engine, db, {"alice": 1}) == 0
+
+
+def test_a_store_in_memory_is_checked_too(tmp_path: Path) -> None:
+    """A store with no file (an in-memory SQLite URL) is compared from a copy of its bytes."""
+    from daemon.store.engine import open_store
+
+    engine = open_store("sqlite://")
+    try:
+        db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0), scrobble(TRACKS[1], T0 + 60)])
+        applier(engine, db, tmp_path).run(force_window=True)
+        with engine.connect() as conn:
+            first = conn.exec_driver_sql("SELECT min(view_id) FROM applied_plays").scalar_one()
+        plex = _plex(db)
+        try:
+            plex.execute("DELETE FROM metadata_item_views WHERE id = ?", (first,))
+        finally:
+            plex.close()
+        assert recovery.reconcile(engine, db, "apply") == {"forgotten": 1, "natives_gone": 0}
+        assert len(_ledger_ids(engine, "applied_plays")) == 1
+    finally:
+        engine.dispose()
