@@ -106,10 +106,13 @@ def test_exactly_the_rows_no_longer_as_written_are_forgotten(
     assert check["present"] == len(rows) - len(expected) - 1  # the api-mode mark has no row
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["integer", "legacy"])
+@pytest.mark.parametrize(("legacy", "time_index"), [(False, True), (False, False), (True, True)],
+                         ids=["integer", "integer-no-time-index", "legacy"])
 def test_a_native_play_counted_n_times_needs_n_history_rows(
-    tmp_path: Path, engine: Engine, legacy: bool
+    tmp_path: Path, engine: Engine, legacy: bool, time_index: bool
 ) -> None:
+    """Each case in both query forms: plays found by the time index, or by the guid index
+    (a database without the time index, or with text timestamps)."""
     t = TRACKS
     natives = [(t[0].id, 1, FAR), (t[1].id, 1, FAR + 100), (t[2].id, 1, FAR + 200),
                (t[2].id, 1, FAR + 200), (t[4].id, 1, FAR + 400), (t[5].id, 1, FAR + 500),
@@ -138,6 +141,8 @@ def test_a_native_play_counted_n_times_needs_n_history_rows(
         for when in ("before", "after"):  # ICU triggers plain SQLite cannot run (Plex can)
             plex.execute(f"DROP TRIGGER fts4_metadata_titles_{when}_update_icu")
         plex.execute("UPDATE metadata_items SET guid = '' WHERE id = ?", (t[7].id,))
+        if not time_index:
+            plex.execute("DROP INDEX index_metadata_item_views_on_viewed_at")
     finally:
         plex.close()
     gone = {sid for sid, _k, _at, is_gone in claims if is_gone}

@@ -36,11 +36,21 @@ WHERE v.id IS NULL ORDER BY o.key
 _NATIVES_GONE = """
 WITH c(key, account_id, rating_key, viewed_at) AS ({claims})
 SELECT key FROM (SELECT c.key, row_number() OVER (PARTITION BY c.account_id, c.rating_key,
-c.viewed_at ORDER BY c.key) AS nth, (SELECT count(*) FROM main.metadata_item_views v
+c.viewed_at ORDER BY c.key) AS nth, (SELECT count(*) FROM main.metadata_item_views v {by}
 WHERE v.guid = t.guid AND v.account_id = c.account_id AND v.metadata_type = ?
-AND {epoch} = c.viewed_at) AS present
+AND {near}{epoch} = c.viewed_at) AS present
 FROM c JOIN main.metadata_items t ON t.id = c.rating_key WHERE coalesce(t.guid, '') != '')
 WHERE nth > present ORDER BY key
+"""
+# Integer timestamps: CAST(viewed_at AS INTEGER) = n implies n - 1 < viewed_at < n + 1, so that
+# range (implied, never narrowing) lets the time index find a play's one or two rows, where
+# the guid index gives every play of the track, each row then read (0.23 -> 0.07 s for
+# 17,824 claims against a 1M-row history)
+_NEAR = "v.viewed_at > c.viewed_at - 1 AND v.viewed_at < c.viewed_at + 1 AND "
+_TIME_INDEX = """
+SELECT il.name FROM pragma_index_list('metadata_item_views', 'main') il WHERE il.partial = 0
+AND (SELECT ix.name = 'viewed_at' AND ix.coll = 'BINARY' FROM
+     pragma_index_xinfo(il.name, 'main') ix WHERE ix.seqno = 0)
 """
 
 
@@ -112,8 +122,11 @@ def ledger_mismatches(path: Path, ledger: Path | bytes, written: str, claims: st
             at = "plexfm_db_time(o.viewed_at)"
         gone = conn.execute(_VIEWS_GONE.format(written=written, at=at), (TRACK_TYPE,))
         keys = [int(r[0]) for r in gone]
+        index = conn.execute(_TIME_INDEX).fetchone() if mode == INTEGER_MODE else None
+        by, near = (f'INDEXED BY "{index[0]}"', _NEAR) if index else ("", "")
         natives = conn.execute(_NATIVES_GONE.format(
-            claims=claims, epoch=epoch_sql(mode, "v.viewed_at")), (TRACK_TYPE,))
+            claims=claims, by=by, near=near, epoch=epoch_sql(mode, "v.viewed_at")),
+            (TRACK_TYPE,))
         return keys, [int(r[0]) for r in natives]
 
     return ReadOnlyDatabase(path, busy_timeout_ms=busy_timeout_ms).read(compare, setup=attach)
