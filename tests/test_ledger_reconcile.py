@@ -223,3 +223,15 @@ def test_a_store_in_memory_is_checked_too(tmp_path: Path) -> None:
         assert len(_ledger_ids(engine, "applied_plays")) == 1
     finally:
         engine.dispose()
+
+
+def test_a_wrong_plex_database_is_named_in_one_line(tmp_path: Path, engine: Engine) -> None:
+    from daemon.errors import PlexWriteError
+
+    with pytest.raises(PlexWriteError, match=r"^Plex's database not found: "):
+        recovery.reconcile(engine, tmp_path / "nowhere.db", "apply")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE metadata_items (id INTEGER)").connection.close()
+    with pytest.raises(PlexWriteError, match=r"^not a Plex library database: .*other\.db \(no "
+                                             r"metadata_item_settings, metadata_item_views\)$"):
+        recovery.reconcile(engine, other, "apply")

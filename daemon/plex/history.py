@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from daemon.plex.backup import as_plex_error, open_plex_db
+from daemon.errors import PlexWriteError
+from daemon.plex.backup import PLEX_TABLES, as_plex_error, open_plex_db
 from daemon.plex.readonly import ReadOnlyDatabase
 from daemon.plex.timestamps import INTEGER_MODE, detect_timestamp_mode, epoch_sql, to_db_time
 
@@ -106,6 +107,9 @@ def ledger_mismatches(path: Path, ledger: Path | bytes, written: str, claims: st
     counted: n rows naming the same play need n history rows; a track no longer in Plex is
     not judged (its rows are never reported)."""
 
+    if not Path(path).is_file():  # the first read of Plex's database in an apply: its words
+        raise PlexWriteError(f"Plex's database not found: {path}")
+
     def attach(conn: sqlite3.Connection) -> None:
         if isinstance(ledger, bytes):
             conn.execute(f"ATTACH DATABASE ':memory:' AS {LEDGER}")
@@ -115,6 +119,10 @@ def ledger_mismatches(path: Path, ledger: Path | bytes, written: str, claims: st
                          (f"{Path(ledger).absolute().as_uri()}?mode=ro",))
 
     def compare(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
+        tables = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master")}
+        missing = [t for t in PLEX_TABLES if t not in tables]
+        if missing:
+            raise PlexWriteError(f"not a Plex library database: {path} (no {', '.join(missing)})")
         mode = detect_timestamp_mode(conn)
         at = "o.viewed_at"  # compared in the database's own time convention
         if mode != INTEGER_MODE:
