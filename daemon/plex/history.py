@@ -126,12 +126,18 @@ def ledger_mismatches(path: Path, ledger: Path | bytes, written: str, claims: st
         mode = detect_timestamp_mode(conn)
         at = "o.viewed_at"  # compared in the database's own time convention
         if mode != INTEGER_MODE:
-            conn.create_function("plexfm_db_time", 1, to_db_time(mode), deterministic=True)
+            to_db = to_db_time(mode)
+            conn.create_function("plexfm_db_time", 1,
+                                 lambda t: None if t is None else to_db(int(t)),
+                                 deterministic=True)
             at = "plexfm_db_time(o.viewed_at)"
         gone = conn.execute(_VIEWS_GONE.format(written=written, at=at), (TRACK_TYPE,))
         keys = [int(r[0]) for r in gone]
         index = conn.execute(_TIME_INDEX).fetchone() if mode == INTEGER_MODE else None
-        by, near = (f'INDEXED BY "{index[0]}"', _NEAR) if index else ("", "")
+        by, near = "", ""
+        if index is not None:
+            name = str(index[0]).replace('"', '""')
+            by, near = f'INDEXED BY "{name}"', _NEAR
         natives = conn.execute(_NATIVES_GONE.format(
             claims=claims, by=by, near=near, epoch=epoch_sql(mode, "v.viewed_at")),
             (TRACK_TYPE,))
