@@ -12,7 +12,9 @@ The ledger and Plex's database are two files; they drift apart in two ways:
    is forgotten, so the next apply writes that play again and no revert ever deletes the row
    now under that id; every "already in Plex" record whose native play is gone is forgotten
    too, so that scrobble is checked again. Each reconciliation is recorded: the status
-   page's written count is true as of the last one.
+   page's written count is true as of the last one. The comparison runs inside SQLite, the
+   store attached read-only to a read-only connection to Plex's database
+   (`history.ledger_mismatches`): a million ledger rows never pass through Python.
 """
 
 from __future__ import annotations
@@ -65,12 +67,9 @@ def recover(engine: Engine, database: Path, accounts: Mapping[str, int]) -> int:
 def reconcile(engine: Engine, database: Path, source: str) -> dict[str, int]:
     """Forget what Plex's database no longer holds (see the module doc); `source` names the
     command that checks ("apply", "revert", "restore"). Returns forgotten and natives_gone."""
-    with engine.connect() as conn:
-        gone = history.missing_views(database, ledger.written_rows(conn))
-        known = ledger.in_plex(conn)
-    natives_gone = history.missing_natives(database, zip(
-        known["scrobble_id"].tolist(), known["account_id"].tolist(),
-        known["rating_key"].tolist(), known["native_viewed_at"].tolist(), strict=True))
+    gone, natives_gone = history.ledger_mismatches(
+        database, _readable(engine), ledger.written_rows_sql(history.LEDGER),
+        ledger.in_plex_sql(history.LEDGER))
     with write(engine) as conn:
         ledger.forget_applied(conn, gone)
         ledger.forget_in_plex(conn, natives_gone)
@@ -82,3 +81,14 @@ def reconcile(engine: Engine, database: Path, source: str) -> dict[str, int]:
                     "apply writes them again; %s plays of plexfm's are in Plex",
                     len(gone), len(natives_gone), present)
     return {"forgotten": len(gone), "natives_gone": len(natives_gone)}
+
+
+def _readable(engine: Engine) -> Path | bytes:
+    """How another connection reads the store: its file (whatever URL named it), or the bytes
+    of a store that has none (in memory)."""
+    with engine.connect() as conn:
+        file = next(str(f) for _seq, name, f in conn.exec_driver_sql("PRAGMA database_list")
+                    if name == "main")
+        if file:
+            return Path(file)
+        return bytes(conn.connection.driver_connection.serialize())  # type: ignore[union-attr]

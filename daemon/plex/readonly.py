@@ -77,21 +77,25 @@ class ReadOnlyDatabase:
             raise PlexError(f"cannot read Plex database {self.path}: "
                             f"{exc.strerror or type(exc).__name__}") from None
 
-    def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in one read transaction and return its result."""
+    def read(self, work: Callable[[sqlite3.Connection], _T], *,
+             setup: Callable[[sqlite3.Connection], None] | None = None) -> _T:
+        """Run ``work`` in one read transaction and return its result; ``setup`` runs on the
+        connection before the transaction starts (e.g. to ATTACH another database read-only,
+        which SQLite refuses inside a transaction)."""
         before = self.state()
         if before.unopened_wal:
             try:
-                result = self._run(work, immutable=True)
+                result = self._run(work, setup, immutable=True)
                 if self.state() == before:
                     return result
             except PlexError as exc:  # e.g. a page changed under the lock-free reader
                 log.debug("lock-free read of %s failed: %s", self.path, exc)
             log.info("Plex DB %s changed during a lock-free read; reading again with locks",
                      self.path)
-        return self._run(work, immutable=False)
+        return self._run(work, setup, immutable=False)
 
-    def _run(self, work: Callable[[sqlite3.Connection], _T], *, immutable: bool) -> _T:
+    def _run(self, work: Callable[[sqlite3.Connection], _T],
+             setup: Callable[[sqlite3.Connection], None] | None, *, immutable: bool) -> _T:
         uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable={int(immutable)}"
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_s,
@@ -100,6 +104,8 @@ class ReadOnlyDatabase:
             raise PlexError(f"cannot open Plex database {self.path}: {exc}") from None
         try:
             conn.execute("PRAGMA query_only = ON")
+            if setup is not None:
+                setup(conn)
             conn.execute("BEGIN")
             result = work(conn)
             conn.execute("COMMIT")

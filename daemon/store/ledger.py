@@ -11,7 +11,7 @@ each reconciliation of the ledger with Plex's database (the applied count is tru
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -139,14 +139,18 @@ def fingerprints(conn: Connection, scrobble_ids: Iterable[int]) -> dict[int, tup
     return found
 
 
-def written_rows(conn: Connection) -> Iterator[tuple[int, int, int, str | None, int | None]]:
-    """Every ledger row with a history row, streamed:
-    (scrobble_id, view_id, account_id, guid, viewed_at)."""
-    cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-        "SELECT scrobble_id, view_id, account_id, guid, viewed_at FROM applied_plays"
-        " WHERE view_id IS NOT NULL")
-    while rows := cursor.fetchmany(50_000):
-        yield from rows
+def written_rows_sql(schema: str) -> str:
+    """The SELECT of every ledger row with a history row, the store attached as `schema` to
+    another connection: (scrobble_id, view_id, account_id, guid, viewed_at)."""
+    return ("SELECT scrobble_id, view_id, account_id, guid, viewed_at"
+            f' FROM "{schema}".applied_plays WHERE view_id IS NOT NULL')
+
+
+def in_plex_sql(schema: str) -> str:
+    """The SELECT of the "already in Plex" records, the store attached as `schema` to another
+    connection: (scrobble_id, account_id, rating_key, native_viewed_at)."""
+    return ("SELECT scrobble_id, account_id, rating_key, native_viewed_at"
+            f' FROM "{schema}".plays_in_plex')
 
 
 def in_plex(conn: Connection) -> pd.DataFrame:
