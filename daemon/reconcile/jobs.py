@@ -12,6 +12,7 @@ writes the decisions back in one short transaction. What gets (re)matched:
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, Engine
 from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
 from daemon.matching.frames import prepare_library
-from daemon.plex.library import LibrarySource
+from daemon.plex.library import AttachableLibrary, LibrarySource
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
 from daemon.store.engine import write
@@ -50,8 +51,16 @@ def refresh_library(
     started = int(now())
     section = source.section_id()
     with engine.connect() as conn:
-        with conn.begin():
-            staged = library_store.stage_tracks(conn, section, source.tracks(), started)
+        raw = conn.connection.driver_connection
+        if isinstance(source, AttachableLibrary) and isinstance(raw, sqlite3.Connection):
+            def stage(select: str, params: dict[str, Any]) -> int:
+                with conn.begin():  # Plex's file attached: no Python object per track
+                    return library_store.stage_select(conn, section, select, params, started)
+
+            staged = source.attached_tracks(raw, stage)
+        else:
+            with conn.begin():
+                staged = library_store.stage_tracks(conn, section, source.tracks(), started)
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             diff = library_store.apply_staged(conn, section, started)

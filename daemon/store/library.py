@@ -52,6 +52,14 @@ def _batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]
         yield batch
 
 
+def _create_incoming(conn: Connection) -> None:
+    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.incoming")
+    columns = ", ".join(f"{c} {'INTEGER' if c in _INTEGERS else 'TEXT'}" for c in FIELDS)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE incoming ({columns}, refreshed_at INTEGER, PRIMARY KEY (rating_key))"
+    )
+
+
 def stage_tracks(
     conn: Connection, section_id: int, tracks: Iterable[Any], refreshed_at: int
 ) -> int:
@@ -60,11 +68,7 @@ def stage_tracks(
     Only the connection's temp database is written, so a slow listing (Plex over HTTP) holds
     no lock on the store. `apply_staged` on the same connection then diffs and replaces.
     """
-    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.incoming")
-    columns = ", ".join(f"{c} {'INTEGER' if c in _INTEGERS else 'TEXT'}" for c in FIELDS)
-    conn.exec_driver_sql(
-        f"CREATE TEMP TABLE incoming ({columns}, refreshed_at INTEGER, PRIMARY KEY (rating_key))"
-    )
+    _create_incoming(conn)
     placeholders = ", ".join("?" for _ in FIELDS)
     insert = (f"INSERT OR REPLACE INTO temp.incoming ({', '.join(FIELDS)}, refreshed_at) "
               f"VALUES ({placeholders}, ?)")
@@ -75,6 +79,20 @@ def stage_tracks(
         conn.exec_driver_sql(insert, batch)
         staged += len(batch)
     return staged
+
+
+def stage_select(conn: Connection, section_id: int, select: str, params: dict[str, Any],
+                 refreshed_at: int) -> int:
+    """Like `stage_tracks`, from one SELECT run on this connection (over a database attached
+    to it: `DatabaseLibrary.attached_tracks`) whose columns are named after the LibraryTrack
+    fields: one INSERT ... SELECT, no Python object per track. Return how many."""
+    _create_incoming(conn)
+    picked = ", ".join(":staged_section" if c == "section_id" else f"s.{c}" for c in FIELDS)
+    result = conn.exec_driver_sql(
+        f"INSERT OR REPLACE INTO temp.incoming ({', '.join(FIELDS)}, refreshed_at)"
+        f" SELECT {picked}, :staged_at FROM ({select}) s",
+        {**params, "staged_section": section_id, "staged_at": refreshed_at})
+    return int(result.rowcount)
 
 
 def apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> LibraryDiff:
