@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from daemon.errors import PlexError
 from daemon.plex import DatabaseLibrary, LibraryTrack, readonly
 from daemon.plex.library import AttachableLibrary, LibrarySource
-from daemon.plex.library_attach import COLUMNS
+from daemon.plex.library_attach import COLUMNS, AttachedListing
 from daemon.reconcile import jobs as reconcile
 from tests.fakes.plex_db import PlexDb, build_plex_db
 from tests.fakes.plex_library_gen import Library, generate_library
@@ -76,13 +76,19 @@ class RecordsOnly:
 def attached_rows(source: DatabaseLibrary) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect("file:other?mode=memory", uri=True, isolation_level=None)
     try:
-        def work(select: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-            cursor = conn.execute(select, params)
+        def work(listing: AttachedListing) -> list[tuple[Any, ...]]:
+            conn.execute("BEGIN")
+            for statement in listing.setup:
+                conn.execute(statement)
+            cursor = conn.execute(listing.select, listing.params)
             assert tuple(d[0] for d in cursor.description) == COLUMNS
-            return cursor.fetchall()
+            rows = cursor.fetchall()
+            conn.execute("COMMIT")
+            return sorted(rows)
 
         rows = source.attached_tracks(conn, work)
-        assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main"]  # detached
+        assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main", "temp"]  # detached
+        assert not conn.execute("SELECT name FROM temp.sqlite_master").fetchall()
         return rows
     finally:
         conn.close()

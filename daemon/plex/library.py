@@ -15,7 +15,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from daemon.plex.library_attach import AttachedListing
 
 _T = TypeVar("_T")
 
@@ -71,8 +74,8 @@ class AttachableLibrary(Protocol):
     `LibraryTrack` built (see `DatabaseLibrary.attached_tracks`)."""
 
     def attached_tracks(self, conn: sqlite3.Connection,
-                        work: Callable[[str, dict[str, Any]], _T]) -> _T:
-        """Run ``work(select, params)`` on ``conn`` with the source attached."""
+                        work: Callable[[AttachedListing], _T]) -> _T:
+        """Run ``work(listing)`` on ``conn`` with the source attached."""
         ...
 
 

@@ -23,7 +23,13 @@ from typing import Any, TypeVar
 
 from daemon.errors import PlexError
 from daemon.plex.library import LibraryTrack, mbid_of, track_artist
-from daemon.plex.library_attach import SCHEMA, attached_sql, conversions
+from daemon.plex.library_attach import (
+    ATTACHED_CLEANUP,
+    SCHEMA,
+    AttachedListing,
+    attached_listing,
+    conversions,
+)
 from daemon.plex.readonly import ReadOnlyDatabase
 
 log = logging.getLogger(__name__)
@@ -137,16 +143,20 @@ class DatabaseLibrary:
         yield from result
 
     def attached_tracks(self, conn: sqlite3.Connection,
-                        work: Callable[[str, dict[str, Any]], _T]) -> _T:
+                        work: Callable[[AttachedListing], _T]) -> _T:
         """The listing for a caller copying it into its own SQLite database: the file is
         attached read-only to ``conn`` (in no transaction, URI filenames allowed) and
-        ``work(select, params)`` runs there: ``select`` gives the very rows `tracks` yields,
-        as columns named after the `LibraryTrack` fields (`daemon.plex.library_attach`).
-        ``work`` must run it in one transaction and may be called twice (a lock-free read
-        that saw the file change is repeated with locks); SQLite errors become `PlexError`."""
-        select, params = attached_sql(self._section_id, self._disc_numbers())
-        with conversions(conn, epoch, _int):
-            return self._db.read_attached(conn, SCHEMA, lambda: work(select, params))
+        ``work(listing)`` runs there: its SELECT gives the very rows `tracks` yields, as
+        columns named after the `LibraryTrack` fields (`daemon.plex.library_attach`).
+        ``work`` must run the listing's statements in one transaction and may be called
+        twice (a lock-free read that saw the file change is repeated with locks); SQLite
+        errors become `PlexError`. The temp table the statements fill is dropped after."""
+        listing = attached_listing(self._section_id, self._disc_numbers())
+        try:
+            with conversions(conn, epoch, _int):
+                return self._db.read_attached(conn, SCHEMA, lambda: work(listing))
+        finally:
+            conn.execute(ATTACHED_CLEANUP)
 
     def _disc_numbers(self) -> dict[int, int]:
         if self._discs is None:

@@ -24,6 +24,7 @@ from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
 from daemon.matching.frames import prepare_library
 from daemon.plex.library import AttachableLibrary, LibrarySource
+from daemon.plex.library_attach import AttachedListing
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
 from daemon.store.engine import write
@@ -53,9 +54,9 @@ def refresh_library(
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         if isinstance(source, AttachableLibrary) and isinstance(raw, sqlite3.Connection):
-            def stage(select: str, params: dict[str, Any]) -> int:
+            def stage(listing: AttachedListing) -> int:
                 with conn.begin():  # Plex's file attached: no Python object per track
-                    return library_store.stage_select(conn, section, select, params, started)
+                    return library_store.stage_select(conn, section, *listing, started)
 
             staged = source.attached_tracks(raw, stage)
         else:
