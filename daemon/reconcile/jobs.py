@@ -52,25 +52,33 @@ def refresh_library(
     started = int(now())
     section = source.section_id()
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        if isinstance(source, AttachableLibrary) and isinstance(raw, sqlite3.Connection):
-            def stage(listing: AttachedListing) -> int:
-                with conn.begin():  # Plex's file attached: no Python object per track
-                    return library_store.stage_select(conn, section, *listing, started)
-
-            staged = source.attached_tracks(raw, stage)
-        else:
+        try:
+            staged = _stage_listing(conn, source, section, started)
+            conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                staged = library_store.stage_tracks(conn, section, source.tracks(), started)
-        conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            diff = library_store.apply_staged(conn, section, started)
+                diff = library_store.apply_staged(conn, section, started)
+        finally:  # the staged listing (temp tables) goes with the connection: no DROP of
+            conn.invalidate()  # 200,000 rows, page by page
     log.info("library: %s, %s added, %s changed, %s removed", plural(staged, "track"),
              f"{len(diff.added):,}", f"{len(diff.changed):,}", f"{len(diff.removed):,}")
     counts: dict[str, Any] = {"library_tracks": staged, **diff.counts()}
     if not diff.empty:
         counts["match"] = (rematch or (lambda d: match(engine, library_diff=d)))(diff)
     return counts
+
+
+def _stage_listing(conn: Connection, source: LibrarySource, section: int, started: int) -> int:
+    """Stage the source's listing on ``conn``: Plex's file attached and copied in SQL when the
+    source can (no Python object per track), else its `LibraryTrack` records."""
+    raw = conn.connection.driver_connection
+    if isinstance(source, AttachableLibrary) and isinstance(raw, sqlite3.Connection):
+        def stage(listing: AttachedListing) -> int:
+            with conn.begin():
+                return library_store.stage_select(conn, section, *listing, started)
+
+        return source.attached_tracks(raw, stage)
+    with conn.begin():
+        return library_store.stage_tracks(conn, section, source.tracks(), started)
 
 
 def match(

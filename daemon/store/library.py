@@ -99,7 +99,10 @@ def stage_select(conn: Connection, section_id: int, setup: Sequence[str], select
 
 
 def apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> LibraryDiff:
-    """Make the mirror of `section_id` equal to the staged listing; return what changed."""
+    """Make the mirror of `section_id` equal to the staged listing; return what changed.
+
+    The staging tables stay on the connection (the next staging replaces them): closing the
+    connection drops them at once, where a DROP TABLE frees 200,000 rows page by page."""
     with bulk_cache(conn):  # 200,000 rows through the table, its index and the FTS index
         return _apply_staged(conn, section_id, refreshed_at)
 
@@ -131,8 +134,6 @@ def _apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> Libra
         kinds[kind].append(int(key))
     if any(kinds):
         _write_delta(conn)
-    conn.exec_driver_sql("DROP TABLE temp.delta")
-    conn.exec_driver_sql("DROP TABLE temp.incoming")
     return LibraryDiff(*kinds)
 
 
