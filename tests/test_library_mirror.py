@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,5 +177,45 @@ def test_an_older_store_gets_the_new_index_with_its_mirror(tmp_path: Path) -> No
         assert found(engine, "human") == []
         assert found(engine, "bjork") == [2, 3, 4]
         index_is_sound(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_staging_is_discarded_at_once_and_the_connection_kept(engine: Engine) -> None:
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.execute("PRAGMA temp_store = MEMORY")  # whatever the connection had, it keeps
+        with conn.begin():
+            library_store.stage_tracks(conn, SECTION, FIRST, 100)
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            library_store.apply_staged(conn, SECTION, 100)
+            library_store.discard_staged(conn)  # not inside a transaction
+        assert raw.execute("SELECT count(*) FROM temp.sqlite_master").fetchone() == (2,)
+        library_store.discard_staged(conn)
+        assert raw.execute("SELECT count(*) FROM temp.sqlite_master").fetchone() == (0,)
+        assert raw.execute("PRAGMA temp_store").fetchone() == (2,)
+        assert conn.exec_driver_sql("SELECT count(*) FROM library_tracks").scalar() == 5
+
+
+def test_an_in_memory_store_keeps_its_mirror_across_refreshes() -> None:
+    from daemon.plex.library import LibrarySource
+    from daemon.reconcile import jobs as reconcile
+
+    class Listing:
+        def section_id(self) -> int:
+            return SECTION
+
+        def tracks(self) -> Iterator[LibraryTrack]:
+            return iter(FIRST)
+
+    source: LibrarySource = Listing()
+    engine = open_store("sqlite://")
+    try:
+        assert reconcile.refresh_library(source, engine, rematch=lambda d: {})["added"] == 5
+        again = reconcile.refresh_library(source, engine, rematch=lambda d: {})
+        assert (again["added"], again["changed"], again["removed"]) == (0, 0, 0)
+        assert found(engine, "bjork") == [1, 2, 3, 4]
     finally:
         engine.dispose()

@@ -57,8 +57,8 @@ def refresh_library(
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 diff = library_store.apply_staged(conn, section, started)
-        finally:  # the staged listing (temp tables) goes with the connection: no DROP of
-            conn.invalidate()  # 200,000 rows, page by page
+        finally:
+            library_store.discard_staged(conn)
     log.info("library: %s, %s added, %s changed, %s removed", plural(staged, "track"),
              f"{len(diff.added):,}", f"{len(diff.changed):,}", f"{len(diff.removed):,}")
     counts: dict[str, Any] = {"library_tracks": staged, **diff.counts()}

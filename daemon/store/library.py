@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -101,8 +102,8 @@ def stage_select(conn: Connection, section_id: int, setup: Sequence[str], select
 def apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> LibraryDiff:
     """Make the mirror of `section_id` equal to the staged listing; return what changed.
 
-    The staging tables stay on the connection (the next staging replaces them): closing the
-    connection drops them at once, where a DROP TABLE frees 200,000 rows page by page."""
+    The staging tables stay on the connection: `discard_staged` drops them at once (the next
+    staging would replace them)."""
     with bulk_cache(conn):  # 200,000 rows through the table, its index and the FTS index
         return _apply_staged(conn, section_id, refreshed_at)
 
@@ -158,6 +159,20 @@ def _write_delta(conn: Connection) -> None:
                          f" FROM library_tracks WHERE rating_key IN ({new})")
     for _, sql in triggers:
         conn.exec_driver_sql(sql)
+
+
+def discard_staged(conn: Connection) -> None:
+    """Drop the staging tables of `stage_*` / `apply_staged` (with any other temp table of
+    this connection) at once, outside a transaction: SQLite discards its whole temp database
+    when ``temp_store`` changes (set to another mode and back), where DROP TABLE frees a
+    200,000-row table page by page (0.15 s). Inside a transaction it does nothing: the next
+    staging replaces them."""
+    raw = conn.connection.driver_connection
+    if conn.in_transaction() or not isinstance(raw, sqlite3.Connection):
+        return
+    (mode,) = raw.execute("PRAGMA temp_store").fetchone()
+    raw.execute(f"PRAGMA temp_store = {1 if int(mode) == 2 else 2}")
+    raw.execute(f"PRAGMA temp_store = {int(mode)}")
 
 
 def count(conn: Connection) -> int:
