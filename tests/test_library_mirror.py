@@ -173,6 +173,9 @@ def test_an_older_store_gets_the_new_index_with_its_mirror(tmp_path: Path) -> No
     try:
         assert found(engine, "bjork") == [1, 2, 3, 4]
         index_is_sound(engine)
+        with engine.connect() as conn:  # 8 MiB of pending terms per index flush
+            assert conn.exec_driver_sql("SELECT v FROM library_fts_config"
+                                        " WHERE k = 'hashsize'").scalar() == 8388608
         mirror(engine, FIRST[1:], 200)
         assert found(engine, "human") == []
         assert found(engine, "bjork") == [2, 3, 4]
