@@ -130,12 +130,20 @@ def _apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> Libra
         f"INSERT INTO temp.delta SELECT rating_key, {REMOVED} FROM library_tracks"
         " WHERE section_id = ? AND rating_key NOT IN (SELECT rating_key FROM temp.incoming)",
         (section_id,))
-    kinds: tuple[list[int], list[int], list[int]] = ([], [], [])
-    for key, kind in conn.exec_driver_sql("SELECT rating_key, kind FROM temp.delta"):
-        kinds[kind].append(int(key))
+    kinds = [_delta_keys(conn, kind) for kind in (ADDED, CHANGED, REMOVED)]
     if any(kinds):
         _write_delta(conn)
     return LibraryDiff(*kinds)
+
+
+def _delta_keys(conn: Connection, kind: int) -> list[int]:
+    """The rating keys of one kind, in key order, through the driver's cursor (SQLAlchemy's
+    per-row fetch took 0.3 s for a first mirror's 200,000 keys)."""
+    sql = "SELECT rating_key FROM temp.delta WHERE kind = ?"
+    raw = conn.connection.driver_connection
+    rows = (raw.execute(sql, (kind,)).fetchall() if isinstance(raw, sqlite3.Connection)
+            else conn.exec_driver_sql(sql, (kind,)).all())
+    return [key for (key,) in rows]  # INTEGER PRIMARY KEY: ints already
 
 
 def _write_delta(conn: Connection) -> None:
