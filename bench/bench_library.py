@@ -1,10 +1,11 @@
 """Library mirror budget: a 200,000-track Plex DB file mirrored into a fresh store in < 5 s.
 
-Each run times three things on the same file: the floor (a plain SELECT of the same columns,
+Each run times four things on the same file: the floor (a plain SELECT of the same columns,
 `TRACKS_SQL` and `MBIDS_SQL` fetched by the sqlite3 module, no Python records), the read
-(`DatabaseLibrary.tracks`) and the mirror (`reconcile.refresh_library` into a fresh store,
-matching left out: the read, staging, the set-wise diff, the FTS index); it prints
-mirror / floor and the load average.
+(`DatabaseLibrary.tracks`), the mirror (`reconcile.refresh_library` into a fresh store,
+matching left out: the read, staging, the set-wise diff, the FTS index; the budget) and an
+unchanged mirror (the same again into that store: nothing to write); it prints
+mirror / floor, the mirrors' CPU seconds (this process) and the load average.
 
     .venv/bin/python -m bench.bench_library                  # 200,000 tracks, seed 1
     .venv/bin/python -m bench.bench_library --tracks 20000 --http
@@ -99,6 +100,9 @@ def main() -> int:
     path = fixture_db(args.tracks, args.seed)
     digest, mtime = _digest(path), path.stat().st_mtime_ns
     floors, reads, mirrors, loads = [], [], [], []
+    unchanged: list[float] = []
+    mirror_cpu: list[float] = []
+    unchanged_cpu: list[float] = []
     for _ in range(args.runs):
         loads.append(_load())
         floors.append(_timed(lambda: _plain_select(path)))
@@ -107,10 +111,12 @@ def main() -> int:
         reads.append(time.perf_counter() - started)
         with tempfile.TemporaryDirectory(dir=OUT) as tmp:
             engine = open_store(f"sqlite:///{tmp}/store.db")
-            started = time.perf_counter()
-            reconcile.refresh_library(DatabaseLibrary(str(path)), engine,
-                                      rematch=lambda _diff: {})
-            mirrors.append(time.perf_counter() - started)
+            for times, cpus in ((mirrors, mirror_cpu), (unchanged, unchanged_cpu)):
+                started, cpu = time.perf_counter(), time.process_time()
+                reconcile.refresh_library(DatabaseLibrary(str(path)), engine,
+                                          rematch=lambda _diff: {})
+                times.append(time.perf_counter() - started)
+                cpus.append(time.process_time() - cpu)
             engine.dispose()
     loads.append(_load())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -119,7 +125,9 @@ def main() -> int:
     print(f"  floor (plain SELECT of the same columns): {_span(floors)}")
     print(f"  read (DatabaseLibrary.tracks): {_span(reads)}")
     print(f"  mirror (refresh_library into a fresh store): {_span(mirrors)}"
-          f" (budget {BUDGET_S:g} s); peak RSS {rss:.0f} MB")
+          f" (budget {BUDGET_S:g} s; CPU {_span(mirror_cpu)}); peak RSS {rss:.0f} MB")
+    print(f"  unchanged mirror (the same again, nothing to write): {_span(unchanged)}"
+          f" (CPU {_span(unchanged_cpu)})")
     print(f"  ratio mirror / floor: {min(m / f for m, f in zip(mirrors, floors, strict=True)):.2f}"
           f"-{max(m / f for m, f in zip(mirrors, floors, strict=True)):.2f}")
     side = [s for s in ("-wal", "-shm") if os.path.exists(f"{path}{s}")]

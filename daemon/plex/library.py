@@ -12,9 +12,15 @@ Neither knows anything about plexfm's config or store: they take plain values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from daemon.plex.library_attach import AttachedListing
+
+_T = TypeVar("_T")
 
 MBID_PREFIX = "mbid://"
 """How Plex writes a MusicBrainz id: ``<Guid id="mbid://...">`` / a ``tags`` row of type 314."""
@@ -58,6 +64,18 @@ class LibrarySource(Protocol):
 
     def tracks(self) -> Iterator[LibraryTrack]:
         """Every non-deleted track of the section, each once (order is the source's own)."""
+        ...
+
+
+@runtime_checkable
+class AttachableLibrary(Protocol):
+    """A source that can also hand its listing to SQL (`DatabaseLibrary`): a caller copying
+    the tracks into its own SQLite database does it in one INSERT ... SELECT, with no
+    `LibraryTrack` built (see `DatabaseLibrary.attached_tracks`)."""
+
+    def attached_tracks(self, conn: sqlite3.Connection,
+                        work: Callable[[AttachedListing], _T]) -> _T:
+        """Run ``work(listing)`` on ``conn`` with the source attached."""
         ...
 
 

@@ -23,6 +23,13 @@ from typing import Any, TypeVar
 
 from daemon.errors import PlexError
 from daemon.plex.library import LibraryTrack, mbid_of, track_artist
+from daemon.plex.library_attach import (
+    ATTACHED_CLEANUP,
+    SCHEMA,
+    AttachedListing,
+    attached_listing,
+    conversions,
+)
 from daemon.plex.readonly import ReadOnlyDatabase
 
 log = logging.getLogger(__name__)
@@ -134,6 +141,22 @@ class DatabaseLibrary:
         log.debug("Plex DB %s: %d tracks built in %.2fs", self._path, len(result),
                   time.perf_counter() - started)
         yield from result
+
+    def attached_tracks(self, conn: sqlite3.Connection,
+                        work: Callable[[AttachedListing], _T]) -> _T:
+        """The listing for a caller copying it into its own SQLite database: the file is
+        attached read-only to ``conn`` (in no transaction, URI filenames allowed) and
+        ``work(listing)`` runs there: its SELECT gives the very rows `tracks` yields, as
+        columns named after the `LibraryTrack` fields (`daemon.plex.library_attach`).
+        ``work`` must run the listing's statements in one transaction and may be called
+        twice (a lock-free read that saw the file change is repeated with locks); SQLite
+        errors become `PlexError`. The temp table the statements fill is dropped after."""
+        listing = attached_listing(self._section_id, self._disc_numbers())
+        try:
+            with conversions(conn, epoch, _int):
+                return self._db.read_attached(conn, SCHEMA, lambda: work(listing))
+        finally:
+            conn.execute(ATTACHED_CLEANUP)
 
     def _disc_numbers(self) -> dict[int, int]:
         if self._discs is None:

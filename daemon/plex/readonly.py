@@ -94,9 +94,54 @@ class ReadOnlyDatabase:
                      self.path)
         return self._run(work, setup, immutable=False)
 
+    def read_attached(self, conn: sqlite3.Connection, schema: str,
+                      work: Callable[[], _T]) -> _T:
+        """Run ``work`` while the file is attached to ``conn`` (another database's connection,
+        in no transaction, opened with URI filenames allowed) as ``schema``, read-only.
+
+        The same choice as `read` between a lock-free and a locking read, the same check that
+        the file did not change meanwhile, the same one-line `PlexError` for an SQLite error
+        (also one that ``work``'s database layer wrapped with the error as ``orig``).
+        ``work`` must do its reads of ``schema`` in one transaction of ``conn`` and may be
+        called twice; nothing can write the attached file (``mode=ro``)."""
+        before = self.state()
+        if before.unopened_wal:
+            try:
+                result = self._attached(conn, schema, work, immutable=True)
+                if self.state() == before:
+                    return result
+            except PlexError as exc:
+                log.debug("lock-free read of %s failed: %s", self.path, exc)
+            log.info("Plex DB %s changed during a lock-free read; reading again with locks",
+                     self.path)
+        return self._attached(conn, schema, work, immutable=False)
+
+    def _attached(self, conn: sqlite3.Connection, schema: str, work: Callable[[], _T], *,
+                  immutable: bool) -> _T:
+        (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+            conn.execute(f"ATTACH DATABASE ? AS {schema}", (self._uri(immutable),))
+        except sqlite3.Error as exc:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+            raise PlexError(f"cannot open Plex database {self.path}: {exc}") from None
+        try:
+            return work()
+        except Exception as exc:
+            cause = exc if isinstance(exc, sqlite3.Error) else getattr(exc, "orig", None)
+            if not isinstance(cause, sqlite3.Error):
+                raise
+            raise PlexError(f"cannot read Plex database {self.path}: {cause}") from None
+        finally:
+            conn.execute(f"DETACH DATABASE {schema}")
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+
+    def _uri(self, immutable: bool) -> str:
+        return f"{self.path.absolute().as_uri()}?mode=ro&immutable={int(immutable)}"
+
     def _run(self, work: Callable[[sqlite3.Connection], _T],
              setup: Callable[[sqlite3.Connection], None] | None, *, immutable: bool) -> _T:
-        uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable={int(immutable)}"
+        uri = self._uri(immutable)
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_s,
                                    isolation_level=None)

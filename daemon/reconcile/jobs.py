@@ -12,6 +12,7 @@ writes the decisions back in one short transaction. What gets (re)matched:
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,8 @@ from sqlalchemy import Connection, Engine
 from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
 from daemon.matching.frames import prepare_library
-from daemon.plex.library import LibrarySource
+from daemon.plex.library import AttachableLibrary, LibrarySource
+from daemon.plex.library_attach import AttachedListing
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
 from daemon.store.engine import write
@@ -50,17 +52,33 @@ def refresh_library(
     started = int(now())
     section = source.section_id()
     with engine.connect() as conn:
-        with conn.begin():
-            staged = library_store.stage_tracks(conn, section, source.tracks(), started)
-        conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            diff = library_store.apply_staged(conn, section, started)
+        try:
+            staged = _stage_listing(conn, source, section, started)
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                diff = library_store.apply_staged(conn, section, started)
+        finally:
+            library_store.discard_staged(conn)
     log.info("library: %s, %s added, %s changed, %s removed", plural(staged, "track"),
              f"{len(diff.added):,}", f"{len(diff.changed):,}", f"{len(diff.removed):,}")
     counts: dict[str, Any] = {"library_tracks": staged, **diff.counts()}
     if not diff.empty:
         counts["match"] = (rematch or (lambda d: match(engine, library_diff=d)))(diff)
     return counts
+
+
+def _stage_listing(conn: Connection, source: LibrarySource, section: int, started: int) -> int:
+    """Stage the source's listing on ``conn``: Plex's file attached and copied in SQL when the
+    source can (no Python object per track), else its `LibraryTrack` records."""
+    raw = conn.connection.driver_connection
+    if isinstance(source, AttachableLibrary) and isinstance(raw, sqlite3.Connection):
+        def stage(listing: AttachedListing) -> int:
+            with conn.begin():
+                return library_store.stage_select(conn, section, *listing, started)
+
+        return source.attached_tracks(raw, stage)
+    with conn.begin():
+        return library_store.stage_tracks(conn, section, source.tracks(), started)
 
 
 def match(
