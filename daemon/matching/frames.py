@@ -7,6 +7,7 @@ grows with the number of distinct names, not with the number of rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -179,6 +180,18 @@ def empty_lists(n: int) -> np.ndarray:
     for i in range(n):
         out[i] = []
     return out
+
+
+def runs(ids: np.ndarray, values: list[object]) -> pd.Series:
+    """Return, per run of equal consecutive `ids`, the list of its `values`, indexed by the id.
+
+    The grouping of `groupby(sort=False).agg(list)` for rows whose ids come together, without
+    a Python call per group (that took ~2 s per 100,000-track match).
+    """
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, int)
+    bounds = [*starts.tolist(), len(ids)]
+    lists = [values[a:b] for a, b in pairwise(bounds)]
+    return pd.Series(lists, index=pd.Index(ids[starts], name="sid"), dtype=object)
 
 
 def put_lists(target: np.ndarray, at: Iterable[int], values: Iterable[object]) -> None:

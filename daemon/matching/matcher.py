@@ -21,6 +21,7 @@ from daemon.matching.frames import (
     prepare_library,
     prepare_scrobbled,
     put_lists,
+    runs,
 )
 from daemon.matching.recordings import recording_checks
 
@@ -110,8 +111,8 @@ def _ranked(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataF
 
 
 def _keys_by_sid(ranked: pd.DataFrame) -> pd.Series:
-    """Return sid -> list of rating_keys, in ranked order."""
-    return ranked.groupby("sid", sort=False)["rating_key"].agg(list)
+    """Return sid -> list of rating_keys, in ranked order (`ranked` is sorted by sid)."""
+    return runs(ranked["sid"].to_numpy(), ranked["rating_key"].tolist())
 
 
 def _choose(ranked: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:

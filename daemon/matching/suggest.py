@@ -27,6 +27,7 @@ from daemon.matching.frames import (
     prepare_library,
     prepare_scrobbled,
     put_lists,
+    runs,
 )
 from daemon.matching.numbering import numbers_conflict, title_numbers
 
@@ -212,14 +213,9 @@ def suggest(
         ["sid", "score", "literal", "rating_key"], ascending=[True, False, False, True]
     )
     top = scored.groupby("sid", sort=False).head(limit)
-    lists = (
-        pd.Series(
-            list(zip(top["rating_key"].tolist(), top["score"].tolist(), strict=True)),
-            index=top["sid"].to_numpy(),
-            dtype=object,
-        )
-        .groupby(level=0)
-        .agg(list)
+    lists = runs(
+        top["sid"].to_numpy(),
+        list(zip(top["rating_key"].tolist(), top["score"].tolist(), strict=True)),
     )
     result = empty_lists(len(s))
     put_lists(result, lists.index, lists)
