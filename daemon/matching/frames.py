@@ -182,6 +182,22 @@ def empty_lists(n: int) -> np.ndarray:
     return out
 
 
+def codes_at(frame: pd.DataFrame, column: str, at: np.ndarray) -> np.ndarray:
+    """Return the factorized codes of `frame[column]` at positions `at`."""
+    return np.asarray(pd.factorize(frame[column].to_numpy())[0][at])
+
+
+def distinct_rows(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (first, inverse) for equally long int arrays `codes`: the first row of each
+    distinct combination of codes, and per row the number of its combination (a value computed
+    for the rows `first`, indexed by `inverse`, is the value of every row)."""
+    combined = codes[0]
+    for more in codes[1:]:
+        combined = pd.factorize(combined * (int(more.max(initial=0)) + 1) + more)[0]
+    inverse = pd.factorize(combined)[0]
+    return np.unique(inverse, return_index=True)[1], inverse
+
+
 def runs(ids: np.ndarray, values: list[object]) -> pd.Series:
     """Return, per run of equal consecutive `ids`, the list of its `values`, indexed by the id.
 
