@@ -99,7 +99,7 @@ def _load() -> str:
 def floor(engine_url: str) -> float:
     """Seconds of the pandas/rapidfuzz work alone on the job's own frames."""
     from daemon.matching import match_exact, suggest
-    from daemon.matching.frames import prepare_library
+    from daemon.matching.frames import prepare_library, prepare_scrobbled
 
     engine = open_store(engine_url)
     with engine.connect() as conn:
@@ -107,10 +107,12 @@ def floor(engine_url: str) -> float:
         library = reconcile.library_frame(conn)
     engine.dispose()
     started = time.perf_counter()
-    prepared = prepare_library(library)  # once, as the job does
-    decided = match_exact(targets, library, prepared=prepared)
+    prepared = prepare_library(library)  # once each, as the job does
+    rows = prepare_scrobbled(targets)
+    decided = match_exact(targets, library, prepared=prepared, prepared_scrobbled=rows)
     queued = decided["status"] == "queued"
-    suggest(targets[queued], library, prepared=prepared)
+    suggest(targets[queued], library, prepared=prepared,
+            prepared_queued=rows[queued.to_numpy()].reset_index(drop=True))
     return time.perf_counter() - started
 
 

@@ -166,7 +166,11 @@ def _close_titles(
 
 
 def match_exact(
-    scrobbled: pd.DataFrame, library: pd.DataFrame, *, prepared: pd.DataFrame | None = None
+    scrobbled: pd.DataFrame,
+    library: pd.DataFrame,
+    *,
+    prepared: pd.DataFrame | None = None,
+    prepared_scrobbled: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return one decision per scrobbled row, with the same index and `MATCH_COLUMNS`.
 
@@ -176,9 +180,10 @@ def match_exact(
     (the candidates that could not be split, or the same song in another recording).
     Another recording (live, remix, acoustic, demo, ...) is never matched to the studio track.
     `prepared`: `prepare_library(library)` when the caller has it already (it is the same for
-    `suggest`, and costs ~1 s for 200,000 tracks).
+    `suggest`, and costs ~1 s for 200,000 tracks); `prepared_scrobbled`: likewise
+    `prepare_scrobbled(scrobbled)` (its rows for the queue are `suggest`'s).
     """
-    s = prepare_scrobbled(scrobbled)
+    s = prepare_scrobbled(scrobbled) if prepared_scrobbled is None else prepared_scrobbled
     lib = prepare_library(library) if prepared is None else prepared
     idx = artist_index(lib)
     n = len(s)

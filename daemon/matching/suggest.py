@@ -205,14 +205,16 @@ def suggest(
     limit: int = SUGGESTION_LIMIT,
     *,
     prepared: pd.DataFrame | None = None,
+    prepared_queued: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return, per queued row (same index), `suggestions`: up to `limit` (rating_key, score).
 
     Best first; scores are ints 0-100, deterministic, ties broken by the lower rating_key;
     suggestions below MIN_SUGGESTION_SCORE are left out (the list may be empty).
-    `prepared`: `prepare_library(library)` when the caller has it already.
+    `prepared`: `prepare_library(library)` when the caller has it already; `prepared_queued`:
+    likewise `prepare_scrobbled(queued)`.
     """
-    s = prepare_scrobbled(queued)
+    s = prepare_scrobbled(queued) if prepared_queued is None else prepared_queued
     lib = prepare_library(library) if prepared is None else prepared
     idx = artist_index(lib)
     keep = max(ARTIST_BLOCK_TOP, limit)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
-from daemon.matching.frames import prepare_library
+from daemon.matching.frames import prepare_library, prepare_scrobbled
 from daemon.plex.library import LibrarySource
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
@@ -192,12 +192,15 @@ class _Phases:
 
 
 def _decide(targets: pd.DataFrame, library: pd.DataFrame, clock: _Phases) -> list[matches.Decision]:
-    prepared = prepare_library(library)  # once for both passes
-    decided = match_exact(targets, library, prepared=prepared)
+    prepared = prepare_library(library)  # once for both passes, like the scrobbled rows
+    rows = prepare_scrobbled(targets)
+    decided = match_exact(targets, library, prepared=prepared, prepared_scrobbled=rows)
     clock.lap("exact pass")
     queued = decided["status"] == "queued"
-    suggestions = (suggest(targets[queued], library, prepared=prepared)["suggestions"]
-                   if queued.any() else pd.Series(dtype=object))
+    suggestions = (
+        suggest(targets[queued], library, prepared=prepared,
+                prepared_queued=rows[queued.to_numpy()].reset_index(drop=True))["suggestions"]
+        if queued.any() else pd.Series(dtype=object))
     clock.lap(f"suggestions for {int(queued.sum()):,} queued")
     # plain lists and a dict: a Series.get and a pandas scalar per track cost ~1 s per 100,000
     columns = (decided[c].tolist() for c in ("status", "rule", "reason", "alternatives"))
