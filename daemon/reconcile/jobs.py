@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,10 @@ RULES_COUNTER = "matching_rules_version"
 COMPILATION_ARTISTS = frozenset({"various artists", "various", "va", "verschiedene interpreten",
                                  "artistes divers", "varios artistas", "vários artistas"})
 LEFT_LIBRARY = "matched track left the library"
+# A fold this large (scrobble ids) takes seconds of SQLite time: the library is read and
+# prepared in a thread meanwhile (for a small fold it would only be work done early, or for
+# nothing when no track needs a decision).
+OVERLAP_MIN_SCROBBLES = 50_000
 
 
 def refresh_library(
@@ -76,17 +81,22 @@ def match(
     `timings`, when given, receives the seconds each phase took.
     """
     clock = _Phases(timings)
-    with write(engine) as conn:
-        folded = tracks.fold_new_scrobbles(conn)
-        rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
-    clock.lap("fold scrobbles into tracks")
-    with engine.connect() as conn, conn.begin():
-        targets = _targets(conn, full or rules_changed, library_diff)
-        if targets.empty:
-            return {"folded_scrobbles": folded, "matched": 0}
-        library = library_frame(conn)
+    with engine.connect() as conn:
+        overlap = tracks.unfolded(conn) >= OVERLAP_MIN_SCROBBLES
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # SQLite lets go of the GIL while it folds: the library is read and normalized then
+        early = pool.submit(_library, engine) if overlap else None
+        with write(engine) as conn:
+            folded = tracks.fold_new_scrobbles(conn)
+            rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
+        clock.lap("fold scrobbles into tracks" + (" (library read beside it)" if early else ""))
+        with engine.connect() as conn, conn.begin():
+            targets = _targets(conn, full or rules_changed, library_diff)
+            if targets.empty:
+                return {"folded_scrobbles": folded, "matched": 0}
+            library, prepared = early.result() if early else _library_in(conn)
     clock.lap("read tracks and library")
-    decided = _decide(targets, library, clock)
+    decided = _decide(targets, library, prepared, clock)
     with write(engine) as conn:
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
@@ -98,6 +108,17 @@ def match(
              f"{statuses.count('auto'):,}", f"{statuses.count('queued'):,}")
     return {"folded_scrobbles": folded, "matched": len(decided),
             "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
+
+
+def _library(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with engine.connect() as conn, conn.begin():
+        return _library_in(conn)
+
+
+def _library_in(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The library frame and its normalized rows (`prepare_library`), both passes use them."""
+    library = library_frame(conn)
+    return library, prepare_library(library)
 
 
 def library_frame(conn: Connection) -> pd.DataFrame:
@@ -191,9 +212,9 @@ class _Phases:
         self._last = now
 
 
-def _decide(targets: pd.DataFrame, library: pd.DataFrame, clock: _Phases) -> list[matches.Decision]:
-    prepared = prepare_library(library)  # once for both passes, like the scrobbled rows
-    rows = prepare_scrobbled(targets)
+def _decide(targets: pd.DataFrame, library: pd.DataFrame, prepared: pd.DataFrame,
+            clock: _Phases) -> list[matches.Decision]:
+    rows = prepare_scrobbled(targets)  # once for both passes, like the library's
     decided = match_exact(targets, library, prepared=prepared, prepared_scrobbled=rows)
     clock.lap("exact pass")
     queued = decided["status"] == "queued"

@@ -44,6 +44,12 @@ WHERE s.id > ? AND s.id <= ?
 """
 
 
+def unfolded(conn: Connection) -> int:
+    """How many scrobble ids the next fold covers (an upper bound on the scrobbles it folds)."""
+    newest = conn.exec_driver_sql("SELECT max(id) FROM scrobbles").scalar()
+    return max(0, int(newest or 0) - counters.get(conn, FOLDED_THROUGH))
+
+
 def fold_new_scrobbles(conn: Connection) -> int:
     """Count scrobbles stored since the last fold into scrobbled_tracks; return how many."""
     through = counters.get(conn, FOLDED_THROUGH)
