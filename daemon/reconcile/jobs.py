@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
-from daemon.matching.frames import prepare_library, prepare_scrobbled
+from daemon.matching.frames import Names, prepare_library, prepare_scrobbled
 from daemon.plex.library import LibrarySource
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
@@ -85,7 +85,8 @@ def match(
         overlap = tracks.unfolded(conn) >= OVERLAP_MIN_SCROBBLES
     with ThreadPoolExecutor(max_workers=1) as pool:
         # SQLite lets go of the GIL while it folds: the library is read and normalized then
-        early = pool.submit(_library, engine) if overlap else None
+        names = Names()  # the library's normalized names, reused for the scrobbled rows
+        early = pool.submit(_library, engine, names) if overlap else None
         with write(engine) as conn:
             folded = tracks.fold_new_scrobbles(conn)
             rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
@@ -94,9 +95,9 @@ def match(
             targets = _targets(conn, full or rules_changed, library_diff)
             if targets.empty:
                 return {"folded_scrobbles": folded, "matched": 0}
-            library, prepared = early.result() if early else _library_in(conn)
+            library, prepared = early.result() if early else _library_in(conn, names)
     clock.lap("read tracks and library")
-    decided = _decide(targets, library, prepared, clock)
+    decided = _decide(targets, library, prepared, names, clock)
     with write(engine) as conn:
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
@@ -110,15 +111,15 @@ def match(
             "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
 
 
-def _library(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _library(engine: Engine, names: Names) -> tuple[pd.DataFrame, pd.DataFrame]:
     with engine.connect() as conn, conn.begin():
-        return _library_in(conn)
+        return _library_in(conn, names)
 
 
-def _library_in(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _library_in(conn: Connection, names: Names) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The library frame and its normalized rows (`prepare_library`), both passes use them."""
     library = library_frame(conn)
-    return library, prepare_library(library)
+    return library, prepare_library(library, names)
 
 
 def library_frame(conn: Connection) -> pd.DataFrame:
@@ -213,8 +214,8 @@ class _Phases:
 
 
 def _decide(targets: pd.DataFrame, library: pd.DataFrame, prepared: pd.DataFrame,
-            clock: _Phases) -> list[matches.Decision]:
-    rows = prepare_scrobbled(targets)  # once for both passes, like the library's
+            names: Names, clock: _Phases) -> list[matches.Decision]:
+    rows = prepare_scrobbled(targets, names)  # once for both passes, like the library's
     decided = match_exact(targets, library, prepared=prepared, prepared_scrobbled=rows)
     clock.lap("exact pass")
     queued = decided["status"] == "queued"
