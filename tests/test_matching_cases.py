@@ -156,3 +156,12 @@ def test_scrobbled_rows_prepared_once_give_the_same_decisions_and_suggestions() 
         suggest(scrobbled[queued], library,
                 prepared_queued=rows[queued].reset_index(drop=True)),
         suggest(scrobbled[queued], library))
+
+
+def test_without_its_prepared_rows_the_library_frame_is_needed() -> None:
+    case = _load()[0].values[0]
+    scrobbled = _scrobbled(case["scrobble"])
+    with pytest.raises(ValueError, match="library frame is needed"):
+        match_exact(scrobbled, None)
+    with pytest.raises(ValueError, match="library frame is needed"):
+        suggest(scrobbled, None)

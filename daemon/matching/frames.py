@@ -146,6 +146,13 @@ def prepare_scrobbled(scrobbled: pd.DataFrame, names: Names | None = None) -> pd
     )
 
 
+def given(library: pd.DataFrame | None) -> pd.DataFrame:
+    """Return `library`, which must be given when its prepared rows are not."""
+    if library is None:
+        raise ValueError("the library frame is needed when its prepared rows are not given")
+    return library
+
+
 def prepare_library(library: pd.DataFrame, names: Names | None = None) -> pd.DataFrame:
     """Return one normalized row per library track, positionally aligned (index 0..n-1).
 

@@ -17,6 +17,7 @@ from daemon.matching.frames import (
     artist_index,
     credit_index,
     empty_lists,
+    given,
     pairs,
     prepare_library,
     prepare_scrobbled,
@@ -167,7 +168,7 @@ def _close_titles(
 
 def match_exact(
     scrobbled: pd.DataFrame,
-    library: pd.DataFrame,
+    library: pd.DataFrame | None,
     *,
     prepared: pd.DataFrame | None = None,
     prepared_scrobbled: pd.DataFrame | None = None,
@@ -181,10 +182,11 @@ def match_exact(
     Another recording (live, remix, acoustic, demo, ...) is never matched to the studio track.
     `prepared`: `prepare_library(library)` when the caller has it already (it is the same for
     `suggest`, and costs ~1 s for 200,000 tracks); `prepared_scrobbled`: likewise
-    `prepare_scrobbled(scrobbled)` (its rows for the queue are `suggest`'s).
+    `prepare_scrobbled(scrobbled)` (its rows for the queue are `suggest`'s). With them given,
+    `library` may be None and only `scrobbled`'s index is read (the job drops the raw frames).
     """
     s = prepare_scrobbled(scrobbled) if prepared_scrobbled is None else prepared_scrobbled
-    lib = prepare_library(library) if prepared is None else prepared
+    lib = prepared if prepared is not None else prepare_library(given(library))
     idx = artist_index(lib)
     n = len(s)
     status = np.full(n, STATUS_QUEUED, dtype=object)

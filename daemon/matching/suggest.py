@@ -25,6 +25,7 @@ from daemon.matching.frames import (
     credit_index,
     distinct_rows,
     empty_lists,
+    given,
     object_frame,
     pairs,
     prepare_library,
@@ -201,7 +202,7 @@ def _literal_similarity(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame)
 
 def suggest(
     queued: pd.DataFrame,
-    library: pd.DataFrame,
+    library: pd.DataFrame | None,
     limit: int = SUGGESTION_LIMIT,
     *,
     prepared: pd.DataFrame | None = None,
@@ -212,10 +213,11 @@ def suggest(
     Best first; scores are ints 0-100, deterministic, ties broken by the lower rating_key;
     suggestions below MIN_SUGGESTION_SCORE are left out (the list may be empty).
     `prepared`: `prepare_library(library)` when the caller has it already; `prepared_queued`:
-    likewise `prepare_scrobbled(queued)`.
+    likewise `prepare_scrobbled(queued)`; as for `match_exact`, with them given `library` may
+    be None and only `queued`'s index is read.
     """
     s = prepare_scrobbled(queued) if prepared_queued is None else prepared_queued
-    lib = prepare_library(library) if prepared is None else prepared
+    lib = prepared if prepared is not None else prepare_library(given(library))
     idx = artist_index(lib)
     keep = max(ARTIST_BLOCK_TOP, limit)
     blocks = [

@@ -95,9 +95,12 @@ def match(
             targets = _targets(conn, full or rules_changed, library_diff)
             if targets.empty:
                 return {"folded_scrobbles": folded, "matched": 0}
-            library, prepared = early.result() if early else _library_in(conn, names)
+            prepared = early.result() if early else _library_in(conn, names)
     clock.lap("read tracks and library")
-    decided = _decide(targets, library, prepared, names, clock)
+    # the raw frames are not kept past their normalization (~100 MB of strings at the peak)
+    rows, index = prepare_scrobbled(targets, names), targets.index
+    del targets, names
+    decided = _decide(index, rows, prepared, clock)
     with write(engine) as conn:
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
@@ -111,15 +114,14 @@ def match(
             "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
 
 
-def _library(engine: Engine, names: Names) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _library(engine: Engine, names: Names) -> pd.DataFrame:
     with engine.connect() as conn, conn.begin():
         return _library_in(conn, names)
 
 
-def _library_in(conn: Connection, names: Names) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The library frame and its normalized rows (`prepare_library`), both passes use them."""
-    library = library_frame(conn)
-    return library, prepare_library(library, names)
+def _library_in(conn: Connection, names: Names) -> pd.DataFrame:
+    """The library's normalized rows (`prepare_library`), both passes use them."""
+    return prepare_library(library_frame(conn), names)
 
 
 def library_frame(conn: Connection) -> pd.DataFrame:
@@ -213,15 +215,17 @@ class _Phases:
         self._last = now
 
 
-def _decide(targets: pd.DataFrame, library: pd.DataFrame, prepared: pd.DataFrame,
-            names: Names, clock: _Phases) -> list[matches.Decision]:
-    rows = prepare_scrobbled(targets, names)  # once for both passes, like the library's
-    decided = match_exact(targets, library, prepared=prepared, prepared_scrobbled=rows)
+def _decide(index: pd.Index, rows: pd.DataFrame, prepared: pd.DataFrame,
+            clock: _Phases) -> list[matches.Decision]:
+    """Decisions for the prepared scrobbled `rows` (track ids `index`) against the prepared
+    library; both passes share both."""
+    decided = match_exact(pd.DataFrame(index=index), None, prepared=prepared,
+                          prepared_scrobbled=rows)
     clock.lap("exact pass")
-    queued = decided["status"] == "queued"
+    queued = (decided["status"] == "queued").to_numpy()
     suggestions = (
-        suggest(targets[queued], library, prepared=prepared,
-                prepared_queued=rows[queued.to_numpy()].reset_index(drop=True))["suggestions"]
+        suggest(pd.DataFrame(index=index[queued]), None, prepared=prepared,
+                prepared_queued=rows[queued].reset_index(drop=True))["suggestions"]
         if queued.any() else pd.Series(dtype=object))
     clock.lap(f"suggestions for {int(queued.sum()):,} queued")
     # plain lists and a dict: a Series.get and a pandas scalar per track cost ~1 s per 100,000
