@@ -40,6 +40,7 @@ LEFT_LIBRARY = "matched track left the library"
 # prepared in a thread meanwhile (for a small fold it would only be work done early, or for
 # nothing when no track needs a decision).
 OVERLAP_MIN_SCROBBLES = 50_000
+READ_CHUNK_ROWS = 50_000
 
 
 def refresh_library(
@@ -148,22 +149,38 @@ def _scrobbled(conn: Connection, where: str = "", params: tuple[Any, ...] = ()) 
 
 def _read_frame(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     """A query's rows as pandas' read_sql_query builds them, through the driver's cursor
-    (pandas went through SQLAlchemy Row objects: 1.0 s for the 200,000-track library)."""
+    (pandas went through SQLAlchemy Row objects: 1.0 s for the 200,000-track library).
+
+    Text stays a numpy object column (pandas 3 would make pyarrow strings, which the matcher
+    converts back: ~1 s per job), each chunk's equal strings one object (the driver makes one
+    per cell: 200,000 library rows hold ~30,000 titles, ~7,000 albums); numbers are inferred
+    as from_records does."""
     cursor = conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
     names = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    # text stays a numpy object column (pandas 3 would make pyarrow strings, which the
-    # matcher converts back: ~1 s per job); numbers are inferred as from_records does
-    return pd.DataFrame({name: _column(values) for name, values in zip(names, columns,
-                                                                         strict=True)})
+    chunks: list[list[tuple[Any, ...] | np.ndarray]] = [[] for _ in names]
+    while rows := cursor.fetchmany(READ_CHUNK_ROWS):
+        for parts, values in zip(chunks, zip(*rows, strict=True), strict=True):
+            parts.append(_shared(values))
+        del rows
+    return pd.DataFrame({name: _column(parts) for name, parts in zip(names, chunks, strict=True)})
 
 
-def _column(values: tuple[Any, ...]) -> pd.Series:
-    text = next((v for v in values if v is not None), None)
-    if isinstance(text, str):
-        return pd.Series(np.array(values, dtype=object), dtype=object, copy=False)
-    return pd.Series(values)
+def _shared(values: tuple[Any, ...]) -> tuple[Any, ...] | np.ndarray:
+    """Text values as an object array with one object per distinct string; others as given."""
+    if not isinstance(next((v for v in values if v is not None), None), str):
+        return values
+    array = np.array(values, dtype=object)
+    codes, uniques = pd.factorize(array)
+    known = codes >= 0  # None stays None
+    array[known] = np.asarray(uniques, dtype=object)[codes[known]]
+    return array
+
+
+def _column(parts: list[tuple[Any, ...] | np.ndarray]) -> pd.Series:
+    if any(isinstance(p, np.ndarray) for p in parts):
+        return pd.Series(np.concatenate([np.asarray(p, dtype=object) for p in parts]),
+                         dtype=object, copy=False)
+    return pd.Series([v for p in parts for v in p])
 
 
 def _targets(conn: Connection, everything: bool, diff: LibraryDiff | None) -> pd.DataFrame:
