@@ -187,7 +187,8 @@ def test_a_large_fold_reads_the_library_beside_it_and_decides_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Above OVERLAP_MIN_SCROBBLES unfolded scrobbles the library is read and prepared in a
-    thread while the fold runs: the decisions are those of the plain order."""
+    thread while the fold runs (and in both cases the matching runs while the fold maps each
+    scrobble to its track): the decisions are those of the plain order, every scrobble mapped."""
     chosen = plain_tracks(SMALL, 12)
     played = [scrobble_of(SMALL, t, 1_600_000_000 + i) for i, t in enumerate(chosen)]
     unknown = Scrobble(1_600_000_100, "Nobody We Know", "Mystery Song", "Nowhere")
@@ -200,8 +201,14 @@ def test_a_large_fold_reads_the_library_beside_it_and_decides_the_same(
         monkeypatch.setattr(reconcile, "OVERLAP_MIN_SCROBBLES", threshold)
         timings: dict[str, float] = {}
         counts = reconcile.match(engine, timings=timings)
-        assert any("beside" in phase for phase in timings) == (name == "beside")
+        assert any("library read beside" in phase for phase in timings) == (name == "beside")
         results.append((counts, _decisions(engine)))
+        with engine.connect() as conn:  # the fold's map, written while the matching ran
+            mapped = conn.exec_driver_sql(
+                "SELECT count(*) FROM scrobble_tracks st JOIN scrobbles s ON s.id = st.scrobble_id"
+                " JOIN scrobbled_tracks t ON t.id = st.track_id WHERE t.artist = s.artist"
+                " AND t.title = s.title AND t.album = s.album AND st.uts = s.uts").scalar()
+        assert mapped == len(played) + 3
         engine.dispose()
     assert results[0][0] == results[1][0]
     assert results[0][1] == results[1][1]

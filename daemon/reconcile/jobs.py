@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from daemon.matching.frames import Names, prepare_library, prepare_scrobbled
 from daemon.plex.library import LibrarySource
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
-from daemon.store.engine import write
+from daemon.store.engine import bulk_cache, write
 from daemon.store.library import LibraryDiff
 
 log = logging.getLogger(__name__)
@@ -84,24 +84,27 @@ def match(
     clock = _Phases(timings)
     with engine.connect() as conn:
         overlap = tracks.unfolded(conn) >= OVERLAP_MIN_SCROBBLES
+    names = Names()  # the library's normalized names, reused for the scrobbled rows
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # SQLite lets go of the GIL while it folds: the library is read and normalized then
-        names = Names()  # the library's normalized names, reused for the scrobbled rows
-        early = pool.submit(_library, engine, names) if overlap else None
-        with write(engine) as conn:
-            folded = tracks.fold_new_scrobbles(conn)
+        # SQLite lets go of the GIL while it folds: the library is read and normalized then,
+        # and the matching runs while the folded scrobbles are mapped to their tracks
+        library = pool.submit(_library, engine, names) if overlap else None
+        with write(engine) as conn, bulk_cache(conn):
+            fold = tracks.fold_tracks(conn)
             rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
-        clock.lap("fold scrobbles into tracks" + (" (library read beside it)" if early else ""))
-        with engine.connect() as conn, conn.begin():
+            clock.lap("fold scrobbles into tracks" + (" (library read beside it)" if library
+                                                      else ""))
             targets = _targets(conn, full or rules_changed, library_diff)
-            if targets.empty:
-                return {"folded_scrobbles": folded, "matched": 0}
-            prepared = early.result() if early else _library_in(conn, names)
-    clock.lap("read tracks and library")
-    # the raw frames are not kept past their normalization (~100 MB of strings at the peak)
-    rows, index = prepare_scrobbled(targets, names), targets.index
-    del targets, names
-    decided = _decide(index, rows, prepared, clock)
+            clock.lap("read tracks")
+            work = None if targets.empty else pool.submit(
+                _decide, engine, library, names, [targets], timings)
+            del targets
+            folded = tracks.map_scrobbles(conn, fold)
+        clock.lap("map scrobbles to tracks" + (" (matching beside it)" if work else ""))
+        if work is None:
+            return {"folded_scrobbles": folded, "matched": 0}
+        decided = work.result()
+    clock.lap("rest of the matching")
     with write(engine) as conn:
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
@@ -116,13 +119,9 @@ def match(
 
 
 def _library(engine: Engine, names: Names) -> pd.DataFrame:
-    with engine.connect() as conn, conn.begin():
-        return _library_in(conn, names)
-
-
-def _library_in(conn: Connection, names: Names) -> pd.DataFrame:
     """The library's normalized rows (`prepare_library`), both passes use them."""
-    return prepare_library(library_frame(conn), names)
+    with engine.connect() as conn, conn.begin():
+        return prepare_library(library_frame(conn), names)
 
 
 def library_frame(conn: Connection) -> pd.DataFrame:
@@ -232,10 +231,17 @@ class _Phases:
         self._last = now
 
 
-def _decide(index: pd.Index, rows: pd.DataFrame, prepared: pd.DataFrame,
-            clock: _Phases) -> list[matches.Decision]:
-    """Decisions for the prepared scrobbled `rows` (track ids `index`) against the prepared
-    library; both passes share both."""
+def _decide(engine: Engine, library: Future[pd.DataFrame] | None, names: Names,
+            given: list[pd.DataFrame], timings: dict[str, float] | None,
+            ) -> list[matches.Decision]:
+    """Decisions for the targets in `given` (taken out of it) against the library prepared by
+    `library` (read now when None); both passes share the prepared frames. The raw frames are
+    not kept past their normalization (~100 MB of strings at the peak)."""
+    prepared = library.result() if library is not None else _library(engine, names)
+    clock = _Phases(timings)
+    targets = given.pop()
+    rows, index = prepare_scrobbled(targets, names), targets.index
+    del targets
     decided = match_exact(pd.DataFrame(index=index), None, prepared=prepared,
                           prepared_scrobbled=rows)
     clock.lap("exact pass")
