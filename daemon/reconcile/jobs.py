@@ -97,8 +97,8 @@ def match(
             targets = _targets(conn, full or rules_changed, library_diff)
             clock.lap("read tracks")
             work = None if targets.empty else pool.submit(
-                _decide, engine, library, names, [targets], timings)
-            del targets
+                _decide, engine, library, [(targets, names)], timings)
+            del targets, names
             folded = tracks.map_scrobbles(conn, fold)
         clock.lap("map scrobbles to tracks" + (" (matching beside it)" if work else ""))
         if work is None:
@@ -231,17 +231,18 @@ class _Phases:
         self._last = now
 
 
-def _decide(engine: Engine, library: Future[pd.DataFrame] | None, names: Names,
-            given: list[pd.DataFrame], timings: dict[str, float] | None,
+def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
+            given: list[tuple[pd.DataFrame, Names]], timings: dict[str, float] | None,
             ) -> list[matches.Decision]:
-    """Decisions for the targets in `given` (taken out of it) against the library prepared by
-    `library` (read now when None); both passes share the prepared frames. The raw frames are
-    not kept past their normalization (~100 MB of strings at the peak)."""
+    """Decisions for the targets in `given` (taken out of it, with the names normalized so
+    far) against the library prepared by `library` (read now when None); both passes share
+    the prepared frames. The raw frames and the names are not kept past the normalization
+    (~100 MB of strings at the peak)."""
+    targets, names = given.pop()
     prepared = library.result() if library is not None else _library(engine, names)
     clock = _Phases(timings)
-    targets = given.pop()
     rows, index = prepare_scrobbled(targets, names), targets.index
-    del targets
+    del targets, names
     decided = match_exact(pd.DataFrame(index=index), None, prepared=prepared,
                           prepared_scrobbled=rows)
     clock.lap("exact pass")
