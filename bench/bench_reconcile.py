@@ -33,6 +33,7 @@ from pathlib import Path
 from bench.bench_library import OUT, fixture_db
 from bench.fakeproc import ROOT
 from daemon.plex import DatabaseLibrary
+from daemon.reconcile import frames as store_frames
 from daemon.reconcile import jobs as reconcile
 from daemon.store.engine import open_store
 
@@ -99,18 +100,20 @@ def _load() -> str:
 def floor(engine_url: str) -> float:
     """Seconds of the pandas/rapidfuzz work alone on the job's own frames."""
     from daemon.matching import match_exact, suggest
-    from daemon.matching.frames import prepare_library
+    from daemon.matching.frames import prepare_library, prepare_scrobbled
 
     engine = open_store(engine_url)
     with engine.connect() as conn:
-        targets = reconcile._scrobbled(conn)
-        library = reconcile.library_frame(conn)
+        targets = store_frames.scrobbled(conn)
+        library = store_frames.library_frame(conn)
     engine.dispose()
     started = time.perf_counter()
-    prepared = prepare_library(library)  # once, as the job does
-    decided = match_exact(targets, library, prepared=prepared)
+    prepared = prepare_library(library)  # once each, as the job does
+    rows = prepare_scrobbled(targets)
+    decided = match_exact(targets, library, prepared=prepared, prepared_scrobbled=rows)
     queued = decided["status"] == "queued"
-    suggest(targets[queued], library, prepared=prepared)
+    suggest(targets[queued], library, prepared=prepared,
+            prepared_queued=rows[queued.to_numpy()].reset_index(drop=True))
     return time.perf_counter() - started
 
 

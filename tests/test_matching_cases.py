@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from daemon.matching import STATUS_AUTO, STATUS_QUEUED, match_exact, suggest
-from daemon.matching.frames import prepare_library
+from daemon.matching.frames import Names, prepare_library, prepare_scrobbled
 
 CASES_DIR = Path(__file__).parent / "fixtures" / "matching"
 CASE_FILES = ("cases.yaml", "extra_cases.yaml")
@@ -130,3 +130,38 @@ def test_a_prepared_library_gives_the_same_decisions_and_suggestions() -> None:
                                   match_exact(scrobbled, library))
     pd.testing.assert_frame_equal(suggest(scrobbled, library, prepared=prepared),
                                   suggest(scrobbled, library))
+
+
+def test_scrobbled_rows_prepared_once_give_the_same_decisions_and_suggestions() -> None:
+    """The scrobbled rows prepared once (as the match job does, with the names the library's
+    preparation normalized), the queue's taken from them for the suggestions: the same
+    decisions and suggestions as each pass preparing its own."""
+    cases = [p.values[0] for p in _load()]
+    library = pd.concat([_library(c["library"]).assign(
+        rating_key=lambda f, n=n: f["rating_key"] + 1000 * n) for n, c in enumerate(cases)],
+        ignore_index=True)
+    scrobbled = pd.concat([_scrobbled(c["scrobble"]) for c in cases], ignore_index=True)
+    scrobbled.index = [f"case-{n}" for n in range(len(cases))]
+    names = Names()  # as in the job: the library's normalized names reused
+    prepared = prepare_library(library, names)
+    pd.testing.assert_frame_equal(prepared, prepare_library(library))
+    rows = prepare_scrobbled(scrobbled, names)
+    pd.testing.assert_frame_equal(rows, prepare_scrobbled(scrobbled))
+    decided = match_exact(scrobbled, library, prepared_scrobbled=rows)
+    pd.testing.assert_frame_equal(decided, match_exact(scrobbled, library))
+    queued = (decided["status"] == STATUS_QUEUED).to_numpy()
+    assert queued.any()
+    assert not queued.all()
+    pd.testing.assert_frame_equal(
+        suggest(scrobbled[queued], library,
+                prepared_queued=rows[queued].reset_index(drop=True)),
+        suggest(scrobbled[queued], library))
+
+
+def test_without_its_prepared_rows_the_library_frame_is_needed() -> None:
+    case = _load()[0].values[0]
+    scrobbled = _scrobbled(case["scrobble"])
+    with pytest.raises(ValueError, match="library frame is needed"):
+        match_exact(scrobbled, None)
+    with pytest.raises(ValueError, match="library frame is needed"):
+        suggest(scrobbled, None)

@@ -12,6 +12,7 @@ from daemon.reconcile import jobs as reconcile
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import matches
 from daemon.store import scrobbles as scrobble_queries
+from daemon.store.engine import open_store
 from tests.fakes.plex_db import build_plex_db
 from tests.fakes.plex_library_gen import Library, generate_library
 from tests.library_plays import scrobble as scrobble_of
@@ -172,3 +173,43 @@ def test_compilations_are_flagged(engine: Engine, artist: str) -> None:
             " (2, 1, 'U', 'Band', 'Album', 20, 0)", (artist,))
         frame = reconcile.library_frame(conn)
     assert frame.set_index("rating_key")["is_compilation"].to_dict() == {1: True, 2: False}
+
+
+def _decisions(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(
+            "SELECT t.artist, t.title, t.album, t.plays, m.status, m.rating_key, m.rule,"
+            " m.reason, m.alternatives, m.suggestions FROM scrobbled_tracks t"
+            " JOIN matches m ON m.track_id = t.id ORDER BY t.artist, t.title, t.album")]
+
+
+def test_a_large_fold_reads_the_library_beside_it_and_decides_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above OVERLAP_MIN_SCROBBLES unfolded scrobbles the library is read and prepared in a
+    thread while the fold runs (and in both cases the matching runs while the fold maps each
+    scrobble to its track): the decisions are those of the plain order, every scrobble mapped."""
+    chosen = plain_tracks(SMALL, 12)
+    played = [scrobble_of(SMALL, t, 1_600_000_000 + i) for i, t in enumerate(chosen)]
+    unknown = Scrobble(1_600_000_100, "Nobody We Know", "Mystery Song", "Nowhere")
+    typo = played[1]._replace(uts=1_600_000_200, title=played[1].title + "zq")
+    results = []
+    for name, threshold in (("plain", 10**9), ("beside", 1)):
+        engine = open_store(f"sqlite:///{tmp_path / name}-store.db")
+        reconcile.refresh_library(plex_db(tmp_path, SMALL, name), engine)
+        store(engine, [*played, unknown, typo, played[0]._replace(uts=1_600_000_300)])
+        monkeypatch.setattr(reconcile, "OVERLAP_MIN_SCROBBLES", threshold)
+        timings: dict[str, float] = {}
+        counts = reconcile.match(engine, timings=timings)
+        assert any("library read beside" in phase for phase in timings) == (name == "beside")
+        results.append((counts, _decisions(engine)))
+        with engine.connect() as conn:  # the fold's map, written while the matching ran
+            mapped = conn.exec_driver_sql(
+                "SELECT count(*) FROM scrobble_tracks st JOIN scrobbles s ON s.id = st.scrobble_id"
+                " JOIN scrobbled_tracks t ON t.id = st.track_id WHERE t.artist = s.artist"
+                " AND t.title = s.title AND t.album = s.album AND st.uts = s.uts").scalar()
+        assert mapped == len(played) + 3
+        engine.dispose()
+    assert results[0][0] == results[1][0]
+    assert results[0][1] == results[1][1]
+    assert len(results[0][1]) == len(chosen) + 2

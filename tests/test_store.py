@@ -127,3 +127,30 @@ def test_a_large_fold_rebuilds_the_map_indexes_and_maps_every_scrobble(
     assert plays == {"A0": 2, "A1": 3, "A2": 2, "New": 1}
     expected = [(i + 1, f"A{i % 3}", "alice", 100 + i) for i in range(6)]
     assert _mapping(engine) == [*expected, (7, "A1", "bob", 200), (8, "New", "bob", 201)]
+
+
+def test_saved_alternatives_and_suggestions_are_the_json_they_always_were(
+    engine: Engine,
+) -> None:
+    """save_decisions writes the lists itself (no json.dumps per decision): the stored text
+    is what json.dumps made, and reads back as the same lists."""
+    import json
+
+    from daemon.store import matches
+
+    with engine.begin() as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals([
+            Scrobble(1_600_000_000 + n, f"A{n}", "T", "") for n in range(3)]), "test")
+        tracks.fold_new_scrobbles(conn)
+        ids = [int(i) for i, in conn.exec_driver_sql("SELECT id FROM scrobbled_tracks ORDER BY id")]
+        given = [((), ()), ((7,), ((5, 90),)), ((7, 12345, 3), ((5, 90), (6, 100), (70000, 41)))]
+        matches.save_decisions(conn, [
+            matches.Decision(t, "queued", None, reason="close title", alternatives=alt,
+                             suggestions=sug) for t, (alt, sug) in zip(ids, given, strict=True)
+        ], "auto")
+        stored = conn.exec_driver_sql(
+            "SELECT alternatives, suggestions FROM matches ORDER BY track_id").all()
+    for (alternatives, suggestions), (alt, sug) in zip(stored, given, strict=True):
+        assert alternatives == json.dumps(list(alt))
+        assert suggestions == json.dumps([list(s) for s in sug])
+        assert json.loads(suggestions) == [list(s) for s in sug]

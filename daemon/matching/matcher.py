@@ -17,10 +17,12 @@ from daemon.matching.frames import (
     artist_index,
     credit_index,
     empty_lists,
+    given,
     pairs,
     prepare_library,
     prepare_scrobbled,
     put_lists,
+    runs,
 )
 from daemon.matching.recordings import recording_checks
 
@@ -110,8 +112,8 @@ def _ranked(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataF
 
 
 def _keys_by_sid(ranked: pd.DataFrame) -> pd.Series:
-    """Return sid -> list of rating_keys, in ranked order."""
-    return ranked.groupby("sid", sort=False)["rating_key"].agg(list)
+    """Return sid -> list of rating_keys, in ranked order (`ranked` is sorted by sid)."""
+    return runs(ranked["sid"].to_numpy(), ranked["rating_key"].tolist())
 
 
 def _choose(ranked: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
@@ -165,7 +167,11 @@ def _close_titles(
 
 
 def match_exact(
-    scrobbled: pd.DataFrame, library: pd.DataFrame, *, prepared: pd.DataFrame | None = None
+    scrobbled: pd.DataFrame,
+    library: pd.DataFrame | None,
+    *,
+    prepared: pd.DataFrame | None = None,
+    prepared_scrobbled: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return one decision per scrobbled row, with the same index and `MATCH_COLUMNS`.
 
@@ -175,10 +181,12 @@ def match_exact(
     (the candidates that could not be split, or the same song in another recording).
     Another recording (live, remix, acoustic, demo, ...) is never matched to the studio track.
     `prepared`: `prepare_library(library)` when the caller has it already (it is the same for
-    `suggest`, and costs ~1 s for 200,000 tracks).
+    `suggest`, and costs ~1 s for 200,000 tracks); `prepared_scrobbled`: likewise
+    `prepare_scrobbled(scrobbled)` (its rows for the queue are `suggest`'s). With them given,
+    `library` may be None and only `scrobbled`'s index is read (the job drops the raw frames).
     """
-    s = prepare_scrobbled(scrobbled)
-    lib = prepare_library(library) if prepared is None else prepared
+    s = prepare_scrobbled(scrobbled) if prepared_scrobbled is None else prepared_scrobbled
+    lib = prepared if prepared is not None else prepare_library(given(library))
     idx = artist_index(lib)
     n = len(s)
     status = np.full(n, STATUS_QUEUED, dtype=object)

@@ -15,6 +15,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -22,20 +23,23 @@ from sqlalchemy import Connection, Engine
 
 from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
-from daemon.matching.frames import prepare_library
+from daemon.matching.frames import Names, prepare_library, prepare_scrobbled
 from daemon.plex.library import AttachableLibrary, LibrarySource
 from daemon.plex.library_attach import AttachedListing
+from daemon.reconcile.frames import library_frame, scrobbled
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
-from daemon.store.engine import write
+from daemon.store.engine import bulk_cache, write
 from daemon.store.library import LibraryDiff
 
 log = logging.getLogger(__name__)
 
 RULES_COUNTER = "matching_rules_version"
-COMPILATION_ARTISTS = frozenset({"various artists", "various", "va", "verschiedene interpreten",
-                                 "artistes divers", "varios artistas", "vários artistas"})
 LEFT_LIBRARY = "matched track left the library"
+# A fold this large (scrobble ids) takes seconds of SQLite time: the library is read and
+# prepared in a thread meanwhile (for a small fold it would only be work done early, or for
+# nothing when no track needs a decision).
+OVERLAP_MIN_SCROBBLES = 50_000
 
 
 def refresh_library(
@@ -93,17 +97,29 @@ def match(
     `timings`, when given, receives the seconds each phase took.
     """
     clock = _Phases(timings)
-    with write(engine) as conn:
-        folded = tracks.fold_new_scrobbles(conn)
-        rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
-    clock.lap("fold scrobbles into tracks")
-    with engine.connect() as conn, conn.begin():
-        targets = _targets(conn, full or rules_changed, library_diff)
-        if targets.empty:
+    with engine.connect() as conn:
+        overlap = tracks.unfolded(conn) >= OVERLAP_MIN_SCROBBLES
+    names = Names()  # the library's normalized names, reused for the scrobbled rows
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # SQLite lets go of the GIL while it folds: the library is read and normalized then,
+        # and the matching runs while the folded scrobbles are mapped to their tracks
+        library = pool.submit(_library, engine, names) if overlap else None
+        with write(engine) as conn, bulk_cache(conn):
+            fold = tracks.fold_tracks(conn)
+            rules_changed = counters.get(conn, RULES_COUNTER) != RULES_VERSION
+            clock.lap("fold scrobbles into tracks" + (" (library read beside it)" if library
+                                                      else ""))
+            targets = _targets(conn, full or rules_changed, library_diff)
+            clock.lap("read tracks")
+            work = None if targets.empty else pool.submit(
+                _decide, engine, library, [(targets, names)], timings)
+            del targets, names
+            folded = tracks.map_scrobbles(conn, fold)
+        clock.lap("map scrobbles to tracks" + (" (matching beside it)" if work else ""))
+        if work is None:
             return {"folded_scrobbles": folded, "matched": 0}
-        library = library_frame(conn)
-    clock.lap("read tracks and library")
-    decided = _decide(targets, library, clock)
+        decided = work.result()
+    clock.lap("rest of the matching")
     with write(engine) as conn:
         saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
         if library_diff is not None and library_diff.removed:
@@ -117,38 +133,14 @@ def match(
             "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
 
 
-def library_frame(conn: Connection) -> pd.DataFrame:
-    """The mirrored library as the matcher wants it, compilations flagged."""
-    frame = _read_frame(
-        conn, "SELECT rating_key, title, album, album_artist, track_artist, album_year,"
-        " track_mbid, album_mbid, artist_mbid, album_rating_key FROM library_tracks"
-    )
-    various = frame["album_artist"].str.casefold().isin(COMPILATION_ARTISTS)
-    artists_per_album = (
-        frame[frame["track_artist"] != ""].groupby("album_rating_key")["track_artist"].nunique()
-    )
-    mixed = frame["album_rating_key"].map(artists_per_album).fillna(0) > 1
-    frame["is_compilation"] = various | mixed
-    return frame
-
-
-def _scrobbled(conn: Connection, where: str = "", params: tuple[Any, ...] = ()) -> pd.DataFrame:
-    return _read_frame(
-        conn, "SELECT t.id, t.artist, t.title, t.album, t.plays, t.artist_mbid, t.track_mbid,"
-        " t.album_mbid, m.status, m.rating_key AS current_key FROM scrobbled_tracks t"
-        f" LEFT JOIN matches m ON m.track_id = t.id {where}", params).set_index("id")
-
-
-def _read_frame(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-    """A query's rows as pandas' read_sql_query builds them, through the driver's cursor
-    (pandas went through SQLAlchemy Row objects: 1.0 s for the 200,000-track library)."""
-    cursor = conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
-    columns = [d[0] for d in cursor.description]
-    return pd.DataFrame.from_records(cursor.fetchall(), columns=columns, coerce_float=True)
+def _library(engine: Engine, names: Names) -> pd.DataFrame:
+    """The library's normalized rows (`prepare_library`), both passes use them."""
+    with engine.connect() as conn, conn.begin():
+        return prepare_library(library_frame(conn), names)
 
 
 def _targets(conn: Connection, everything: bool, diff: LibraryDiff | None) -> pd.DataFrame:
-    frame = _scrobbled(conn)
+    frame = scrobbled(conn)
     user = frame["status"].isin(matches.USER_STATUSES)
     wanted = frame["status"].isna()
     if everything:
@@ -196,13 +188,26 @@ class _Phases:
         self._last = now
 
 
-def _decide(targets: pd.DataFrame, library: pd.DataFrame, clock: _Phases) -> list[matches.Decision]:
-    prepared = prepare_library(library)  # once for both passes
-    decided = match_exact(targets, library, prepared=prepared)
+def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
+            given: list[tuple[pd.DataFrame, Names]], timings: dict[str, float] | None,
+            ) -> list[matches.Decision]:
+    """Decisions for the targets in `given` (taken out of it, with the names normalized so
+    far) against the library prepared by `library` (read now when None); both passes share
+    the prepared frames. The raw frames and the names are not kept past the normalization
+    (~100 MB of strings at the peak)."""
+    targets, names = given.pop()
+    prepared = library.result() if library is not None else _library(engine, names)
+    clock = _Phases(timings)
+    rows, index = prepare_scrobbled(targets, names), targets.index
+    del targets, names
+    decided = match_exact(pd.DataFrame(index=index), None, prepared=prepared,
+                          prepared_scrobbled=rows)
     clock.lap("exact pass")
-    queued = decided["status"] == "queued"
-    suggestions = (suggest(targets[queued], library, prepared=prepared)["suggestions"]
-                   if queued.any() else pd.Series(dtype=object))
+    queued = (decided["status"] == "queued").to_numpy()
+    suggestions = (
+        suggest(pd.DataFrame(index=index[queued]), None, prepared=prepared,
+                prepared_queued=rows[queued].reset_index(drop=True))["suggestions"]
+        if queued.any() else pd.Series(dtype=object))
     clock.lap(f"suggestions for {int(queued.sum()):,} queued")
     # plain lists and a dict: a Series.get and a pandas scalar per track cost ~1 s per 100,000
     columns = (decided[c].tolist() for c in ("status", "rule", "reason", "alternatives"))

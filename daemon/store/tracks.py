@@ -6,6 +6,8 @@ current costs a GROUP BY over what arrived since the last fold, not over the who
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection
 
 from daemon.store import counters
@@ -44,21 +46,50 @@ WHERE s.id > ? AND s.id <= ?
 """
 
 
+def unfolded(conn: Connection) -> int:
+    """How many scrobble ids the next fold covers (an upper bound on the scrobbles it folds)."""
+    newest = conn.exec_driver_sql("SELECT max(id) FROM scrobbles").scalar()
+    return max(0, int(newest or 0) - counters.get(conn, FOLDED_THROUGH))
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Scrobble ids through..newest counted into scrobbled_tracks, not yet mapped."""
+
+    through: int
+    newest: int
+
+
 def fold_new_scrobbles(conn: Connection) -> int:
     """Count scrobbles stored since the last fold into scrobbled_tracks; return how many."""
+    with bulk_cache(conn):  # the GROUP BY sorts every new scrobble; big B-trees are touched
+        return map_scrobbles(conn, fold_tracks(conn))
+
+
+def fold_tracks(conn: Connection) -> Fold | None:
+    """The first half of `fold_new_scrobbles`: new scrobbles counted into scrobbled_tracks
+    (their tracks can be read from here on); `map_scrobbles` must follow in the same
+    transaction. None when there is nothing new."""
     through = counters.get(conn, FOLDED_THROUGH)
     newest = conn.exec_driver_sql("SELECT max(id) FROM scrobbles").scalar()
     if newest is None or newest <= through:
+        return None
+    conn.exec_driver_sql(_FOLD, (through, newest))
+    return Fold(through, int(newest))
+
+
+def map_scrobbles(conn: Connection, fold: Fold | None) -> int:
+    """The second half: each scrobble of `fold` mapped to its track, the fold recorded as
+    done; return how many scrobble ids it covered."""
+    if fold is None:
         return 0
-    rebuild = newest - through >= max(REBUILD_MIN_ROWS, through)
-    with bulk_cache(conn):  # the GROUP BY sorts every new scrobble; big B-trees are touched
-        conn.exec_driver_sql(_FOLD, (through, newest))
-        indexes = _drop_indexes(conn, "scrobble_tracks") if rebuild else []
-        conn.exec_driver_sql(_MAP, (through, newest))
-        for ddl in indexes:
-            conn.exec_driver_sql(ddl)
-    counters.put(conn, FOLDED_THROUGH, int(newest))
-    return int(newest) - through
+    rebuild = fold.newest - fold.through >= max(REBUILD_MIN_ROWS, fold.through)
+    indexes = _drop_indexes(conn, "scrobble_tracks") if rebuild else []
+    conn.exec_driver_sql(_MAP, (fold.through, fold.newest))
+    for ddl in indexes:
+        conn.exec_driver_sql(ddl)
+    counters.put(conn, FOLDED_THROUGH, fold.newest)
+    return fold.newest - fold.through
 
 
 def _drop_indexes(conn: Connection, table: str) -> list[str]:
