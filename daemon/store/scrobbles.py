@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from daemon.scrobble import ScrobbleRow, storable
+from daemon.scrobble import ScrobbleRow, stamps_of, storable, storable_span
 from daemon.store.tables import scrobbles, scrobbles_quarantine
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,10 @@ def insert_rows(conn: Connection, user: str, rows: Sequence[ScrobbleRow], source
     whatever the source: a row dated outside it is left out (with a warning; the sources
     skip and count such plays before they get here)."""
     now = clock()
-    kept = [row for row in rows if storable(row[0], now)]
-    if len(kept) < len(rows):
+    lo, hi = storable_span(now)
+    kept = rows
+    if rows and not lo <= min(stamps_of(rows)) <= max(stamps_of(rows)) <= hi:
+        kept = [row for row in rows if storable(row[0], now)]
         log.warning("%s scrobbles of %s from %s were not stored: dated outside 0 < uts <= now"
                     " + 1 day", len(rows) - len(kept), user, source)
     if not kept:
