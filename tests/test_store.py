@@ -127,3 +127,26 @@ def test_a_large_fold_rebuilds_the_map_indexes_and_maps_every_scrobble(
     assert plays == {"A0": 2, "A1": 3, "A2": 2, "New": 1}
     expected = [(i + 1, f"A{i % 3}", "alice", 100 + i) for i in range(6)]
     assert _mapping(engine) == [*expected, (7, "A1", "bob", 200), (8, "New", "bob", 201)]
+
+
+@pytest.mark.parametrize("size", [1, 31, 32, 33, 64, 100])
+def test_rows_are_stored_in_order_whatever_the_batch_size(engine: Engine, size: int) -> None:
+    plays = [Scrobble(1_700_000_000 - i // 3, f"A{i % 5}", "T", "", "am", "tm", "alm", i % 2)
+             for i in range(size)]
+    rows = with_ordinals(plays)
+    with engine.begin() as conn:
+        assert scrobble_queries.insert_rows(conn, "alice", rows[: size // 2], "x") == size // 2
+        assert scrobble_queries.insert_rows(conn, "alice", rows, "x",
+                                            clock=lambda: 1_700_000_000) == size - size // 2
+        stored = conn.exec_driver_sql(
+            "SELECT user, uts, artist, title, album, ordinal, artist_mbid, track_mbid,"
+            " album_mbid, loved, source FROM scrobbles ORDER BY id").all()
+    half = rows[: size // 2]
+    assert [tuple(r) for r in stored] == [
+        ("alice", *row, "x") for row in [*half, *rows[size // 2:]]]
+
+
+def test_a_row_of_another_shape_is_refused(engine: Engine) -> None:
+    rows = with_ordinals([Scrobble(100, "A", "T"), Scrobble(101, "B", "T")])
+    with engine.begin() as conn, pytest.raises(ValueError, match="9 fields"):
+        scrobble_queries.insert_rows(conn, "alice", [*rows, rows[0][:8]], "x")  # type: ignore[list-item]
