@@ -60,6 +60,7 @@ class Watchdog:
         self._cond = threading.Condition()
         self._watches: set[_Watch] = set()
         self._thread: threading.Thread | None = None
+        self._wake: float | None = None  # when the thread wakes up next (None: when told)
         self._current: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
             "request_watch", default=None)
 
@@ -74,7 +75,8 @@ class Watchdog:
                 self._thread = threading.Thread(target=self._run, name="request-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._wake is None or watch.deadline < self._wake:
+                self._cond.notify()  # otherwise it wakes up before this deadline anyway
         try:
             yield watch
         finally:
@@ -108,6 +110,7 @@ class Watchdog:
                             _cut(watch.sock)
                     elif wake is None or watch.deadline < wake:
                         wake = watch.deadline
+                self._wake = wake
                 self._cond.wait(None if wake is None else wake - now)
 
 
