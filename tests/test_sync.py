@@ -279,3 +279,20 @@ def test_merge_fetch_ranges_are_the_coalesced_play_ranges() -> None:
         stamps = [5000, 5000 + gap, 9000 + gap]  # exactly at the coalescing edge and around
         rows = with_ordinals([Scrobble(uts, "A", "T") for uts in stamps])
         assert list(merge._intervals(rows, 180, 180)) == _plain_intervals(stamps, 180, 180)
+
+
+@pytest.mark.parametrize(("stamps", "inside"), [
+    ([199, 150, 100], True), ([200, 150, 100], False), ([199, 150, 99], False),
+    ([150, 250, 120], False), ([], True)])
+def test_a_page_with_a_play_outside_its_window_is_not_complete(
+    stamps: list[int], inside: bool
+) -> None:
+    from daemon.lastfm.completeness import WindowState, verify
+
+    state = WindowState(Window(100, 200))
+    plays = [Scrobble(uts, "A", "T") for uts in stamps]
+    state.first_page(RecentTracksPage("alice", 1, 10, len(plays), 1, plays, 0, 0), 10)
+    problem = verify(state, 10)
+    assert (problem is None) == inside
+    if not inside:
+        assert problem == "page 1 held a scrobble outside the window"
