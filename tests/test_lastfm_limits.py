@@ -217,3 +217,25 @@ def test_a_body_shorter_than_announced_is_an_error_not_a_page() -> None:
     thread.join(5)
     listener.close()
     assert len(served) == 2
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_the_proxy_of_the_environment_is_used_unless_no_proxy_says_otherwise(
+    fake: FakeLastfm, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    """requests' environment is read once per session (pinned), with the same result: the
+    fake answers as an HTTP proxy would (it serves the path of an absolute request URI)."""
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.url.removesuffix("/2.0/"))
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "lastfm.invalid")
+    client = LastfmClient(api_url="http://lastfm.invalid/2.0/", api_key=DEFAULT_API_KEY,
+                          pacer=Pacer(1000), timeout=5, max_retries=0)
+    with client:
+        if bypass:
+            with pytest.raises(LastfmTransientError, match=r"cannot reach last\.fm"):
+                client.recent_tracks("alice")
+        else:
+            assert client.recent_tracks("alice", limit=1000).total == 600
+            assert client.recent_tracks("alice", page=2).page == 2  # the pinned session

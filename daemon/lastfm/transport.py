@@ -172,6 +172,21 @@ def guarded_session() -> requests.Session:
     return session
 
 
+def pin_environment(session: requests.Session, url: str) -> None:
+    """Take what requests reads from the environment for `url` (proxies and NO_PROXY, the CA
+    bundle variables, ~/.netrc credentials) once, now, instead of on every request (where it
+    re-reads the whole environment twice and stats ~/.netrc: ~0.1 ms per request)."""
+    if not session.trust_env:
+        return
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    if session.auth is None:
+        session.auth = requests.utils.get_netrc_auth(url)
+    session.proxies = settings["proxies"]
+    session.verify = settings["verify"]
+    session.cert = settings["cert"]
+    session.trust_env = False
+
+
 def size_text(size: int) -> str:
     """A byte count for people: 32 MiB, 64 KiB, 1500 bytes."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
