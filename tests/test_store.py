@@ -150,3 +150,21 @@ def test_a_row_of_another_shape_is_refused(engine: Engine) -> None:
     rows = with_ordinals([Scrobble(100, "A", "T"), Scrobble(101, "B", "T")])
     with engine.begin() as conn, pytest.raises(ValueError, match="9 fields"):
         scrobble_queries.insert_rows(conn, "alice", [*rows, rows[0][:8]], "x")  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("offset", "merged"), [
+    (-180, True), (180, True), (-181, False), (181, False), (0, True)])
+def test_another_sources_play_is_merged_up_to_the_tolerance_edge(
+    engine: Engine, offset: int, merged: bool
+) -> None:
+    from daemon.store import merge
+
+    base = 1_700_000_000
+    with engine.begin() as conn:
+        theirs = with_ordinals([Scrobble(base + offset, "The Artist", "Song")])
+        assert merge.store_plays(conn, "alice", theirs, "import:spotify").added == 1
+        ours = with_ordinals([Scrobble(base, "artist", "song (feat. Somebody)")])
+        stored = merge.store_plays(conn, "alice", ours, "lastfm")
+        assert (stored.added, stored.merged) == ((0, 1) if merged else (1, 0))
+        again = merge.store_plays(conn, "alice", ours, "lastfm")
+        assert (again.added, again.merged, again.already) == (0, 0, 1)

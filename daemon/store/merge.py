@@ -46,6 +46,10 @@ _SELECT_MERGED = (
     "SELECT uts, artist, title, album, ordinal, scrobble_id FROM merged_plays"
     " WHERE user = ? AND source = ? AND uts BETWEEN ? AND ?"
 )
+_ANY_NEAR = (
+    "SELECT EXISTS (SELECT 1 FROM scrobbles WHERE user = ? AND uts BETWEEN ? AND ?)"
+    " OR EXISTS (SELECT 1 FROM merged_plays WHERE user = ? AND source = ? AND uts BETWEEN ? AND ?)"
+)
 _INSERT_MERGED = (
     "INSERT INTO merged_plays (user, source, uts, artist, title, album, ordinal, scrobble_id,"
     " merged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -114,6 +118,16 @@ def store_plays(
     # the transaction's own connection, without SQLAlchemy's cost per statement (a scattered
     # batch makes many small queries)
     cursor = conn.connection.cursor()
+    first, last = min(stamps_of(rows)), max(stamps_of(rows))
+    if not cursor.execute(_ANY_NEAR, (user, first - tolerance, last + span, user, source,
+                                      first - 2 * tolerance, last + span + tolerance)
+                          ).fetchone()[0]:
+        # nothing stored or merged anywhere near the batch (a backfill): the ranges of the
+        # plays below would find nothing either; two index probes instead of one per range
+        cursor.close()
+        result.added = insert_rows(conn, user, rows, source, clock=clock)
+        result.already = len(rows) - result.added
+        return result
     for start, end in _intervals(rows, tolerance, span):
         for sid, uts, artist, title, album, ordinal, their in cursor.execute(
             _SELECT, (user, start, end)
