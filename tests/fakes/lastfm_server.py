@@ -34,6 +34,7 @@ import collections
 import contextlib
 import functools
 import gzip
+import itertools
 import json
 import logging
 import math
@@ -302,16 +303,21 @@ class Renderer:
 
 @dataclass(frozen=True, slots=True)
 class Prerendered:
-    """Every item of a history rendered in one form, as head and tail (see Renderer.parts)."""
+    """Every item of a history rendered in one form, as head and tail (see Renderer.parts),
+    each tail followed by the comma that separates it from the next item."""
 
     extended: bool
     generation: int  # the renderer's, when rendered
     heads: list[bytes]
     tails: list[bytes]
 
-    def join(self, start: int, end: int) -> bytes:
-        """Items start..end-1 as they appear inside a page's ``track`` array."""
-        return b",".join(map(bytes.__add__, self.heads[start:end], self.tails[start:end]))
+    def parts(self, start: int, end: int) -> list[bytes]:
+        """Items start..end-1 (end > start) as the pieces of a page's ``track`` array, for
+        one join: no copy per item."""
+        parts = list(itertools.chain.from_iterable(
+            zip(self.heads[start:end], self.tails[start:end], strict=True)))
+        parts[-1] = parts[-1][:-1]  # no comma after the last item
+        return parts
 
 
 class History:
@@ -758,8 +764,9 @@ class FakeLastfm:
             renderer = self.renderer
             for history in self._users.values():
                 parts = [renderer.parts(s, extended) for s in history.items]
-                history.prerendered = Prerendered(
-                    extended, renderer.generation, [p[0] for p in parts], [p[1] for p in parts])
+                history.prerendered = Prerendered(extended, renderer.generation,
+                                                  [p[0] for p in parts],
+                                                  [p[1] + b"," for p in parts])
 
     def set_now_playing(self, name: str, item: Scrobble | None) -> None:
         with self._lock:
@@ -910,17 +917,22 @@ class FakeLastfm:
                 and ready.generation == self.renderer.generation
                 and (fault is None or fault.kind == "total_drift")
                 and not (self.single_object and len(items) == 1)):
-            track = b"[" + ready.join(start, start + len(items)) + b"]"
+            track = ready.parts(start, start + len(items))
         body = self._render_page(history.name, items, now_playing, extended, page, limit, total,
                                  track)
         return Reply(200, body, fault=fault.kind if fault else None)
 
     def _render_page(
         self, user: str, items: list[Scrobble], now_playing: Scrobble | None, extended: bool,
-        page: int, limit: int, total: int, track: bytes | None = None,
+        page: int, limit: int, total: int, track: bytes | list[bytes] | None = None,
     ) -> bytes:
         """The recenttracks body; ``track`` is [] when empty, an object when single (toggle);
-        given `track` (the items' array, pre-rendered), only the rest is rendered."""
+        given `track` (the pieces of the items' array, pre-rendered), only the rest is
+        rendered, and the body is made by one join."""
+        attr = (f'{{"user":{jstr(user)},"totalPages":"{math.ceil(total / limit)}",'
+                f'"page":"{page}","perPage":"{limit}","total":"{total}"}}').encode()
+        if isinstance(track, list):
+            return b"".join([b'{"recenttracks":{"track":[', *track, b'],"@attr":', attr, b"}}"])
         if track is None:
             render = self.renderer.item
             frags = [render(s, extended) for s in items]
@@ -928,9 +940,7 @@ class FakeLastfm:
                 frags.insert(0, self.renderer.now_playing(now_playing, extended))
             single = len(frags) == 1 and self.single_object
             track = frags[0] if single else b"[" + b",".join(frags) + b"]"
-        attr = (f'{{"user":{jstr(user)},"totalPages":"{math.ceil(total / limit)}",'
-                f'"page":"{page}","perPage":"{limit}","total":"{total}"}}')
-        return b'{"recenttracks":{"track":%s,"@attr":%s}}' % (track, attr.encode())
+        return b'{"recenttracks":{"track":%s,"@attr":%s}}' % (track, attr)
 
     def _other_user(self, history: History, wanted: str | None) -> History:
         """Whose page a "wrong_user" fault serves: ``wanted``, another user, or a stranger."""
