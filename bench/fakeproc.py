@@ -25,9 +25,13 @@ def lastfm_fake(
     latency: float = 0.0,
     rate_limit: float | None = None,
     max_limit: int = 1000,
+    prerender: bool = False,
     startup_deadline: float = 120.0,
 ) -> Iterator[str]:
-    """Start `python -m tests.fakes.lastfm_server`; yield its URL once it listens."""
+    """Start `python -m tests.fakes.lastfm_server`; yield its URL once it listens.
+
+    `prerender`: the fake renders the whole history before it listens, and then serves pages
+    without rendering them (same bytes): its CPU is the fake's, not the client's cost."""
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready"
         command = [
@@ -36,6 +40,8 @@ def lastfm_fake(
             "--seed", str(seed), "--latency", str(latency), "--max-limit", str(max_limit),
             "--ready-file", str(ready),
         ]
+        if prerender:
+            command.append("--prerender")
         if rate_limit is not None:
             command += ["--rate-limit", str(rate_limit)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)

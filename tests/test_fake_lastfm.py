@@ -607,6 +607,45 @@ def test_render_speed_is_sane(fake: FakeLastfm) -> None:
     assert (time.perf_counter() - began) / 5 < 0.05  # ~2 ms when idle; loose for busy CI
 
 
+def test_prerendered_pages_are_the_rendered_ones() -> None:
+    plain, ready = FakeLastfm(), FakeLastfm()
+    for server in (plain, ready):
+        server.add_user("alice", ALICE)
+    ready.prerender()
+    first = ALICE[0]
+    calls = [
+        {"limit": "1000", "extended": "1"}, {"limit": "1000", "page": "2", "extended": "1"},
+        {"limit": "7", "page": "3", "extended": "1", "from": str(first.uts - 86400 * 30),
+         "to": str(first.uts)},
+        {"limit": "1000", "extended": "0"}, {"limit": "1", "page": "5", "extended": "1"},
+    ]
+
+    def bodies() -> list[tuple[bytes, bytes]]:
+        base = {"method": "user.getrecenttracks", "user": "alice", "api_key": DEFAULT_API_KEY,
+                "format": "json"}
+        return [(plain.dispatch({**base, **c}).body, ready.dispatch({**base, **c}).body)
+                for c in calls]
+
+    assert all(a == b for a, b in bodies())
+    assert ready._users["alice"].prerendered is not None
+    for server in (plain, ready):  # a fault changes the page: rendered as the fault wants
+        server.faults.add("bad_uts", when=lambda p: p.get("page") is None, uts=2**40)
+        server.faults.add("total_drift", when=lambda p: p.get("page") == "2", drift=3)
+    assert all(a == b for a, b in bodies())
+    for server in (plain, ready):  # a changed history, then changed looks, are served too
+        server.add_scrobbles("alice", [first._replace(uts=first.uts - 1, title="Inserted")])
+    assert ready._users["alice"].prerendered is None
+    assert all(a == b for a, b in bodies())
+    ready.prerender()
+    for server in (plain, ready):
+        server.renderer.images[(first.artist, first.album)] = "changed.png"
+        server.renderer.clear()
+    assert all(a == b for a, b in bodies())
+    assert b"changed.png" in ready.dispatch({
+        "method": "user.getrecenttracks", "user": "alice", "api_key": DEFAULT_API_KEY,
+        "format": "json", "limit": "5", "extended": "1"}).body
+
+
 # -- history generator -----------------------------------------------------------------------
 
 

@@ -184,3 +184,58 @@ def tags_rules() -> Any:
     from daemon.analytics.genres import GenreRules
 
     return GenreRules.build()
+
+
+def test_a_body_shorter_than_announced_is_an_error_not_a_page() -> None:
+    """The server closes after part of the length it announced: never a partial page."""
+    import socket
+    import threading
+
+    whole = json.dumps({"recenttracks": {"track": [], "@attr": {
+        "user": "alice", "page": "1", "perPage": "50", "total": "0", "totalPages": "0"}}})
+    listener = socket.create_server(("127.0.0.1", 0))
+    served: list[int] = []
+
+    def serve() -> None:
+        for _ in range(2):  # the first attempt and its one retry
+            conn, _addr = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(whole) + 50,
+                                                                 whole.encode()))
+                served.append(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    client = LastfmClient(api_url=f"http://127.0.0.1:{port}/2.0/", api_key=DEFAULT_API_KEY,
+                          pacer=Pacer(1000), timeout=5, max_retries=1, backoff_base=0.001,
+                          backoff_cap=0.002)
+    with client, pytest.raises(LastfmTransientError, match=r"cannot reach last\.fm"):
+        client.recent_tracks("alice")
+    thread.join(5)
+    listener.close()
+    assert len(served) == 2
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_the_proxy_of_the_environment_is_used_unless_no_proxy_says_otherwise(
+    fake: FakeLastfm, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    """requests' environment is read once per session (pinned), with the same result: the
+    fake answers as an HTTP proxy would (it serves the path of an absolute request URI)."""
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.url.removesuffix("/2.0/"))
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "lastfm.invalid")
+    client = LastfmClient(api_url="http://lastfm.invalid/2.0/", api_key=DEFAULT_API_KEY,
+                          pacer=Pacer(1000), timeout=5, max_retries=0)
+    with client:
+        if bypass:
+            with pytest.raises(LastfmTransientError, match=r"cannot reach last\.fm"):
+                client.recent_tracks("alice")
+        else:
+            assert client.recent_tracks("alice", limit=1000).total == 600
+            assert client.recent_tracks("alice", page=2).page == 2  # the pinned session

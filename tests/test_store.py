@@ -154,3 +154,44 @@ def test_saved_alternatives_and_suggestions_are_the_json_they_always_were(
         assert alternatives == json.dumps(list(alt))
         assert suggestions == json.dumps([list(s) for s in sug])
         assert json.loads(suggestions) == [list(s) for s in sug]
+
+
+@pytest.mark.parametrize("size", [1, 31, 32, 33, 64, 100])
+def test_rows_are_stored_in_order_whatever_the_batch_size(engine: Engine, size: int) -> None:
+    plays = [Scrobble(1_700_000_000 - i // 3, f"A{i % 5}", "T", "", "am", "tm", "alm", i % 2)
+             for i in range(size)]
+    rows = with_ordinals(plays)
+    with engine.begin() as conn:
+        assert scrobble_queries.insert_rows(conn, "alice", rows[: size // 2], "x") == size // 2
+        assert scrobble_queries.insert_rows(conn, "alice", rows, "x",
+                                            clock=lambda: 1_700_000_000) == size - size // 2
+        stored = conn.exec_driver_sql(
+            "SELECT user, uts, artist, title, album, ordinal, artist_mbid, track_mbid,"
+            " album_mbid, loved, source FROM scrobbles ORDER BY id").all()
+    half = rows[: size // 2]
+    assert [tuple(r) for r in stored] == [
+        ("alice", *row, "x") for row in [*half, *rows[size // 2:]]]
+
+
+def test_a_row_of_another_shape_is_refused(engine: Engine) -> None:
+    rows = with_ordinals([Scrobble(100, "A", "T"), Scrobble(101, "B", "T")])
+    with engine.begin() as conn, pytest.raises(ValueError, match="9 fields"):
+        scrobble_queries.insert_rows(conn, "alice", [*rows, rows[0][:8]], "x")  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("offset", "merged"), [
+    (-180, True), (180, True), (-181, False), (181, False), (0, True)])
+def test_another_sources_play_is_merged_up_to_the_tolerance_edge(
+    engine: Engine, offset: int, merged: bool
+) -> None:
+    from daemon.store import merge
+
+    base = 1_700_000_000
+    with engine.begin() as conn:
+        theirs = with_ordinals([Scrobble(base + offset, "The Artist", "Song")])
+        assert merge.store_plays(conn, "alice", theirs, "import:spotify").added == 1
+        ours = with_ordinals([Scrobble(base, "artist", "song (feat. Somebody)")])
+        stored = merge.store_plays(conn, "alice", ours, "lastfm")
+        assert (stored.added, stored.merged) == ((0, 1) if merged else (1, 0))
+        again = merge.store_plays(conn, "alice", ours, "lastfm")
+        assert (again.added, again.merged, again.already) == (0, 0, 1)

@@ -16,9 +16,9 @@ from daemon.lastfm.completeness import Window
 from daemon.lastfm.pages import RecentTracksPage
 from daemon.lastfm.windows import WindowSync
 from daemon.logs import local_time
-from daemon.scrobble import MAX_AHEAD_SECONDS, Scrobble, with_ordinals
+from daemon.scrobble import MAX_AHEAD_SECONDS, Scrobble, storable, storable_span, with_ordinals
+from daemon.store import merge, syncstate
 from daemon.store import scrobbles as scrobble_queries
-from daemon.store import syncstate
 from daemon.store.engine import write
 from tests.scrobble_truth import truth as expected
 
@@ -232,3 +232,67 @@ def test_the_store_refuses_times_outside_the_range_whatever_the_source(
 )
 def test_gaps(done: list[tuple[int, int]], expected_gaps: list[tuple[int, int]]) -> None:
     assert syncstate.gaps(done, 0, 100) == expected_gaps
+
+
+def test_storable_span_is_the_storable_rule() -> None:
+    for now in (1_790_000_000.0, 1_790_000_000.75):
+        lo, hi = storable_span(now)
+        for uts in (-2**63, -1, 0, 1, 2, int(now), int(now) + MAX_AHEAD_SECONDS,
+                    int(now) + MAX_AHEAD_SECONDS + 1, 1_796_470_000_000, 2**63):
+            assert storable(uts, now) == (lo <= uts <= hi), uts
+
+
+def test_ordinals_of_a_batch_are_those_counted_one_by_one() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        plays = [Scrobble(rng.randint(0, 6), rng.choice("ab"), rng.choice("xy"),
+                          rng.choice(["", "z"]), loved=rng.choice([None, 1]))
+                 for _ in range(rng.randint(0, 40))]
+        counted = with_ordinals(plays, {})  # the counter every play goes through
+        assert with_ordinals(plays) == counted
+        assert with_ordinals(iter(plays)) == counted
+
+
+def _plain_intervals(stamps: list[int], low: int, high: int) -> list[tuple[int, int]]:
+    """merge's fetch ranges as first written: one pass over the sorted times."""
+    stamps = sorted(stamps)
+    out = []
+    start, end = stamps[0] - low, stamps[0] + high
+    for uts in stamps[1:]:
+        if uts - low > end + merge._FETCH_GAP:
+            out.append((start, end))
+            start = uts - low
+        end = max(end, uts + high)
+    out.append((start, end))
+    return out
+
+
+def test_merge_fetch_ranges_are_the_coalesced_play_ranges() -> None:
+    rng = random.Random(3)
+    for _ in range(300):
+        size = rng.randint(1, 60)
+        stamps = [rng.randint(0, 20 * merge._FETCH_GAP) for _ in range(size)]
+        low, high = rng.choice([(180, 180), (360, 540), (0, 59)])
+        rows = with_ordinals([Scrobble(uts, "A", "T") for uts in stamps])
+        assert list(merge._intervals(rows, low, high)) == _plain_intervals(stamps, low, high)
+    for gap in (0, 1, 359 + merge._FETCH_GAP, 360 + merge._FETCH_GAP, 361 + merge._FETCH_GAP):
+        stamps = [5000, 5000 + gap, 9000 + gap]  # exactly at the coalescing edge and around
+        rows = with_ordinals([Scrobble(uts, "A", "T") for uts in stamps])
+        assert list(merge._intervals(rows, 180, 180)) == _plain_intervals(stamps, 180, 180)
+
+
+@pytest.mark.parametrize(("stamps", "inside"), [
+    ([199, 150, 100], True), ([200, 150, 100], False), ([199, 150, 99], False),
+    ([150, 250, 120], False), ([], True)])
+def test_a_page_with_a_play_outside_its_window_is_not_complete(
+    stamps: list[int], inside: bool
+) -> None:
+    from daemon.lastfm.completeness import WindowState, verify
+
+    state = WindowState(Window(100, 200))
+    plays = [Scrobble(uts, "A", "T") for uts in stamps]
+    state.first_page(RecentTracksPage("alice", 1, 10, len(plays), 1, plays, 0, 0), 10)
+    problem = verify(state, 10)
+    assert (problem is None) == inside
+    if not inside:
+        assert problem == "page 1 held a scrobble outside the window"

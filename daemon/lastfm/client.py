@@ -23,7 +23,7 @@ from daemon import __version__
 from daemon.errors import LastfmError, LastfmFatalError, LastfmTransientError
 from daemon.lastfm.pacing import Clock, Pacer, Sleep
 from daemon.lastfm.pages import RecentTracksPage, fast_recent_tracks, parse_recent_tracks
-from daemon.lastfm.transport import MAX_BODY_BYTES, guarded_session, post_form
+from daemon.lastfm.transport import MAX_BODY_BYTES, guarded_session, pin_environment, post_form
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -177,6 +177,7 @@ class LastfmClient:
         if session is None:
             session = self._session_factory()
             session.headers["User-Agent"] = USER_AGENT
+            pin_environment(session, self.api_url)  # requests are only ever sent there
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)

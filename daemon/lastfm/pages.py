@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from daemon.errors import LastfmTransientError
-from daemon.scrobble import Scrobble, storable
+from daemon.scrobble import Scrobble, storable, storable_span
 
 MAX_PAGE = 1_000_000
 """last.fm serves pages 1..1,000,000 of at most 1000 items: a count beyond is not a count."""
@@ -39,21 +39,21 @@ class RecentTracksPage:
 # Typed shapes of a getRecentTracks body: decoding straight into these skips the images and
 # URLs we never use (4x faster than building dicts). Anything unexpected falls back to the
 # generic path, which skips malformed items one by one.
-class _Named(msgspec.Struct):
+class _Named(msgspec.Struct, gc=False):
     text: str = msgspec.field(name="#text", default="")
     name: str = ""
     mbid: str = ""
 
 
-class _Date(msgspec.Struct):
+class _Date(msgspec.Struct, gc=False):
     uts: str
 
 
-class _ItemAttr(msgspec.Struct):
+class _ItemAttr(msgspec.Struct, gc=False):
     nowplaying: str = ""
 
 
-class _Item(msgspec.Struct):
+class _Item(msgspec.Struct, gc=False):
     name: str = ""
     artist: _Named | None = None
     album: _Named | None = None
@@ -63,7 +63,7 @@ class _Item(msgspec.Struct):
     attr: _ItemAttr | None = msgspec.field(name="@attr", default=None)
 
 
-class _PageAttr(msgspec.Struct):
+class _PageAttr(msgspec.Struct, gc=False):
     user: str = ""
     page: str = "1"
     perPage: str = "0"  # noqa: N815 - last.fm's own key
@@ -71,12 +71,12 @@ class _PageAttr(msgspec.Struct):
     totalPages: str = "0"  # noqa: N815 - last.fm's own key
 
 
-class _RecentTracks(msgspec.Struct):
+class _RecentTracks(msgspec.Struct, gc=False):
     track: list[_Item] | _Item = msgspec.field(default_factory=list)
     attr: _PageAttr = msgspec.field(name="@attr", default_factory=_PageAttr)
 
 
-class _RecentTracksBody(msgspec.Struct):
+class _RecentTracksBody(msgspec.Struct, gc=False):
     recenttracks: _RecentTracks | None = None
 
 
@@ -113,13 +113,16 @@ def fast_recent_tracks(content: bytes, status: int, user: str, what: str, now: f
     items = [body.track] if isinstance(body.track, _Item) else body.track
     scrobbles: list[Scrobble] = []
     append = scrobbles.append
+    record = tuple.__new__  # Scrobble(...) without its Python-level __new__
+    loved = _LOVED.get
+    lo, hi = storable_span(now)
     skipped = now_playing = 0
     for item in items:
-        if item.attr is not None and item.attr.nowplaying == "true":
+        flags, artist, date, name = item.attr, item.artist, item.date, item.name
+        if flags is not None and flags.nowplaying == "true":
             now_playing += 1
             continue
-        artist, album, date = item.artist, item.album, item.date
-        if artist is None or date is None or not item.name:
+        if artist is None or date is None or not name:
             skipped += 1
             continue
         try:
@@ -128,13 +131,16 @@ def fast_recent_tracks(content: bytes, status: int, user: str, what: str, now: f
             skipped += 1
             continue
         artist_name = artist.text or artist.name
-        if not artist_name or not storable(uts, now):
+        if not artist_name or not lo <= uts <= hi:
             skipped += 1
             continue
-        append(Scrobble(
-            uts, artist_name, item.name, album.text if album else "", artist.mbid,
-            item.mbid, album.mbid if album else "", _LOVED.get(item.loved),
-        ))
+        album = item.album
+        append(record(Scrobble, (
+            uts, artist_name, name, album.text, artist.mbid, item.mbid, album.mbid,
+            loved(item.loved),
+        ) if album is not None else (
+            uts, artist_name, name, "", artist.mbid, item.mbid, "", loved(item.loved),
+        )))
     return RecentTracksPage(attr.user, *numbers, scrobbles, skipped, now_playing)
 
 

@@ -20,10 +20,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, islice
+from operator import sub
 
 from sqlalchemy import Connection
 
-from daemon.scrobble import ScrobbleRow
+from daemon.scrobble import ScrobbleRow, stamps_of
 from daemon.store.scrobbles import insert_rows
 
 MERGE_TOLERANCE = 180
@@ -43,6 +45,10 @@ _SELECT = (
 _SELECT_MERGED = (
     "SELECT uts, artist, title, album, ordinal, scrobble_id FROM merged_plays"
     " WHERE user = ? AND source = ? AND uts BETWEEN ? AND ?"
+)
+_ANY_NEAR = (
+    "SELECT EXISTS (SELECT 1 FROM scrobbles WHERE user = ? AND uts BETWEEN ? AND ?)"
+    " OR EXISTS (SELECT 1 FROM merged_plays WHERE user = ? AND source = ? AND uts BETWEEN ? AND ?)"
 )
 _INSERT_MERGED = (
     "INSERT INTO merged_plays (user, source, uts, artist, title, album, ordinal, scrobble_id,"
@@ -80,15 +86,15 @@ class Stored:
 
 
 def _intervals(rows: Sequence[ScrobbleRow], low: int, high: int) -> Iterator[tuple[int, int]]:
-    """Covering [start, end] ranges of [uts - low, uts + high] for every row, coalesced."""
-    stamps = sorted(row[0] for row in rows)
-    start, end = stamps[0] - low, stamps[0] + high
-    for uts in stamps[1:]:
-        if uts - low > end + _FETCH_GAP:
-            yield start, end
-            start = uts - low
-        end = max(end, uts + high)
-    yield start, end
+    """Covering [start, end] ranges of [uts - low, uts + high] for every row, coalesced when
+    closer than _FETCH_GAP (C-level passes over the times: a window holds 20,000 rows)."""
+    stamps = sorted(stamps_of(rows))
+    # a range ends where the next time starts more than _FETCH_GAP after the range's end
+    apart = (low + high + _FETCH_GAP).__lt__
+    starts = [0, *compress(range(1, len(stamps)),
+                           map(apart, map(sub, islice(stamps, 1, None), stamps)))]
+    for first, following in zip(starts, [*starts[1:], len(stamps)], strict=True):
+        yield stamps[first] - low, stamps[following - 1] + high
 
 
 def store_plays(
@@ -112,6 +118,16 @@ def store_plays(
     # the transaction's own connection, without SQLAlchemy's cost per statement (a scattered
     # batch makes many small queries)
     cursor = conn.connection.cursor()
+    first, last = min(stamps_of(rows)), max(stamps_of(rows))
+    if not cursor.execute(_ANY_NEAR, (user, first - tolerance, last + span, user, source,
+                                      first - 2 * tolerance, last + span + tolerance)
+                          ).fetchone()[0]:
+        # nothing stored or merged anywhere near the batch (a backfill): the ranges of the
+        # plays below would find nothing either; two index probes instead of one per range
+        cursor.close()
+        result.added = insert_rows(conn, user, rows, source, clock=clock)
+        result.already = len(rows) - result.added
+        return result
     for start, end in _intervals(rows, tolerance, span):
         for sid, uts, artist, title, album, ordinal, their in cursor.execute(
             _SELECT, (user, start, end)
@@ -126,6 +142,11 @@ def store_plays(
         ):
             known[(uts, artist, title, album, ordinal)] = sid
             claimed.add(sid)
+    if not known and not candidates:  # nothing stored or merged near these plays (a backfill)
+        cursor.close()
+        result.added = insert_rows(conn, user, rows, source, clock=clock)
+        result.already = len(rows) - result.added
+        return result
     pairs = []
     pending = []
     for index, row in enumerate(rows):
