@@ -213,3 +213,25 @@ def test_a_large_fold_reads_the_library_beside_it_and_decides_the_same(
     assert results[0][0] == results[1][0]
     assert results[0][1] == results[1][1]
     assert len(results[0][1]) == len(chosen) + 2
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_an_in_memory_store_is_matched_on_its_own_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overlap: bool,
+) -> None:
+    """An in-memory store is one database per connection, and its pool gives each thread its
+    own: the matching's threads would read an empty database. It is matched in the job's
+    thread, with the same decisions."""
+    if overlap:
+        monkeypatch.setattr(reconcile, "OVERLAP_MIN_SCROBBLES", 1)
+    engine = open_store("sqlite://")
+    try:
+        chosen = plain_tracks(SMALL, 5)
+        played = [scrobble_of(SMALL, t, 1_600_000_000 + i) for i, t in enumerate(chosen)]
+        store(engine, played)
+        counts = reconcile.refresh_library(plex_db(tmp_path, SMALL, "small"), engine)
+        assert counts["match"]["matched"] == len(chosen)
+        for track, s in zip(chosen, played, strict=True):
+            assert decision(engine, s)[:2] == ("auto", track.id)
+    finally:
+        engine.dispose()

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import pandas as pd
@@ -26,6 +26,7 @@ from daemon.matching import RULES_VERSION, match_exact, normalize_artist, sugges
 from daemon.matching.frames import Names, prepare_library, prepare_scrobbled
 from daemon.plex.library import AttachableLibrary, LibrarySource
 from daemon.plex.library_attach import AttachedListing
+from daemon.reconcile.deferred import helper_for
 from daemon.reconcile.frames import library_frame, scrobbled
 from daemon.store import counters, matches, tracks
 from daemon.store import library as library_store
@@ -100,7 +101,7 @@ def match(
     with engine.connect() as conn:
         overlap = tracks.unfolded(conn) >= OVERLAP_MIN_SCROBBLES
     names = Names()  # the library's normalized names, reused for the scrobbled rows
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with helper_for(engine) as pool:
         # SQLite lets go of the GIL while it folds: the library is read and normalized then,
         # and the matching runs while the folded scrobbles are mapped to their tracks
         library = pool.submit(_library, engine, names) if overlap else None

@@ -94,6 +94,16 @@ def store_file(engine: Engine) -> StoreFile | None:
     return _FILES.get(engine)
 
 
+def per_thread_database(engine: Engine) -> bool:
+    """Whether each thread's connection sees a database of its own (an in-memory store without
+    a shared cache): work on the store must then stay in one thread."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return False
+    memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    return memory and url.query.get("cache") != "shared"
+
+
 def store_problem(engine: Engine) -> str | None:
     """Why the store must not be used (its file deleted or replaced), or None."""
     guarded = _FILES.get(engine)
