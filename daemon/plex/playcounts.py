@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from daemon.errors import PlexWriteError
+from daemon.plex.plays import InsertedIds
 
 if TYPE_CHECKING:
-    from daemon.plex.plays import Play, PlayToRemove
+    from daemon.plex.plays import PlayColumns, PlayToRemove
 
 log = logging.getLogger(__name__)
 
 TRACK_TYPE = 10
+CHUNK = 100_000  # plays staged per executemany
 CACHE_KIB = 65536  # page cache of the write connection: big batches touch big indexes
 # (1M plays: 64 MiB costs the same CPU as 128 or 256 MiB, and 77 MB less peak RSS)
 VIEW_COLUMNS = ("account_id", "guid", "metadata_type", "library_section_id", "grandparent_title",
@@ -97,13 +97,15 @@ class PlayWrite:
                      "for account %d: left alone", requested - len(deleted), self.account)
         return deleted
 
-    def resolve(self, plays: Sequence[Play]) -> None:
+    def resolve(self, plays: PlayColumns) -> None:
         """Look up the plays' tracks (TEMP tables only); refuse keys that are no tracks."""
+        import numpy as np
+
         conn = self.conn
         conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT)")
-        per_track = Counter(map(itemgetter(1), plays))  # rating keys, counted in C
+        keys, counts = np.unique(plays.rating_keys, return_counts=True)
         conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?)",
-                         ((int(k), n) for k, n in per_track.items()))
+                         zip(keys.tolist(), counts.tolist(), strict=True))
         released = "coalesce(t.originally_available_at, al.originally_available_at)"
         in_views_convention = (f"typeof({released}) = 'text' AND {released} GLOB :glob"
                                if self.text_times else f"typeof({released}) = 'integer'")
@@ -134,26 +136,26 @@ class PlayWrite:
         return {int(k): str(g) for k, g in self.conn.execute(
             "SELECT rating_key, guid FROM plexfm_track")}
 
-    def insert(self, plays: Sequence[Play]) -> dict[int, int]:
+    def insert(self, plays: PlayColumns) -> InsertedIds:
         """Insert one history row per (resolved) play; returns key -> new view id."""
+        import numpy as np
+
         conn = self.conn
-        if not plays:
-            return {}
-        # the plays go in as they are and SQLite orders them (viewed_at, key): no Python sort
-        # or row per play (1M plays: 2.8 s -> ~1.5 s); legacy text times are converted here
-        # and ordered by their epoch, as local times can repeat
-        conn.execute("CREATE TEMP TABLE plexfm_in(key INTEGER, rating_key INTEGER, "
-                     "epoch INTEGER, viewed_at)")
+        # ids in (viewed_at, key) order: sorted here, the rows go into plexfm_add in that
+        # order (seq = 1..n), and their ids are first + seq - 1 (checked in SQL below)
+        order = np.lexsort((plays.keys, plays.viewed_at))
+        keys = plays.keys[order]
         to_db = self.to_db
-        if to_db is int:
-            conn.executemany("INSERT INTO plexfm_in VALUES (?1, ?2, CAST(?3 AS INTEGER), "
-                             "CAST(?3 AS INTEGER))", plays)
-        else:
-            conn.executemany("INSERT INTO plexfm_in VALUES (?, ?, ?, ?)",
-                             ((p[0], p[1], p[2], to_db(p[2])) for p in plays))
-        conn.execute("INSERT INTO plexfm_add (rating_key, viewed_at, key) SELECT rating_key, "
-                     "viewed_at, key FROM plexfm_in ORDER BY epoch, key")
-        conn.execute("DROP TABLE plexfm_in")  # its pages are memory (temp_store) until then
+        for first in range(0, len(order), CHUNK):  # chunks: no 1M Python ints at once
+            at = order[first:first + CHUNK]
+            times = plays.viewed_at[at].tolist()
+            conn.executemany(
+                "INSERT INTO plexfm_add (seq, rating_key, viewed_at, key) VALUES (?, ?, ?, ?)",
+                zip(range(first + 1, first + len(at) + 1), plays.rating_keys[at].tolist(),
+                    times if to_db is int else map(to_db, times), keys[first:first + CHUNK]
+                    .tolist(), strict=True))
+        if not len(order):
+            return InsertedIds(keys, keys)
         columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS)
         conn.execute(
             f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "
@@ -161,9 +163,9 @@ class PlayWrite:
             "t.artist_guid, t.released, NULL FROM plexfm_add a "
             "JOIN plexfm_track t ON t.rating_key = a.rating_key ORDER BY a.seq",
             (self.account, TRACK_TYPE))
-        first = self._verify_inserted(len(plays))
+        first = self._verify_inserted(len(order))
         self.first_inserted = first
-        return dict(conn.execute("SELECT key, seq + ? FROM plexfm_add", (first - 1,)))
+        return InsertedIds(keys, np.arange(first, first + len(order), dtype=np.int64))
 
     def _verify_inserted(self, count: int) -> int:
         """Check the new rows are ids first..first+count-1 in seq order; returns first."""
