@@ -89,7 +89,9 @@ def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object,
             with engine.connect() as conn, bulk_cache(conn), LedgerDiff(
                     conn, ACCOUNTS, None if revert_all else bound) as store:
                 assert store.out_of_range(bound) == out_of_range
-                assert store.stale() == (want.remove, want.unremovable)
+                remove, unremovable, prints = store.stale()
+                assert (remove, unremovable) == (want.remove, want.unremovable)
+                assert prints == ledger.fingerprints(conn, (r[0] for r in remove))
                 assert store.outdated_in_plex() == sorted(want.forget_in_plex)
                 assert store.claimed() == want.claimed
                 (sids, accounts, keys, uts), duration = store.candidates()

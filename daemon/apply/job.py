@@ -156,7 +156,7 @@ class Applier:
         with self._engine.connect() as conn, bulk_cache(conn), ledger_bulk.LedgerDiff(
                 conn, accounts, None if revert_all else bound) as store:  # None: nothing
             out_of_range = store.out_of_range(bound)  # is desired
-            plan.remove, plan.unremovable = store.stale()
+            plan.remove, plan.unremovable, plan.fingerprints = store.stale()
             plan.forget_in_plex = store.outdated_in_plex()
             plan.claimed = store.claimed()
             plays, duration_ms = store.candidates()
@@ -191,8 +191,10 @@ class Applier:
     def _write(self, plays: Columns, plan: Diff, already: list[Play]) -> dict[str, Any]:
         self._stop.check()  # a stop before the write: nothing happened
         size = self._s.live_batch if self._s.mode == "live" else max(len(plays[0]), 1)
-        with self._engine.connect() as conn:
-            prints = ledger.fingerprints(conn, (r[0] for r in plan.remove))
+        prints = plan.fingerprints
+        if prints is None:
+            with self._engine.connect() as conn:
+                prints = ledger.fingerprints(conn, (r[0] for r in plan.remove))
         added = removed = 0
         backup: Path | None = None
         for account in sorted(set(plays[1].tolist()) | {r[2] for r in plan.remove}):

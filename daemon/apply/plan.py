@@ -41,6 +41,8 @@ class Diff:
     """Ledger rows to revert: (scrobble_id, view_id, account_id)."""
     unremovable: list[int] = field(default_factory=list)
     """Ledger rows to revert that cannot be: no history row (api mode) or no fingerprint."""
+    fingerprints: dict[int, tuple[str, int]] | None = None
+    """scrobble_id -> (guid, viewed_at) of the rows to revert, when the plan read them."""
     forget_in_plex: list[int] = field(default_factory=list)
     claimed: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 

@@ -102,10 +102,16 @@ class PlayWrite:
         import numpy as np
 
         conn = self.conn
-        conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT)")
-        keys, counts = np.unique(plays.rating_keys, return_counts=True)
-        conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?)",
-                         zip(keys.tolist(), counts.tolist(), strict=True))
+        conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT, "
+                     "last_epoch INT, last)")
+        # per track: its plays and its latest play (epoch, and as written), for the settings
+        keys, at, counts = np.unique(plays.rating_keys, return_inverse=True,
+                                     return_counts=True)
+        last = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last, at.reshape(-1), plays.viewed_at)
+        epochs = last.tolist()
+        conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?, ?, ?)", zip(
+            keys.tolist(), counts.tolist(), epochs, map(self.to_db, epochs), strict=True))
         released = "coalesce(t.originally_available_at, al.originally_available_at)"
         in_views_convention = (f"typeof({released}) = 'text' AND {released} GLOB :glob"
                                if self.text_times else f"typeof({released}) = 'integer'")
@@ -189,8 +195,11 @@ class PlayWrite:
         conn, account = self.conn, {"account": self.account, "now": self.now}
         conn.execute("CREATE TEMP TABLE plexfm_guid(guid TEXT PRIMARY KEY, added INT DEFAULT 0, "
                      "removed INT DEFAULT 0, sid INT, nrows INT DEFAULT 0, old_count INT, "
-                     "old_last, new_count INT, new_last)")
-        conn.execute("INSERT INTO plexfm_guid(guid, added) SELECT t.guid, sum(k.plays) "
+                     "old_last, new_count INT, new_last, ours, ours_epoch INT)")
+        # ours: the latest play inserted for the guid (SQLite takes the bare k.last from the
+        # row holding max(k.last_epoch)), the viewed_at of its last new history row
+        conn.execute("INSERT INTO plexfm_guid(guid, added, ours, ours_epoch) SELECT t.guid, "
+                     "sum(k.plays), k.last, max(k.last_epoch) "
                      "FROM plexfm_track t JOIN plexfm_keys k ON k.rating_key = t.rating_key "
                      "GROUP BY t.guid")
         conn.execute("INSERT INTO plexfm_guid(guid, removed) SELECT guid, count(*) FROM plexfm_rm "
@@ -241,15 +250,15 @@ class PlayWrite:
     def _latest_play(self) -> str:
         """SQL for the latest viewed_at of plexfm_guid.guid's history rows for the account.
 
-        After an insert, the rows from ``:first`` on are this apply's, ids in viewed_at order:
-        their latest is the guid's last index entry (one row read), and only the rows before
-        are read for their account and time, instead of every history row of every guid."""
+        After an insert, the rows from ``:first`` on are this apply's: their latest is the
+        guid's latest play inserted (`plexfm_guid.ours`, from the plays themselves, not one
+        history row read per guid), and only the rows before are read for their account and
+        time, instead of every history row of every guid."""
         older = ("(SELECT max(v.viewed_at) FROM main.metadata_item_views v WHERE v.guid = "
                  "plexfm_guid.guid AND v.account_id = :account{})")
         if self.first_inserted is None:
             return older.format("")
-        ours = ("(SELECT v.viewed_at FROM main.metadata_item_views v WHERE v.guid = "
-                "plexfm_guid.guid AND v.id >= :first ORDER BY v.id DESC LIMIT 1)")
+        ours = "plexfm_guid.ours"  # the rows from :first on are the plays inserted
         before = older.format(" AND v.id < :first")
         return f"max(coalesce({ours}, {before}), coalesce({before}, {ours}))"
 

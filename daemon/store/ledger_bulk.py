@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 # the matched tracks, copied once into a narrow TEMP table: probing `matches` itself (wide
 # rows: suggestions, alternatives) once per play cost 0.5-1 s per 1M plays
 _MATCHED = (
-    "CREATE TEMP TABLE plexfm_matched (track_id INTEGER PRIMARY KEY, rating_key INTEGER)",
-    "INSERT INTO plexfm_matched SELECT track_id, rating_key FROM main.matches"
-    " WHERE status IN ('auto', 'manual')")
+    "CREATE TEMP TABLE plexfm_matched (track_id INTEGER PRIMARY KEY, rating_key INTEGER,"
+    " duration_ms INTEGER)",
+    "INSERT INTO plexfm_matched SELECT m.track_id, m.rating_key, l.duration_ms FROM"
+    " main.matches m LEFT JOIN main.library_tracks l ON l.rating_key = m.rating_key"
+    " WHERE m.status IN ('auto', 'manual')")
 _DROP = ("DROP TABLE IF EXISTS temp.plexfm_matched", "DROP TABLE IF EXISTS temp.plexfm_diff")
 # {account}: the CASE expression mapping st.user to its account id; {users}: its marks
 _DESIRED = """
@@ -45,16 +47,18 @@ _LEDGER = "SELECT scrobble_id, account_id, rating_key FROM main.applied_plays"
 # (no sort, no probe per row; inside a subquery it builds a TEMP B-tree instead)
 _DIFF = ("CREATE TEMP TABLE plexfm_diff (scrobble_id INTEGER PRIMARY KEY, account_id INTEGER,"
          " rating_key INTEGER)")
-_CANDIDATES = """
-SELECT c.scrobble_id, c.account_id, c.rating_key, st.uts FROM temp.plexfm_diff c
+_DURATION = ("m.duration_ms IS NULL AS no_duration, CAST(coalesce(m.duration_ms, 0) AS"
+             " INTEGER) AS duration_ms")
+_CANDIDATES = f"""
+SELECT c.scrobble_id, c.account_id, c.rating_key, st.uts, {_DURATION} FROM temp.plexfm_diff c
 CROSS JOIN main.scrobble_tracks st ON st.scrobble_id = c.scrobble_id
+CROSS JOIN temp.plexfm_matched m ON m.track_id = st.track_id
 WHERE NOT EXISTS (SELECT 1 FROM main.plays_in_plex p WHERE p.scrobble_id = c.scrobble_id
                   AND p.account_id = c.account_id AND p.rating_key = c.rating_key)
 ORDER BY c.scrobble_id
 """
 _STALE = """
-SELECT r.scrobble_id, r.view_id, r.account_id, r.view_id IS NOT NULL AND r.guid IS NOT NULL
-AND r.viewed_at IS NOT NULL FROM temp.plexfm_diff s
+SELECT r.scrobble_id, r.view_id, r.account_id, r.guid, r.viewed_at FROM temp.plexfm_diff s
 CROSS JOIN main.applied_plays r ON r.scrobble_id = s.scrobble_id ORDER BY r.scrobble_id
 """
 _NOT_IN_PLEX = """
@@ -138,42 +142,38 @@ class LedgerDiff:
         unknown)."""
         import numpy as np
 
+        names = ("scrobble_id", "account_id", "rating_key", "uts", "no_duration",
+                 "duration_ms")
         if self.ledger_empty:  # every desired play (a first apply): no difference to take
             columns = integer_columns(self.conn, self.desired.replace(
-                "AS rating_key", "AS rating_key, st.uts AS uts") + self.not_in_plex, self.params,
-                ("scrobble_id", "account_id", "rating_key", "uts"))
+                "AS rating_key", f"AS rating_key, st.uts AS uts, {_DURATION}")
+                + self.not_in_plex, self.params, names)
         else:
             self._stage(f"{self.desired} EXCEPT {_LEDGER} ORDER BY 1")
-            columns = integer_columns(self.conn, _CANDIDATES, self.params,
-                                      ("scrobble_id", "account_id", "rating_key", "uts"))
-        # durations per track, then per play in numpy: a library_tracks lookup per play (its
-        # rows are wide) cost 4 s for 1M plays
-        keys, at = np.unique(columns[2], return_inverse=True)
-        known: dict[int, float] = {}
-        for first in range(0, len(keys), 10_000):
-            chunk = keys[first:first + 10_000].tolist()
-            marks = ", ".join("?" for _ in chunk)
-            known.update(self.conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                f"SELECT rating_key, duration_ms FROM main.library_tracks WHERE rating_key IN"
-                f" ({marks}) AND duration_ms IS NOT NULL", chunk).fetchall())
-        per_key = np.array([known.get(k, np.nan) for k in keys.tolist()], dtype=np.float64)
-        return columns, per_key[at].reshape(-1)
+            columns = integer_columns(self.conn, _CANDIDATES, self.params, names)
+        duration = columns[5].astype(np.float64)
+        duration[columns[4] != 0] = np.nan
+        return columns[:4], duration
 
-    def stale(self) -> tuple[list[tuple[int, int, int]], list[int]]:
+    def stale(self) -> tuple[list[tuple[int, int, int]], list[int],
+                             dict[int, tuple[str, int]]]:
         """Ledger rows no longer desired: (the removable ones as (scrobble_id, view_id,
         account_id), the scrobble ids of those that cannot be: no history row or no
-        fingerprint), in scrobble id order."""
+        fingerprint), in scrobble id order, and the removable ones' fingerprints: scrobble_id
+        -> (guid, viewed_at)."""
         remove: list[tuple[int, int, int]] = []
         unremovable: list[int] = []
+        prints: dict[int, tuple[str, int]] = {}
         if self.ledger_empty:
-            return remove, unremovable
+            return remove, unremovable, prints
         self._stage(f"{_LEDGER} EXCEPT {self.desired} ORDER BY 1")
-        for sid, view, account, fingerprinted in self._rows(_STALE):
-            if fingerprinted:
+        for sid, view, account, guid, viewed_at in self._rows(_STALE):
+            if view is not None and guid is not None and viewed_at is not None:
                 remove.append((int(sid), int(view), int(account)))
+                prints[int(sid)] = (str(guid), int(viewed_at))
             else:
                 unremovable.append(int(sid))
-        return remove, unremovable
+        return remove, unremovable, prints
 
     def outdated_in_plex(self) -> list[int]:
         """Scrobble ids of "already in Plex" records whose play is no longer desired so."""
