@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from daemon.apply import offline
+from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
 from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_SECONDS = 30.0
+PARALLEL_LEDGER_MIN = 100_000  # plays in one transaction from which the ledger is written
+# alongside Plex's insert (`LedgerThread`)
 Play = tuple[int, int, int, int]  # scrobble_id, account_id, rating_key, uts (or native time)
 
 
@@ -203,20 +206,27 @@ class Applier:
                     if acct == account and sid in prints}
             for first in range(0, max(len(mine[0]), 1), size):
                 chunk = PlayColumns(*(c[first:first + size] for c in mine))
-                result, batch = self._one_transaction(account, chunk, list(drop),
-                                                      backup is None)
+                result, batch, side = self._one_transaction(account, chunk, list(drop),
+                                                            backup is None)
                 backup = backup or result.backup
                 deleted = set(result.deleted)
-                with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
-                    # moved play is forgotten and then written again under its new track
-                    ledger.forget_applied(conn, [sid for row, sid in drop.items()
-                                                 if row.view_id in deleted])
-                    ledger_bulk.record_written(conn, batch, account, (
-                        chunk.keys, chunk.rating_keys, _view_ids(result, chunk.keys),
-                        chunk.viewed_at), result.guids)
-                    ledger.finish_batch(conn, batch, ledger.DONE, added=len(chunk),
+
+                def finish(conn: Connection, batch: int = batch,
+                           result: WriteResult = result) -> None:
+                    ledger.finish_batch(conn, batch, ledger.DONE, added=len(result.inserted),
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
+
+                if side is None or not isinstance(result.inserted, InsertedIds) or \
+                        not side.commit(result.inserted, finish):
+                    with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
+                        # moved play is forgotten and then written again under its new track
+                        ledger.forget_applied(conn, [sid for row, sid in drop.items()
+                                                     if row.view_id in deleted])
+                        ledger_bulk.record_written(conn, batch, account, (
+                            chunk.keys, chunk.rating_keys, _view_ids(result, chunk.keys),
+                            chunk.viewed_at), result.guids)
+                        finish(conn)
                 added += len(chunk)
                 removed += len(result.deleted)
                 drop = {}
@@ -229,19 +239,26 @@ class Applier:
                 "backup": str(backup) if backup else None}
 
     def _one_transaction(self, account: int, chunk: PlayColumns, drop: list[PlayToRemove],
-                         with_backup: bool) -> tuple[WriteResult, int]:
+                         with_backup: bool) -> tuple[WriteResult, int, LedgerThread | None]:
+        """Plex's transaction; for a large insert with nothing to remove, the ledger rows
+        are written meanwhile (`LedgerThread`), to be committed by the caller."""
         before = history.max_view_id(self._s.database)
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
+        side = LedgerThread(self._engine, batch, account, chunk) \
+            if len(chunk) >= PARALLEL_LEDGER_MIN and not drop else None
         try:
             result = self._writer(account).apply(
                 chunk, drop, backup_dir=self._s.backup_dir if with_backup else None,
-                keep_backups=self._s.backups_keep)
-        except Exception as exc:
-            with write(self._engine) as conn:  # the writer rolled back: nothing was written
-                ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
+                keep_backups=self._s.backups_keep, staged=side.staged if side else None)
+        except BaseException as exc:
+            if side is not None:
+                side.abandon()  # its store transaction rolls back: nothing recorded
+            if isinstance(exc, Exception):
+                with write(self._engine) as conn:  # the writer rolled back: nothing written
+                    ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
             raise
-        return result, batch
+        return result, batch, side
 
     def _apply_api(self, plays: Columns, plan: Diff, already: list[Play]) -> dict[str, Any]:
         """Mark each new play through Plex's API: counts go up, no backdated history row."""

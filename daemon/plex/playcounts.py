@@ -28,6 +28,8 @@ from daemon.plex.plays import InsertedIds
 if TYPE_CHECKING:
     from daemon.plex.plays import PlayColumns, PlayToRemove
 
+Staged = Callable[[int, dict[int, str]], None]  # (first new history id, rating_key -> guid)
+
 log = logging.getLogger(__name__)
 
 TRACK_TYPE = 10
@@ -63,6 +65,7 @@ class PlayWrite:
         self.now = to_db(now)
         self.text_times = isinstance(self.now, str)
         self.first_inserted: int | None = None  # id of the first history row `insert` wrote
+        self._guids: dict[int, str] | None = None
         conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         conn.execute("CREATE TEMP TABLE plexfm_rm(id INTEGER PRIMARY KEY, guid TEXT, viewed_at)")
         conn.execute("CREATE TEMP TABLE plexfm_add(seq INTEGER PRIMARY KEY, "
@@ -139,16 +142,18 @@ class PlayWrite:
 
     def guids(self) -> dict[int, str]:
         """rating_key -> guid of every resolved track (a removal's fingerprint needs it)."""
-        return {int(k): str(g) for k, g in self.conn.execute(
-            "SELECT rating_key, guid FROM plexfm_track")}
+        if self._guids is None:
+            self._guids = {int(k): str(g) for k, g in self.conn.execute(
+                "SELECT rating_key, guid FROM plexfm_track")}
+        return self._guids
 
-    def insert(self, plays: PlayColumns) -> InsertedIds:
-        """Insert one history row per (resolved) play; returns key -> new view id."""
+    def insert(self, plays: PlayColumns, staged: Staged | None = None) -> InsertedIds:
+        """Insert one history row per (resolved) play; returns key -> new view id. `staged` is
+        told the first row's id (AUTOINCREMENT: above any id ever used) and the guids."""
         import numpy as np
 
         conn = self.conn
-        # ids in (viewed_at, key) order: sorted here, the rows go into plexfm_add in that
-        # order (seq = 1..n), and their ids are first + seq - 1 (checked in SQL below)
+        # ids in (viewed_at, key) order: sorted here, staged as seq 1..n, id first + seq - 1
         order = np.lexsort((plays.keys, plays.viewed_at))
         keys = plays.keys[order]
         to_db = self.to_db
@@ -162,6 +167,11 @@ class PlayWrite:
                     .tolist(), strict=True))
         if not len(order):
             return InsertedIds(keys, keys)
+        if staged is not None:  # (checked by _verify_inserted)
+            staged(int(conn.execute(
+                "SELECT max(coalesce((SELECT max(seq) FROM main.sqlite_sequence WHERE name = "
+                "'metadata_item_views'), 0), (SELECT coalesce(max(id), 0) FROM "
+                "main.metadata_item_views)) + 1").fetchone()[0]), self.guids())
         columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS)
         conn.execute(
             f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "

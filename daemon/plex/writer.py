@@ -75,7 +75,7 @@ from daemon.plex.backup import (
     restore_backup,
 )
 from daemon.plex.lock import FileLock
-from daemon.plex.playcounts import TRACK_TYPE, PlayWrite
+from daemon.plex.playcounts import TRACK_TYPE, PlayWrite, Staged
 from daemon.plex.plays import Play, PlayColumns, PlayToRemove, PlayToWrite, WriteResult
 from daemon.plex.timestamps import (
     detect_timestamp_mode,
@@ -157,7 +157,7 @@ class PlexDatabaseWriter:
 
     def apply(self, add: Sequence[Play] | PlayColumns, remove: Sequence[PlayToRemove], *,
               backup_dir: Path | None, keep_backups: int = 7,
-              dry_run: bool = False) -> WriteResult:
+              dry_run: bool = False, staged: Staged | None = None) -> WriteResult:
         """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
 
         Only ``remove`` rows that exist with exactly their fingerprint (`PlayToRemove`) for
@@ -166,6 +166,8 @@ class PlexDatabaseWriter:
         this DB refuses the whole batch, before the backup.
         ``backup_dir``: back up first (under the write lock). ``dry_run``: do everything, then
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
+        ``staged(first_id, guids)``: called inside the transaction just before the history rows
+        go in (the caller may prepare its own records meanwhile; see `PlayWrite.insert`).
         """
         import numpy as np
 
@@ -181,7 +183,7 @@ class PlexDatabaseWriter:
             log.debug("Plex write transaction begun (BEGIN IMMEDIATE) on %s", self.path)
             try:
                 result = self._apply_locked(conn, plays, remove, backup_dir, keep_backups,
-                                            dry_run)
+                                            dry_run, staged)
                 conn.execute("ROLLBACK" if dry_run else "COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -199,7 +201,7 @@ class PlexDatabaseWriter:
 
     def _apply_locked(self, conn: sqlite3.Connection, add: PlayColumns,
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
-                      dry_run: bool) -> WriteResult:
+                      dry_run: bool, staged: Staged | None) -> WriteResult:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
@@ -208,7 +210,7 @@ class PlexDatabaseWriter:
             backup = backup_database(self.path, Path(backup_dir), keep=keep_backups,
                                      busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
         deleted = job.remove(remove)
-        inserted = job.insert(add)
+        inserted = job.insert(add, staged)
         touched = job.update_settings()
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
                            backup=backup, timestamp_mode=mode, guids=job.guids())
