@@ -172,7 +172,8 @@ class PlexDatabaseWriter:
         import numpy as np
 
         plays = PlayColumns.of(add)  # (key, rating_key, viewed_at) tuples, or columns
-        if len(np.unique(plays.keys)) != len(plays):
+        keys = plays.keys  # usually in order already: no sort (np.unique: 0.9 s per 1M)
+        if not bool((keys[1:] > keys[:-1]).all()) and bool((np.diff(np.sort(keys)) == 0).any()):
             raise ValueError("PlayToWrite keys must be unique")
         conn = self._open(writable=True)
         try:
