@@ -69,7 +69,7 @@ class PlayWrite:
         conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         conn.execute("CREATE TEMP TABLE plexfm_rm(id INTEGER PRIMARY KEY, guid TEXT, viewed_at)")
         conn.execute("CREATE TEMP TABLE plexfm_add(seq INTEGER PRIMARY KEY, "
-                     "rating_key INTEGER NOT NULL, viewed_at NOT NULL, key INTEGER)")
+                     "rating_key INTEGER NOT NULL, viewed_at NOT NULL)")
         conn.execute("CREATE TEMP TABLE plexfm_track(rating_key INTEGER PRIMARY KEY, "
                      "guid TEXT NOT NULL, section INTEGER, title TEXT, idx INTEGER, album TEXT, "
                      "artist TEXT, artist_guid TEXT, parent_index INTEGER, released)")
@@ -153,20 +153,21 @@ class PlayWrite:
         import numpy as np
 
         conn = self.conn
-        # ids in (viewed_at, key) order: sorted here, staged as seq 1..n, id first + seq - 1
+        # ids in (viewed_at, key) order: staged so (a fresh table numbers rows 1..n), id = seq
         order = np.lexsort((plays.keys, plays.viewed_at))
         keys = plays.keys[order]
         to_db = self.to_db
         for first in range(0, len(order), CHUNK):  # chunks: no 1M Python ints at once
             at = order[first:first + CHUNK]
             times = plays.viewed_at[at].tolist()
-            conn.executemany(
-                "INSERT INTO plexfm_add (seq, rating_key, viewed_at, key) VALUES (?, ?, ?, ?)",
-                zip(range(first + 1, first + len(at) + 1), plays.rating_keys[at].tolist(),
-                    times if to_db is int else map(to_db, times), keys[first:first + CHUNK]
-                    .tolist(), strict=True))
+            conn.executemany("INSERT INTO plexfm_add (rating_key, viewed_at) VALUES (?, ?)", zip(
+                plays.rating_keys[at].tolist(), times if to_db is int else map(to_db, times),
+                strict=True))
         if not len(order):
             return InsertedIds(keys, keys)
+        if conn.execute("SELECT min(seq), max(seq), count(*) FROM plexfm_add").fetchone() != (
+                1, len(order), len(order)):  # + first - 1
+            raise PlexWriteError("staged plays were not numbered 1..n; nothing written")
         if staged is not None:  # (checked by _verify_inserted)
             staged(int(conn.execute(
                 "SELECT max(coalesce((SELECT max(seq) FROM main.sqlite_sequence WHERE name = "
@@ -206,8 +207,7 @@ class PlayWrite:
         conn.execute("CREATE TEMP TABLE plexfm_guid(guid TEXT PRIMARY KEY, added INT DEFAULT 0, "
                      "removed INT DEFAULT 0, sid INT, nrows INT DEFAULT 0, old_count INT, "
                      "old_last, new_count INT, new_last, ours, ours_epoch INT)")
-        # ours: the latest play inserted for the guid (SQLite takes the bare k.last from the
-        # row holding max(k.last_epoch)), the viewed_at of its last new history row
+        # ours: the guid's latest play inserted (bare k.last: the row of max(k.last_epoch))
         conn.execute("INSERT INTO plexfm_guid(guid, added, ours, ours_epoch) SELECT t.guid, "
                      "sum(k.plays), k.last, max(k.last_epoch) "
                      "FROM plexfm_track t JOIN plexfm_keys k ON k.rating_key = t.rating_key "
