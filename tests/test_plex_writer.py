@@ -228,6 +228,16 @@ def test_plays_of_unknown_tracks_refuse_the_whole_batch(db: PlexDb, tmp_path: Pa
     assert not list_backups(tmp_path / "backups")
 
 
+@pytest.mark.parametrize("keys", [(1, 2, 1), (1, 1, 2), (5, 3, 3)])
+def test_a_key_given_twice_refuses_the_batch(db: PlexDb, keys: tuple[int, ...]) -> None:
+    native, fresh, _ = _pick(db)
+    before = dump(db.path, keep_updated_at=True)
+    plays = [PlayToWrite(k, (native, fresh)[n % 2], NOW - n) for n, k in enumerate(keys)]
+    with pytest.raises(ValueError, match="unique"):
+        _writer(db).apply(plays, [], backup_dir=None)
+    assert dump(db.path, keep_updated_at=True) == before
+
+
 def test_apply_then_remove_restores_both_tables_exactly(db: PlexDb) -> None:
     before, others = dump(db.path), other_tables(db.path)
     native_before = _writer(db).native_plays([t.id for t in db.library.tracks])

@@ -11,34 +11,41 @@ again. `restore` puts a backup of Plex's database back under the same lock and r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dt_time
-from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine
 
 from daemon.apply import offline
-from daemon.apply.plan import Diff, dedupe, diff, in_time_bound
+from daemon.apply.ledger_thread import LedgerThread
+from daemon.apply.plan import Columns, Diff, split_natives
 from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
 from daemon.errors import PlexWriteError
 from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
-from daemon.plex.plays import PlayToRemove
+from daemon.plex.plays import InsertedIds, PlayColumns, PlayToRemove
 from daemon.plex.server import PlexServerProbe
 from daemon.plex.writer import PlexDatabaseWriter, WriteResult, restore_backup
+from daemon.scrobble import MAX_AHEAD_SECONDS
 from daemon.stopping import StopToken
-from daemon.store import ledger
+from daemon.store import ledger, ledger_bulk
 from daemon.store.engine import bulk_cache, write
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_SECONDS = 30.0
+PARALLEL_LEDGER_MIN = 100_000  # plays in one transaction from which the ledger is written
+# alongside Plex's insert (`LedgerThread`)
 Play = tuple[int, int, int, int]  # scrobble_id, account_id, rating_key, uts (or native time)
 
 
@@ -103,7 +110,7 @@ class Applier:
                                 "revert" if revert_all else "apply") if has_db else {}
             plan, write_plays, already, out_of_range = self._plan(revert_all)
             counts: dict[str, Any] = {
-                "to_add": len(write_plays), "to_remove": len(plan.remove),
+                "to_add": len(write_plays[0]), "to_remove": len(plan.remove),
                 "already_in_plex": len(already), "unremovable": len(plan.unremovable),
                 "out_of_range": out_of_range, "recovered": recovered,
                 "forgotten": checked.get("forgotten", 0),
@@ -112,7 +119,7 @@ class Applier:
             }
             if dry_run:
                 return counts
-            if not write_plays and not plan.remove:
+            if not len(write_plays[0]) and not plan.remove:
                 self._remember(plan, already)
                 return {**counts, "added": 0, "removed": 0}
             if self._s.mode == "api":
@@ -131,7 +138,7 @@ class Applier:
                 if stopped:
                     self._plex.start()
             return {**result, **readback.after_apply(  # does Plex show what was written?
-                self._probe, self._s.database, write_plays, sleep=self._stop.sleep,
+                self._probe, self._s.database, _rows(write_plays), sleep=self._stop.sleep,
                 wait_seconds=self._s.plex_stop_timeout if stopped else 0.0)}
 
     def restore(self, backup: Path) -> dict[str, int]:
@@ -143,27 +150,31 @@ class Applier:
 
     # -- plan -------------------------------------------------------------------------------
 
-    def _plan(self, revert_all: bool) -> tuple[Diff, list[Play], list[Play], int]:
-        users = list(self._s.accounts)
-        with self._engine.connect() as conn, bulk_cache(conn):
-            desired = ledger.desired_plays(conn, users)
-            applied, known = ledger.applied(conn), ledger.in_plex(conn)
-        desired, out_of_range = in_time_bound(desired, self._now().timestamp())
+    def _plan(self, revert_all: bool) -> tuple[Diff, Columns, list[Play], int]:
+        """The diff against the ledger in the store (`ledger_bulk`: only new and stale rows
+        come out), then the native-play dedupe of the new ones."""
+        accounts = dict(self._s.accounts)
+        bound = self._now().timestamp() + MAX_AHEAD_SECONDS  # `uts_in_range`
+        plan = Diff(candidates=pd.DataFrame())
+        with self._engine.connect() as conn, bulk_cache(conn), ledger_bulk.LedgerDiff(
+                conn, accounts, None if revert_all else bound) as store:  # None: nothing
+            out_of_range = store.out_of_range(bound)  # is desired
+            plan.remove, plan.unremovable, plan.fingerprints = store.stale()
+            plan.forget_in_plex = store.outdated_in_plex()
+            plan.claimed = store.claimed()
+            plays, duration_ms = store.candidates()
+            ours = ledger_bulk.our_view_ids(conn).tolist() if len(plays[0]) else []
         if out_of_range:
             log.warning("%s scrobbles are outside 0 < time <= now + 1 day: never written into "
                         "Plex", out_of_range)
-        if revert_all:
-            desired = desired.iloc[0:0]
-        plan = diff(desired, self._s.accounts, applied, known)
-        ours = applied["view_id"].dropna().astype("int64").tolist()
         natives: dict[tuple[int, int], list[int]] = {}
-        for account in sorted(set(plan.candidates["account_id"].tolist())):
-            keys = plan.candidates.loc[plan.candidates["account_id"] == account, "rating_key"]
-            found = self._natives(int(account), keys.unique().tolist(), ours)
-            natives.update({(int(account), key): times for key, times in found.items()})
-        write_plays, already = dedupe(plan.candidates, natives, plan.claimed,
-                                      self._s.slack_seconds)
-        plan.candidates = plan.candidates.iloc[0:0]  # 1M rows not needed while writing
+        for account in np.unique(plays[1]).tolist():  # (with counts: sort-based, not the
+            # hash that numpy 2 uses for plain values, 0.4 s for 1M keys)
+            keys = np.unique(plays[2][plays[1] == account], return_counts=True)[0].tolist()
+            found = self._natives(account, keys, ours)
+            natives.update({(account, key): times for key, times in found.items()})
+        write_plays, already = split_natives(plays, duration_ms, natives, plan.claimed,
+                                             self._s.slack_seconds)
         return plan, write_plays, already, out_of_range
 
     def _natives(self, account: int, keys: list[int], ours: list[int]) -> dict[int, list[int]]:
@@ -181,34 +192,42 @@ class Applier:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _write(self, plays: list[Play], plan: Diff, already: list[Play]) -> dict[str, Any]:
+    def _write(self, plays: Columns, plan: Diff, already: list[Play]) -> dict[str, Any]:
         self._stop.check()  # a stop before the write: nothing happened
-        size = self._s.live_batch if self._s.mode == "live" else max(len(plays), 1)
-        with self._engine.connect() as conn:
-            prints = ledger.fingerprints(conn, (r[0] for r in plan.remove))
+        size = self._s.live_batch if self._s.mode == "live" else max(len(plays[0]), 1)
+        prints = plan.fingerprints
+        if prints is None:
+            with self._engine.connect() as conn:
+                prints = ledger.fingerprints(conn, (r[0] for r in plan.remove))
         added = removed = 0
         backup: Path | None = None
-        for account in sorted({p[1] for p in plays} | {r[2] for r in plan.remove}):
-            mine = [p for p in plays if p[1] == account]
+        for account in sorted(set(plays[1].tolist()) | {r[2] for r in plan.remove}):
+            mine = [c[plays[1] == account] for c in (plays[0], plays[2], plays[3])]
             drop = {PlayToRemove(view, *prints[sid]): sid for sid, view, acct in plan.remove
                     if acct == account and sid in prints}
-            for first in range(0, max(len(mine), 1), size):
-                chunk = mine[first:first + size]
-                result, batch = self._one_transaction(account, chunk, list(drop),
-                                                      backup is None)
+            for first in range(0, max(len(mine[0]), 1), size):
+                chunk = PlayColumns(*(c[first:first + size] for c in mine))
+                result, batch, side = self._one_transaction(account, chunk, list(drop),
+                                                            backup is None)
                 backup = backup or result.backup
                 deleted = set(result.deleted)
-                with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
-                    # moved play is forgotten and then written again under its new track
-                    ledger.forget_applied(conn, [sid for row, sid in drop.items()
-                                                 if row.view_id in deleted])
-                    ids, keys, times = _columns(chunk, 0, 2, 3)
-                    ledger.record_applied(conn, batch, zip(
-                        ids, repeat(account), keys, map(result.inserted.__getitem__, ids),
-                        map(result.guids.__getitem__, keys), times, strict=False))
-                    ledger.finish_batch(conn, batch, ledger.DONE, added=len(chunk),
+
+                def finish(conn: Connection, batch: int = batch,
+                           result: WriteResult = result) -> None:
+                    ledger.finish_batch(conn, batch, ledger.DONE, added=len(result.inserted),
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
+
+                if side is None or not isinstance(result.inserted, InsertedIds) or \
+                        not side.commit(result.inserted, finish):
+                    with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
+                        # moved play is forgotten and then written again under its new track
+                        ledger.forget_applied(conn, [sid for row, sid in drop.items()
+                                                     if row.view_id in deleted])
+                        ledger_bulk.record_written(conn, batch, account, (
+                            chunk.keys, chunk.rating_keys, _view_ids(result, chunk.keys),
+                            chunk.viewed_at), result.guids)
+                        finish(conn)
                 added += len(chunk)
                 removed += len(result.deleted)
                 drop = {}
@@ -220,24 +239,29 @@ class Applier:
         return {"added": added, "removed": removed,
                 "backup": str(backup) if backup else None}
 
-    def _one_transaction(self, account: int, chunk: list[Play], drop: list[PlayToRemove],
-                         with_backup: bool) -> tuple[WriteResult, int]:
+    def _one_transaction(self, account: int, chunk: PlayColumns, drop: list[PlayToRemove],
+                         with_backup: bool) -> tuple[WriteResult, int, LedgerThread | None]:
+        """Plex's transaction; for a large insert with nothing to remove, the ledger rows
+        are written meanwhile (`LedgerThread`), to be committed by the caller."""
         before = history.max_view_id(self._s.database)
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
+        side = LedgerThread(self._engine, batch, account, chunk) \
+            if len(chunk) >= PARALLEL_LEDGER_MIN and not drop else None
         try:
-            ids, keys, times = _columns(chunk, 0, 2, 3)
-            result = self._writer(account).apply(  # (key, rating_key, viewed_at) tuples
-                list(zip(ids, keys, times, strict=True)), drop,
-                backup_dir=self._s.backup_dir if with_backup else None,
-                keep_backups=self._s.backups_keep)
-        except Exception as exc:
-            with write(self._engine) as conn:  # the writer rolled back: nothing was written
-                ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
+            result = self._writer(account).apply(
+                chunk, drop, backup_dir=self._s.backup_dir if with_backup else None,
+                keep_backups=self._s.backups_keep, staged=side.staged if side else None)
+        except BaseException as exc:
+            if side is not None:
+                side.abandon()  # its store transaction rolls back: nothing recorded
+            if isinstance(exc, Exception):
+                with write(self._engine) as conn:  # the writer rolled back: nothing written
+                    ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
             raise
-        return result, batch
+        return result, batch, side
 
-    def _apply_api(self, plays: list[Play], plan: Diff, already: list[Play]) -> dict[str, Any]:
+    def _apply_api(self, plays: Columns, plan: Diff, already: list[Play]) -> dict[str, Any]:
         """Mark each new play through Plex's API: counts go up, no backdated history row."""
         if self._probe is None:
             raise PlexWriteError("apply.mode api needs plex.url and plex.token")
@@ -245,7 +269,7 @@ class Applier:
             batch = ledger.start_batch(conn, "api", None)
         marked: list[ledger.Written] = []
         try:
-            for scrobble_id, account, key, _uts in plays:
+            for scrobble_id, account, key, _uts in _rows(plays):
                 self._stop.check()
                 self._probe.mark_played(key)
                 marked.append((scrobble_id, account, key, None, None, None))
@@ -258,7 +282,13 @@ class Applier:
         return {"added": len(marked), "removed": 0}
 
 
-def _columns(plays: list[tuple[int, int, int, int]], *at: int) -> list[list[int]]:
-    """Columns `at` of plays, each by one C-level map (1M plays: 0.06 s; a NamedTuple built
-    per play for the writer, or zip(*plays), cost 0.5-1.3 s)."""
-    return [list(map(itemgetter(i), plays)) for i in at]
+def _rows(plays: Columns) -> Iterator[Play]:
+    """Plays as (scrobble_id, account_id, rating_key, uts) tuples, built as they are read."""
+    yield from zip(*(c.tolist() for c in plays), strict=True)
+
+
+def _view_ids(result: WriteResult, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The history ids the writer gave `keys` (arrays from `InsertedIds`, else one by one)."""
+    if isinstance(result.inserted, InsertedIds):
+        return result.inserted.lookup(keys)
+    return np.array([result.inserted[k] for k in keys.tolist()], dtype=np.int64)

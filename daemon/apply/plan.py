@@ -8,7 +8,9 @@
    with the ledger. A ledger row whose scrobble is no longer matched, or matched to another
    track or account, is reverted if its fingerprint is known (else it is unremovable); a
    desired play neither applied nor known to be in Plex already is a candidate. Records of
-   "already in Plex" whose match changed are dropped, so they are checked again.
+   "already in Plex" whose match changed are dropped, so they are checked again. (The apply
+   job asks the store the same questions in SQL, `daemon.store.ledger_bulk`, so that only new
+   and stale rows come out; this frame form serves the crash recovery and pins the rules.)
 2. `dedupe`: a candidate within (track duration + slack) of a play Plex recorded natively for
    the same track and account is that play (Plex or Plexamp scrobbled it to last.fm itself),
    not a new one. Each native play absorbs at most one scrobble: scrobbles in time order each
@@ -21,11 +23,15 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
+import numpy as np
 import pandas as pd
 
 from daemon.scrobble import uts_in_range
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 DEFAULT_DURATION_S = 240  # when Plex has no duration for a track
 
@@ -37,6 +43,8 @@ class Diff:
     """Ledger rows to revert: (scrobble_id, view_id, account_id)."""
     unremovable: list[int] = field(default_factory=list)
     """Ledger rows to revert that cannot be: no history row (api mode) or no fingerprint."""
+    fingerprints: dict[int, tuple[str, int]] | None = None
+    """scrobble_id -> (guid, viewed_at) of the rows to revert, when the plan read them."""
     forget_in_plex: list[int] = field(default_factory=list)
     claimed: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
@@ -87,6 +95,10 @@ def diff(
     return result
 
 
+Columns = list["npt.NDArray[np.int64]"]
+"""Plays as four integer arrays: scrobble_id, account_id, rating_key, uts (or native time)."""
+
+
 def dedupe(
     candidates: pd.DataFrame,
     natives: Mapping[tuple[int, int], list[int]],
@@ -94,41 +106,58 @@ def dedupe(
     slack_seconds: int,
 ) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int]]]:
     """Return (plays to write, plays already in Plex), each (scrobble_id, account_id,
-    rating_key, uts or native time). `natives`: (account, rating_key) -> sorted native times."""
-    write: list[tuple[int, int, int, int]] = []
-    already: list[tuple[int, int, int, int]] = []
+    rating_key, uts or native time). `natives`: (account, rating_key) -> sorted native times.
+    The frame form of `split_natives`."""
+    columns = [candidates[c].to_numpy(dtype=np.int64)
+               for c in ("scrobble_id", "account_id", "rating_key", "uts")]
+    write, already = split_natives(columns, candidates["duration_ms"].to_numpy(
+        dtype=np.float64), natives, claimed, slack_seconds)
+    return list(zip(*(c.tolist() for c in write), strict=True)), already
+
+
+def split_natives(
+    plays: Columns,
+    duration_ms: npt.NDArray[np.float64],
+    natives: Mapping[tuple[int, int], list[int]],
+    claimed: Mapping[tuple[int, int], list[int]],
+    slack_seconds: int,
+) -> tuple[Columns, list[tuple[int, int, int, int]]]:
+    """`dedupe` on columns: (the plays to write, as columns: those of tracks without native
+    plays in scrobble id order, then the others in (account, track, time, scrobble) order; the
+    plays already in Plex, as (scrobble_id, account_id, rating_key, native time) tuples)."""
+    sids, accounts, keys, times = plays
     # most tracks have no native play: those candidates are written as they are, in bulk
-    # vectorised: a (account, rating_key) tuple per candidate was 1M tuples (~100 MB of heap)
-    played = [k for k, times in natives.items() if times]
-    has_native = pd.Series(
-        pd.MultiIndex.from_arrays([candidates["account_id"], candidates["rating_key"]]).isin(
-            played) if played else False, index=candidates.index, dtype=bool)
-    # in scrobble id order, the ledger's key order: its 1M-row sort is then a merge of runs
-    plain = candidates[~has_native].sort_values("scrobble_id")
-    write.extend(zip(plain["scrobble_id"].tolist(), plain["account_id"].tolist(),
-                     plain["rating_key"].tolist(), plain["uts"].tolist(), strict=True))
-    columns = ("scrobble_id", "account_id", "rating_key", "uts", "duration_ms")
-    near = candidates[has_native]
-    rows = zip(*(near[c].tolist() for c in columns), strict=True)
+    has_native = np.zeros(len(sids), dtype=bool)
+    played: dict[int, list[int]] = {}
+    for account, key in (k for k, t in natives.items() if t):
+        played.setdefault(int(account), []).append(int(key))
+    for account, played_keys in played.items():
+        has_native |= (accounts == account) & np.isin(keys, played_keys)
+    plain = np.flatnonzero(~has_native)
+    plain = plain[np.argsort(sids[plain], kind="stable")]
+    near = np.flatnonzero(has_native)
+    near = near[np.lexsort((sids[near], times[near], keys[near], accounts[near]))]
+    keep: list[int] = []
+    already: list[tuple[int, int, int, int]] = []
     free: dict[tuple[int, int], list[int]] = {}
-    for scrobble_id, account, key, uts, duration_ms in rows:
-        track = (int(account), int(key))
-        native = natives[track]
+    for at, scrobble_id, account, key, uts, ms in zip(
+            near.tolist(), sids[near].tolist(), accounts[near].tolist(), keys[near].tolist(),
+            times[near].tolist(), duration_ms[near].tolist(), strict=True):
+        track = (account, key)
         if track not in free:
-            taken = list(claimed.get(track, ()))
-            pool = list(native)
-            for t in taken:  # a native play claimed before is not available again
-                at = bisect_left(pool, t)
-                if at < len(pool) and pool[at] == t:
-                    pool.pop(at)
+            pool = list(natives[track])
+            for t in claimed.get(track, ()):  # a native play claimed before is not available
+                i = bisect_left(pool, t)
+                if i < len(pool) and pool[i] == t:
+                    pool.pop(i)
             free[track] = pool
         pool = free[track]
-        duration = duration_ms / 1000 if duration_ms and duration_ms == duration_ms else \
-            DEFAULT_DURATION_S
+        duration = ms / 1000 if ms and ms == ms else DEFAULT_DURATION_S  # NaN: unknown
         window = duration + slack_seconds
-        at = bisect_left(pool, uts - window)
-        if at < len(pool) and pool[at] <= uts + window:
-            already.append((int(scrobble_id), *track, pool.pop(at)))
+        i = bisect_left(pool, uts - window)
+        if i < len(pool) and pool[i] <= uts + window:
+            already.append((scrobble_id, account, key, pool.pop(i)))
         else:
-            write.append((int(scrobble_id), *track, int(uts)))
-    return write, already
+            keep.append(at)
+    rows = np.concatenate([plain, np.array(keep, dtype=np.intp)])
+    return [c[rows] for c in plays], already

@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from daemon.errors import PlexWriteError
+from daemon.plex.plays import InsertedIds
 
 if TYPE_CHECKING:
-    from daemon.plex.plays import Play, PlayToRemove
+    from daemon.plex.plays import PlayColumns, PlayToRemove
+
+Staged = Callable[[int, dict[int, str]], None]  # (first new history id, rating_key -> guid)
 
 log = logging.getLogger(__name__)
 
 TRACK_TYPE = 10
+CHUNK = 100_000  # plays staged per executemany
 CACHE_KIB = 65536  # page cache of the write connection: big batches touch big indexes
 # (1M plays: 64 MiB costs the same CPU as 128 or 256 MiB, and 77 MB less peak RSS)
 VIEW_COLUMNS = ("account_id", "guid", "metadata_type", "library_section_id", "grandparent_title",
@@ -63,10 +65,11 @@ class PlayWrite:
         self.now = to_db(now)
         self.text_times = isinstance(self.now, str)
         self.first_inserted: int | None = None  # id of the first history row `insert` wrote
+        self._guids: dict[int, str] | None = None
         conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         conn.execute("CREATE TEMP TABLE plexfm_rm(id INTEGER PRIMARY KEY, guid TEXT, viewed_at)")
         conn.execute("CREATE TEMP TABLE plexfm_add(seq INTEGER PRIMARY KEY, "
-                     "rating_key INTEGER NOT NULL, viewed_at NOT NULL, key INTEGER)")
+                     "rating_key INTEGER NOT NULL, viewed_at NOT NULL)")
         conn.execute("CREATE TEMP TABLE plexfm_track(rating_key INTEGER PRIMARY KEY, "
                      "guid TEXT NOT NULL, section INTEGER, title TEXT, idx INTEGER, album TEXT, "
                      "artist TEXT, artist_guid TEXT, parent_index INTEGER, released)")
@@ -97,13 +100,21 @@ class PlayWrite:
                      "for account %d: left alone", requested - len(deleted), self.account)
         return deleted
 
-    def resolve(self, plays: Sequence[Play]) -> None:
+    def resolve(self, plays: PlayColumns) -> None:
         """Look up the plays' tracks (TEMP tables only); refuse keys that are no tracks."""
+        import numpy as np
+
         conn = self.conn
-        conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT)")
-        per_track = Counter(map(itemgetter(1), plays))  # rating keys, counted in C
-        conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?)",
-                         ((int(k), n) for k, n in per_track.items()))
+        conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT, "
+                     "last_epoch INT, last)")
+        # per track: its plays and its latest play (epoch, and as written), for the settings
+        keys, at, counts = np.unique(plays.rating_keys, return_inverse=True,
+                                     return_counts=True)
+        last = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last, at.reshape(-1), plays.viewed_at)
+        epochs = last.tolist()
+        conn.executemany("INSERT INTO plexfm_keys VALUES (?, ?, ?, ?)", zip(
+            keys.tolist(), counts.tolist(), epochs, map(self.to_db, epochs), strict=True))
         released = "coalesce(t.originally_available_at, al.originally_available_at)"
         in_views_convention = (f"typeof({released}) = 'text' AND {released} GLOB :glob"
                                if self.text_times else f"typeof({released}) = 'integer'")
@@ -131,29 +142,37 @@ class PlayWrite:
 
     def guids(self) -> dict[int, str]:
         """rating_key -> guid of every resolved track (a removal's fingerprint needs it)."""
-        return {int(k): str(g) for k, g in self.conn.execute(
-            "SELECT rating_key, guid FROM plexfm_track")}
+        if self._guids is None:
+            self._guids = {int(k): str(g) for k, g in self.conn.execute(
+                "SELECT rating_key, guid FROM plexfm_track")}
+        return self._guids
 
-    def insert(self, plays: Sequence[Play]) -> dict[int, int]:
-        """Insert one history row per (resolved) play; returns key -> new view id."""
+    def insert(self, plays: PlayColumns, staged: Staged | None = None) -> InsertedIds:
+        """Insert one history row per (resolved) play; returns key -> new view id. `staged` is
+        told the first row's id (AUTOINCREMENT: above any id ever used) and the guids."""
+        import numpy as np
+
         conn = self.conn
-        if not plays:
-            return {}
-        # the plays go in as they are and SQLite orders them (viewed_at, key): no Python sort
-        # or row per play (1M plays: 2.8 s -> ~1.5 s); legacy text times are converted here
-        # and ordered by their epoch, as local times can repeat
-        conn.execute("CREATE TEMP TABLE plexfm_in(key INTEGER, rating_key INTEGER, "
-                     "epoch INTEGER, viewed_at)")
+        # ids in (viewed_at, key) order: staged so (a fresh table numbers rows 1..n), id = seq
+        order = np.lexsort((plays.keys, plays.viewed_at))
+        keys = plays.keys[order]
         to_db = self.to_db
-        if to_db is int:
-            conn.executemany("INSERT INTO plexfm_in VALUES (?1, ?2, CAST(?3 AS INTEGER), "
-                             "CAST(?3 AS INTEGER))", plays)
-        else:
-            conn.executemany("INSERT INTO plexfm_in VALUES (?, ?, ?, ?)",
-                             ((p[0], p[1], p[2], to_db(p[2])) for p in plays))
-        conn.execute("INSERT INTO plexfm_add (rating_key, viewed_at, key) SELECT rating_key, "
-                     "viewed_at, key FROM plexfm_in ORDER BY epoch, key")
-        conn.execute("DROP TABLE plexfm_in")  # its pages are memory (temp_store) until then
+        for first in range(0, len(order), CHUNK):  # chunks: no 1M Python ints at once
+            at = order[first:first + CHUNK]
+            times = plays.viewed_at[at].tolist()
+            conn.executemany("INSERT INTO plexfm_add (rating_key, viewed_at) VALUES (?, ?)", zip(
+                plays.rating_keys[at].tolist(), times if to_db is int else map(to_db, times),
+                strict=True))
+        if not len(order):
+            return InsertedIds(keys, keys)
+        if conn.execute("SELECT min(seq), max(seq), count(*) FROM plexfm_add").fetchone() != (
+                1, len(order), len(order)):  # + first - 1
+            raise PlexWriteError("staged plays were not numbered 1..n; nothing written")
+        if staged is not None:  # (checked by _verify_inserted)
+            staged(int(conn.execute(
+                "SELECT max(coalesce((SELECT max(seq) FROM main.sqlite_sequence WHERE name = "
+                "'metadata_item_views'), 0), (SELECT coalesce(max(id), 0) FROM "
+                "main.metadata_item_views)) + 1").fetchone()[0]), self.guids())
         columns = ", ".join(f'"{c}"' for c in VIEW_COLUMNS)
         conn.execute(
             f"INSERT INTO main.metadata_item_views ({columns}) SELECT ?, t.guid, ?, t.section, "
@@ -161,9 +180,9 @@ class PlayWrite:
             "t.artist_guid, t.released, NULL FROM plexfm_add a "
             "JOIN plexfm_track t ON t.rating_key = a.rating_key ORDER BY a.seq",
             (self.account, TRACK_TYPE))
-        first = self._verify_inserted(len(plays))
+        first = self._verify_inserted(len(order))
         self.first_inserted = first
-        return dict(conn.execute("SELECT key, seq + ? FROM plexfm_add", (first - 1,)))
+        return InsertedIds(keys, np.arange(first, first + len(order), dtype=np.int64))
 
     def _verify_inserted(self, count: int) -> int:
         """Check the new rows are ids first..first+count-1 in seq order; returns first."""
@@ -187,8 +206,10 @@ class PlayWrite:
         conn, account = self.conn, {"account": self.account, "now": self.now}
         conn.execute("CREATE TEMP TABLE plexfm_guid(guid TEXT PRIMARY KEY, added INT DEFAULT 0, "
                      "removed INT DEFAULT 0, sid INT, nrows INT DEFAULT 0, old_count INT, "
-                     "old_last, new_count INT, new_last)")
-        conn.execute("INSERT INTO plexfm_guid(guid, added) SELECT t.guid, sum(k.plays) "
+                     "old_last, new_count INT, new_last, ours, ours_epoch INT)")
+        # ours: the guid's latest play inserted (bare k.last: the row of max(k.last_epoch))
+        conn.execute("INSERT INTO plexfm_guid(guid, added, ours, ours_epoch) SELECT t.guid, "
+                     "sum(k.plays), k.last, max(k.last_epoch) "
                      "FROM plexfm_track t JOIN plexfm_keys k ON k.rating_key = t.rating_key "
                      "GROUP BY t.guid")
         conn.execute("INSERT INTO plexfm_guid(guid, removed) SELECT guid, count(*) FROM plexfm_rm "
@@ -239,15 +260,15 @@ class PlayWrite:
     def _latest_play(self) -> str:
         """SQL for the latest viewed_at of plexfm_guid.guid's history rows for the account.
 
-        After an insert, the rows from ``:first`` on are this apply's, ids in viewed_at order:
-        their latest is the guid's last index entry (one row read), and only the rows before
-        are read for their account and time, instead of every history row of every guid."""
+        After an insert, the rows from ``:first`` on are this apply's: their latest is the
+        guid's latest play inserted (`plexfm_guid.ours`, from the plays themselves, not one
+        history row read per guid), and only the rows before are read for their account and
+        time, instead of every history row of every guid."""
         older = ("(SELECT max(v.viewed_at) FROM main.metadata_item_views v WHERE v.guid = "
                  "plexfm_guid.guid AND v.account_id = :account{})")
         if self.first_inserted is None:
             return older.format("")
-        ours = ("(SELECT v.viewed_at FROM main.metadata_item_views v WHERE v.guid = "
-                "plexfm_guid.guid AND v.id >= :first ORDER BY v.id DESC LIMIT 1)")
+        ours = "plexfm_guid.ours"  # the rows from :first on are the plays inserted
         before = older.format(" AND v.id < :first")
         return f"max(coalesce({ours}, {before}), coalesce({before}, {ours}))"
 

@@ -3,10 +3,14 @@ an apply's result."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # numpy loads with the first apply, not with every command
+    import numpy as np
+    import numpy.typing as npt
 
 
 class PlayToWrite(NamedTuple):
@@ -33,10 +37,67 @@ Play = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
+class PlayColumns:
+    """Plays as three integer arrays, the form a large apply passes (1M plays as tuples were
+    ~100 MB of heap): keys (unique), rating keys, viewed_at epoch seconds."""
+
+    keys: npt.NDArray[np.int64]
+    rating_keys: npt.NDArray[np.int64]
+    viewed_at: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, plays: Sequence[Play] | PlayColumns) -> PlayColumns:
+        if isinstance(plays, PlayColumns):
+            return plays
+        import numpy as np
+
+        table = np.array(plays, dtype=np.int64).reshape(-1, 3)
+        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class InsertedIds(Mapping[int, int]):
+    """key -> history id of the rows an apply inserted, held as two arrays sorted by key
+    (a dict of 1M entries was ~100 MB)."""
+
+    def __init__(self, keys: npt.NDArray[np.int64], ids: npt.NDArray[np.int64]) -> None:
+        import numpy as np
+
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._ids = keys[order], ids[order]
+
+    def __getitem__(self, key: int) -> int:
+        import numpy as np
+
+        at = int(np.searchsorted(self._keys, key))
+        if at < len(self._keys) and self._keys[at] == key:
+            return int(self._ids[at])
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys.tolist())
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def lookup(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The ids of `keys` (all of which must have been inserted), in their order."""
+        import numpy as np
+
+        at = np.searchsorted(self._keys, keys)
+        if len(keys) and (at.max() >= len(self._keys) or (self._keys[at] != keys).any()):
+            raise KeyError("a key was not inserted")
+        ids: npt.NDArray[np.int64] = self._ids[at]
+        return ids
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """What one `PlexDatabaseWriter.apply` did (or, for a dry run, would have done)."""
 
-    inserted: dict[int, int]  # key -> metadata_item_views.id created
+    inserted: Mapping[int, int]  # key -> metadata_item_views.id created (`InsertedIds`)
     deleted: list[int]  # view ids deleted
     touched_tracks: int  # settings rows updated or created
     backup: Path | None

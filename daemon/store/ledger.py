@@ -61,7 +61,7 @@ def _integers(rows: list[tuple[Any, ...]], width: int) -> npt.NDArray[np.int64]:
     return np.array(rows, dtype=np.int64).reshape(-1, width)
 
 
-def _fetch_integers(cursor: Any, width: int, chunk: int = 65536) -> npt.NDArray[np.int64]:
+def fetch_integers(cursor: Any, width: int, chunk: int = 65536) -> npt.NDArray[np.int64]:
     """A cursor's integer rows as one (n, width) array, fetched in chunks: 1M rows as Python
     tuples at once left ~185 MB of freed but fragmented heap behind (the apply's peak RSS)."""
     import numpy as np
@@ -83,7 +83,7 @@ def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
             {"user": object, "duration_ms": "float64"})
     whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(users)))
     marks = ", ".join("?" for _ in users)
-    plays = _fetch_integers(_cursor(conn, _SCROBBLE_TRACKS.format(whens=whens, marks=marks),
+    plays = fetch_integers(_cursor(conn, _SCROBBLE_TRACKS.format(whens=whens, marks=marks),
                                     (*users, *users)), 4)
     matched = _cursor(conn, _MATCHED_TRACKS).fetchall()
     tracks = _integers([(t, k) for t, k, _d in matched], 2)
@@ -116,7 +116,7 @@ def applied(conn: Connection) -> pd.DataFrame:
     (whether the row's guid and time are known, so that it may be removed)."""
     import pandas as pd
 
-    rows = _fetch_integers(_cursor(conn, "SELECT scrobble_id, account_id, rating_key, view_id"
+    rows = fetch_integers(_cursor(conn, "SELECT scrobble_id, account_id, rating_key, view_id"
                                          " IS NULL, coalesce(view_id, 0), guid IS NOT NULL AND"
                                          " viewed_at IS NOT NULL FROM applied_plays"), 6)
     view_id = pd.arrays.IntegerArray(rows[:, 4].copy(), rows[:, 3].astype(bool))

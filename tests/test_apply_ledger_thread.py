@@ -1,0 +1,124 @@
+"""The ledger written alongside Plex's insert (daemon/apply/ledger_thread.py, issue 16): the
+same ledger and Plex state as when written afterwards; nothing recorded when Plex's write
+fails; and when the ids announced are not the ids written, the rows are written again with
+the real ones."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from daemon.apply import job
+from daemon.errors import PlexWriteError
+from daemon.plex.writer import PlexDatabaseWriter
+from daemon.store import ledger
+from tests.fakes.plex_db import build_plex_db
+from tests.test_apply import LIBRARY, T0, TRACKS, applier, dump, scrobble, setup
+
+LEDGER_SQL = ("SELECT scrobble_id, account_id, rating_key, view_id, guid, viewed_at, batch_id"
+              " FROM applied_plays ORDER BY scrobble_id")
+
+
+def _plays() -> list[Any]:
+    return [scrobble(t, T0 + i * 1000 + n) for i, t in enumerate(TRACKS) for n in range(3)]
+
+
+def _fixed_clock(db: Path) -> Any:
+    return lambda account: PlexDatabaseWriter(db, account_id=account, clock=lambda: T0 + 10**6)
+
+
+def _state(engine: Engine, db: Path) -> tuple[Any, ...]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(LEDGER_SQL).all()
+        states = conn.exec_driver_sql("SELECT state, added FROM apply_batches").all()
+    return dump(db), rows, states
+
+
+def test_the_ledger_written_alongside_equals_the_ledger_written_after(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial_dir, threaded_dir = tmp_path / "serial", tmp_path / "threaded"
+    serial_dir.mkdir()
+    threaded_dir.mkdir()
+    db = setup(serial_dir, engine, _plays())
+    run = applier(engine, db, serial_dir)
+    run._writer = _fixed_clock(db)
+    run.run(force_window=True)
+    serial = _state(engine, db)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM applied_plays")
+        conn.exec_driver_sql("DELETE FROM apply_batches")
+    db2 = threaded_dir / "plex.db"
+    build_plex_db(db2, LIBRARY)
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+    started: list[int] = []
+    real = job.LedgerThread.staged
+
+    def staged(self: Any, first: int, guids: dict[int, str]) -> None:
+        started.append(first)
+        real(self, first, guids)
+
+    monkeypatch.setattr(job.LedgerThread, "staged", staged)
+    run = applier(engine, db2, threaded_dir)
+    run._writer = _fixed_clock(db2)
+    counts = run.run(force_window=True)
+    assert started, "the ledger was not written alongside"
+    assert counts["added"] == len(_plays())
+    assert _state(engine, db2) == serial
+
+
+def test_nothing_is_recorded_when_plex_fails_after_the_ledger_started(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = setup(tmp_path, engine, _plays())
+    before = dump(db)
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+
+    class Failing(PlexDatabaseWriter):
+        def apply(self, *args: Any, **kwargs: Any) -> Any:
+            staged = kwargs["staged"]
+
+            def then_fail(first: int, guids: dict[int, str]) -> None:
+                staged(first, guids)
+                raise PlexWriteError("disk full")
+
+            return super().apply(*args, **{**kwargs, "staged": then_fail})
+
+    run = applier(engine, db, tmp_path)
+    run._writer = lambda account: Failing(db, account_id=account)
+    with pytest.raises(PlexWriteError, match="disk full"):
+        run.run(force_window=True)
+    assert dump(db) == before
+    with engine.connect() as conn:
+        assert ledger.summary(conn)["applied_plays"] == 0
+        assert ledger.summary(conn)["last_apply"]["state"] == "failed"
+
+
+def test_wrongly_announced_ids_are_written_again_with_the_real_ones(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = setup(tmp_path, engine, _plays())
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+
+    class Lying(PlexDatabaseWriter):
+        def apply(self, *args: Any, **kwargs: Any) -> Any:
+            staged = kwargs["staged"]
+            return super().apply(*args, **{**kwargs, "staged": lambda first, guids: staged(
+                first + 7, guids)})
+
+    run = applier(engine, db, tmp_path)
+    run._writer = lambda account: Lying(db, account_id=account)
+    counts = run.run(force_window=True)
+    assert counts["added"] == len(_plays())
+    with engine.connect() as conn:
+        views = [r[0] for r in conn.exec_driver_sql(
+            "SELECT view_id FROM applied_plays ORDER BY view_id")]
+    plex = sqlite3.connect(db)
+    try:
+        ours = [r[0] for r in plex.execute(
+            "SELECT id FROM metadata_item_views WHERE id >= ? ORDER BY id", (views[0],))]
+    finally:
+        plex.close()
+    assert views == ours  # the real ids, not those announced
+    assert applier(engine, db, tmp_path).run(force_window=True)["added"] == 0

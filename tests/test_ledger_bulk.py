@@ -1,0 +1,107 @@
+"""The plan computed in the store (`daemon.store.ledger_bulk.LedgerDiff`, issue 16) gives
+exactly what the frame version gives (`daemon.apply.plan.in_time_bound` then `diff`, still
+used by the crash recovery): the same candidates, reverts, unremovable rows, forgotten and
+claimed "already in Plex" records, and the same out-of-range count, on random small stores
+where matches move, users are unmapped, times fall out of range, fingerprints are missing."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daemon.apply.plan import diff, in_time_bound
+from daemon.store import ledger
+from daemon.store.engine import bulk_cache, open_store
+from daemon.store.ledger_bulk import LedgerDiff
+
+NOW = 1_700_000_000
+USERS = ("alice", "bob", "carol")  # carol is not mapped to a Plex account
+ACCOUNTS = {"alice": 1, "bob": 2}
+KEYS = (100, 101, 102)
+TIMES = st.sampled_from([0, 5, NOW - 10, NOW + 86_400, NOW + 86_401])  # bounds included
+
+
+@st.composite
+def stores(draw: st.DrawFn) -> dict[str, list[tuple[object, ...]]]:
+    tracks = range(1, 5)
+    matched = {t: draw(st.tuples(st.sampled_from(["auto", "manual", "queued", "skipped"]),
+                                 st.sampled_from(KEYS))) for t in tracks}
+    plays = draw(st.lists(st.tuples(st.sampled_from(tracks), st.sampled_from(USERS), TIMES),
+                          max_size=14))
+    rows: dict[str, list[tuple[object, ...]]] = {"scrobble_tracks": [], "applied": [],
+                                                 "in_plex": []}
+    for sid, (track, user, uts) in enumerate(plays, start=1):
+        rows["scrobble_tracks"].append((sid, track, user, uts))
+    for sid in draw(st.sets(st.integers(1, 16), max_size=10)):  # some have no scrobble
+        kind = draw(st.sampled_from(["applied", "applied", "in_plex"]))
+        account, key = draw(st.sampled_from([1, 2])), draw(st.sampled_from(KEYS))
+        if kind == "in_plex":
+            rows["in_plex"].append((sid, account, key, draw(st.integers(1, 9)) * 100))
+        else:
+            view = draw(st.one_of(st.none(), st.integers(1, 10_000)))
+            guid = draw(st.sampled_from([None, "plex://track/x"]))
+            rows["applied"].append((sid, account, key, view, guid,
+                                    draw(st.sampled_from([None, 123]))))
+    rows["matches"] = [(t, status, key) for t, (status, key) in matched.items()]
+    return rows
+
+
+def _fill(path: Path, rows: dict[str, list[tuple[object, ...]]]) -> None:
+    conn = sqlite3.connect(path)  # foreign keys off: the tracks' own rows are not needed
+    with conn:
+        conn.executemany("INSERT INTO scrobble_tracks (scrobble_id, track_id, user, uts)"
+                         " VALUES (?, ?, ?, ?)", rows["scrobble_tracks"])
+        conn.executemany("INSERT INTO matches (track_id, status, rating_key, decided_at)"
+                         " VALUES (?, ?, ?, 0)", rows["matches"])
+        conn.executemany("INSERT INTO library_tracks (rating_key, section_id, title,"
+                         " duration_ms, refreshed_at) VALUES (?, 1, 't', ?, 0)",
+                         [(100, 200_000), (101, None)])  # 102: not in the library
+        conn.executemany("INSERT INTO applied_plays (scrobble_id, account_id, rating_key,"
+                         " view_id, guid, viewed_at, batch_id, applied_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?, 1, 0)", rows["applied"])
+        conn.executemany("INSERT INTO plays_in_plex (scrobble_id, account_id, rating_key,"
+                         " native_viewed_at, checked_at) VALUES (?, ?, ?, ?, 0)",
+                         rows["in_plex"])
+    conn.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(stores(), st.booleans())
+def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object, ...]]],
+                                             revert_all: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store.db"
+        engine = open_store(f"sqlite:///{path}")
+        try:
+            _fill(path, rows)
+            bound = NOW + 86_400
+            with engine.connect() as conn:
+                desired = ledger.desired_plays(conn, list(ACCOUNTS))
+                applied, known = ledger.applied(conn), ledger.in_plex(conn)
+            desired, out_of_range = in_time_bound(desired, NOW)
+            if revert_all:
+                desired = desired.iloc[0:0]
+            want = diff(desired, ACCOUNTS, applied, known)
+            with engine.connect() as conn, bulk_cache(conn), LedgerDiff(
+                    conn, ACCOUNTS, None if revert_all else bound) as store:
+                assert store.out_of_range(bound) == out_of_range
+                remove, unremovable, prints = store.stale()
+                assert (remove, unremovable) == (want.remove, want.unremovable)
+                assert prints == ledger.fingerprints(conn, (r[0] for r in remove))
+                assert store.outdated_in_plex() == sorted(want.forget_in_plex)
+                assert store.claimed() == want.claimed
+                (sids, accounts, keys, uts), duration = store.candidates()
+        finally:
+            engine.dispose()
+    expected = want.candidates.sort_values("scrobble_id")
+    assert sids.tolist() == expected["scrobble_id"].tolist()
+    assert accounts.tolist() == expected["account_id"].tolist()
+    assert keys.tolist() == expected["rating_key"].tolist()
+    assert uts.tolist() == expected["uts"].tolist()
+    assert duration.tolist() == expected["duration_ms"].tolist() or all(
+        a == b or (a != a and b != b) for a, b in zip(
+            duration.tolist(), expected["duration_ms"].tolist(), strict=True))
