@@ -122,3 +122,25 @@ def test_wrongly_announced_ids_are_written_again_with_the_real_ones(
         plex.close()
     assert views == ours  # the real ids, not those announced
     assert applier(engine, db, tmp_path).run(force_window=True)["added"] == 0
+
+
+def test_an_in_memory_store_writes_its_ledger_in_the_jobs_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-memory store is a database per thread: a second thread would write the ledger
+    into an empty one. Its ledger is written after Plex's commit, in the job's thread."""
+    from daemon.store.engine import open_store
+
+    engine = open_store("sqlite://")
+    try:
+        db = setup(tmp_path, engine, _plays())
+        monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+        started: list[int] = []
+        monkeypatch.setattr(job.LedgerThread, "staged",
+                            lambda self, first, guids: started.append(first))
+        counts = applier(engine, db, tmp_path).run(force_window=True)
+        assert not started, "the ledger was written alongside, on another connection"
+        assert counts["added"] == len(_plays())
+        with engine.connect() as conn:
+            assert ledger.summary(conn)["applied_plays"] == len(_plays())
+    finally:
+        engine.dispose()

@@ -36,7 +36,7 @@ from daemon.plex.writer import PlexDatabaseWriter, WriteResult, restore_backup
 from daemon.scrobble import MAX_AHEAD_SECONDS
 from daemon.stopping import StopToken
 from daemon.store import ledger, ledger_bulk
-from daemon.store.engine import bulk_cache, write
+from daemon.store.engine import bulk_cache, per_thread_database, write
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -247,7 +247,8 @@ class Applier:
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
         side = LedgerThread(self._engine, batch, account, chunk) \
-            if len(chunk) >= PARALLEL_LEDGER_MIN and not drop else None
+            if len(chunk) >= PARALLEL_LEDGER_MIN and not drop \
+            and not per_thread_database(self._engine) else None
         try:
             result = self._writer(account).apply(
                 chunk, drop, backup_dir=self._s.backup_dir if with_backup else None,
