@@ -94,12 +94,12 @@ def fold_tracks(conn: Connection) -> Fold | None:
         new_after = int(conn.exec_driver_sql("SELECT max(id) FROM scrobbled_tracks").scalar()
                         or 0)
         deferred = _set_aside(conn)
-    cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -SORT_CACHE_KIB)
     conn.exec_driver_sql(f"PRAGMA cache_size = -{SORT_CACHE_KIB}")
     try:
         conn.exec_driver_sql(_FOLD, (through, newest))
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+        conn.exec_driver_sql(f"PRAGMA cache_size = {cache}")
     return Fold(through, int(newest), deferred, new_after)
 
 
