@@ -240,11 +240,15 @@ def distinct_rows(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (first, inverse) for equally long int arrays `codes`: the first row of each
     distinct combination of codes, and per row the number of its combination (a value computed
     for the rows `first`, indexed by `inverse`, is the value of every row)."""
-    combined = codes[0]
+    inverse = codes[0] if len(codes) > 1 else pd.factorize(codes[0])[0]
     for more in codes[1:]:
-        combined = pd.factorize(combined * (int(more.max(initial=0)) + 1) + more)[0]
-    inverse = pd.factorize(combined)[0]
-    return np.unique(inverse, return_index=True)[1], inverse
+        inverse = pd.factorize(inverse * (int(more.max(initial=0)) + 1) + more)[0]
+    # factorize numbers combinations in order of first appearance: a row starts a new one
+    # where its number exceeds every number before it (no sort, as np.unique needed)
+    if not len(inverse):
+        return np.zeros(0, dtype=np.int64), inverse
+    seen = np.maximum.accumulate(inverse)
+    return np.flatnonzero(np.r_[True, inverse[1:] > seen[:-1]]), inverse
 
 
 def runs(ids: np.ndarray, values: list[object]) -> pd.Series:
