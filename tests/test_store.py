@@ -129,6 +129,47 @@ def test_a_large_fold_rebuilds_the_map_indexes_and_maps_every_scrobble(
     assert _mapping(engine) == [*expected, (7, "A1", "bob", 200), (8, "New", "bob", 201)]
 
 
+def _tracks_schema(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [(str(r[0]), str(r[1])) for r in conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'scrobbled_tracks'"
+            " ORDER BY name")]
+
+
+def test_a_large_fold_indexes_its_new_tracks_for_search_and_restores_the_schema(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large fold sets the search trigger and secondary indexes aside: the new tracks are
+    searchable after it, the old ones still are, and trigger and indexes are back."""
+    schema = _tracks_schema(engine)
+    with engine.begin() as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(
+            [Scrobble(100, "Old Band", "First Song", "Al")]), "x")
+        tracks.fold_new_scrobbles(conn)
+    monkeypatch.setattr(tracks, "REBUILD_MIN_ROWS", 3)
+    with engine.begin() as conn:
+        scrobble_queries.insert_rows(conn, "alice", with_ordinals(
+            [Scrobble(200 + i, f"Band{i % 3}", f"Song{i % 3}", "Al") for i in range(6)]
+            + [Scrobble(300, "Old Band", "First Song", "Al")]), "x")
+        assert tracks.fold_new_scrobbles(conn) == 7
+        found = {str(a) for a, in conn.exec_driver_sql(
+            "SELECT t.artist FROM scrobbled_fts f JOIN scrobbled_tracks t ON t.id = f.rowid"
+            " WHERE scrobbled_fts MATCH 'band*'")}
+        fts_rows = conn.exec_driver_sql("SELECT count(*) FROM scrobbled_fts").scalar()
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM scrobbled_tracks WHERE album = 'Al'"))
+    assert found == {"Band0", "Band1", "Band2", "Old Band"}
+    assert fts_rows == 4
+    assert _tracks_schema(engine) == schema
+    assert "ix_scrobbled_tracks_album" in plan
+    with engine.begin() as conn:  # the trigger is back: a small fold indexes by it
+        scrobble_queries.insert_rows(conn, "bob", with_ordinals(
+            [Scrobble(400, "Later Band", "Song", "")]), "x")
+        tracks.fold_new_scrobbles(conn)
+        assert conn.exec_driver_sql(
+            "SELECT count(*) FROM scrobbled_fts WHERE scrobbled_fts MATCH 'later'").scalar() == 1
+
+
 def test_saved_alternatives_and_suggestions_are_the_json_they_always_were(
     engine: Engine,
 ) -> None:

@@ -7,6 +7,7 @@ grows with the number of distinct names, not with the number of rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, TypeVar
 
@@ -205,9 +206,16 @@ def pairs(
     return lhs.merge(rhs, on=on)[["sid", "lid", *carry]]
 
 
+@lru_cache(maxsize=1 << 16)
+def _credits(raw: str) -> tuple[str, ...]:
+    """`artist_credits`, remembered: a job splits the queue's artists twice (the exact pass's
+    close-title check, then the suggestions), ~10,000 distinct names each time."""
+    return tuple(artist_credits(raw))
+
+
 def credit_index(prepared: pd.DataFrame) -> pd.DataFrame:
     """Return (sid, artist): each scrobbled row under its full artist key and each credit's key."""
-    credits = _each_distinct(prepared["raw_artist"].to_numpy(), artist_credits)
+    credits = _each_distinct(prepared["raw_artist"].to_numpy(), _credits)
     sids = np.repeat(prepared.index.to_numpy(), [len(c) for c in credits])
     flat = [k for c in credits for k in c]
     full = pd.DataFrame({"sid": prepared.index, "artist": prepared["artist"]})
@@ -232,11 +240,15 @@ def distinct_rows(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (first, inverse) for equally long int arrays `codes`: the first row of each
     distinct combination of codes, and per row the number of its combination (a value computed
     for the rows `first`, indexed by `inverse`, is the value of every row)."""
-    combined = codes[0]
+    inverse = codes[0] if len(codes) > 1 else pd.factorize(codes[0])[0]
     for more in codes[1:]:
-        combined = pd.factorize(combined * (int(more.max(initial=0)) + 1) + more)[0]
-    inverse = pd.factorize(combined)[0]
-    return np.unique(inverse, return_index=True)[1], inverse
+        inverse = pd.factorize(inverse * (int(more.max(initial=0)) + 1) + more)[0]
+    # factorize numbers combinations in order of first appearance: a row starts a new one
+    # where its number exceeds every number before it (no sort, as np.unique needed)
+    if not len(inverse):
+        return np.zeros(0, dtype=np.int64), inverse
+    seen = np.maximum.accumulate(inverse)
+    return np.flatnonzero(np.r_[True, inverse[1:] > seen[:-1]]), inverse
 
 
 def runs(ids: np.ndarray, values: list[object]) -> pd.Series:

@@ -116,6 +116,7 @@ _SPACED_PLUS = re.compile(r"(?<!\S)\+(?!\S)")
 # separates words; underscore too.
 _MARKS = "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c))[0] == "M")
 _SEPARATORS = re.compile(f"[^\\w{_MARKS}]+|_+")
+_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 _CREDIT_SEPARATORS = re.compile(r"\s*[,;/&+]\s*|\s+(?:and|x|vs\.?|feat\.?|ft\.|featuring|with)\s+")
 _ARTICLE_SUFFIX = re.compile(r",\s*(?:" + "|".join(LEADING_ARTICLES) + r")\s*$")
 _EQUIVALENT = re.compile("|".join(f"(?:{p})" for p in EQUIVALENT_SUFFIXES))
@@ -153,7 +154,10 @@ def words(s: str) -> list[str]:
         s = _SPACED_PLUS.sub(" and ", s)
     if "." in s:
         s = _ACRONYM.sub(lambda m: m.group(1).replace(".", ""), s)
-    return [WORD_EQUIVALENTS.get(w, w) for w in _SEPARATORS.sub(" ", s).split()]
+    # ASCII text (most of it): the separators are exactly the characters that are not letters
+    # or digits, replaced by one translate instead of a regex over every combining mark
+    split = (s.translate(_ASCII_SEPARATORS) if s.isascii() else _SEPARATORS.sub(" ", s)).split()
+    return [WORD_EQUIVALENTS.get(w, w) for w in split]
 
 
 def _classify(

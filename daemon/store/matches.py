@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -22,9 +21,9 @@ USER_STATUSES = (MANUAL, NOT_IN_LIBRARY)
 SKIP_DAYS = 7  # "skip for now" hides a queued track this long (the page and plexfm resolve)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What the matcher decided for one track."""
+class Decision(NamedTuple):
+    """What the matcher decided for one track (a NamedTuple: 100,000 frozen dataclasses cost
+    ~0.15 s more to build)."""
 
     track_id: int
     status: str
@@ -88,11 +87,15 @@ def save_decisions(conn: Connection, decisions: Iterable[Decision], origin: str)
 
 def _int_list(keys: tuple[int, ...]) -> str:
     """json.dumps(list(keys)) of ints, written directly (100,000 decisions: ~0.3 s less)."""
-    return "[" + ", ".join(map(str, keys)) + "]"
+    if len(keys) == 1:  # most tracks: the one candidate
+        return f"[{int(keys[0])}]"
+    return "[" + ", ".join(map(str, map(int, keys))) + "]"
 
 
 def _pair_list(pairs: tuple[tuple[int, int], ...]) -> str:
     """json.dumps([list(p) for p in pairs]) of int pairs, written directly."""
+    if not pairs:  # every automatic match
+        return "[]"
     return "[" + ", ".join(f"[{int(a)}, {int(b)}]" for a, b in pairs) + "]"
 
 
