@@ -225,6 +225,7 @@ def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
         for track_id, key, status, rule, reason, alternatives in zip(
             decided.index.tolist(), keys.tolist(), *columns, strict=True)
     ]
+    clock.lap("decisions built")
     return out
 
 
