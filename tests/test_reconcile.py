@@ -237,7 +237,7 @@ def test_an_in_memory_store_is_matched_on_its_own_connection(
         engine.dispose()
 
 
-def test_cycle_collection_is_paused_only_while_the_decisions_are_built() -> None:
+def test_cycle_collection_is_given_back_after_the_match_job() -> None:
     import gc
 
     seen: list[bool] = []
