@@ -11,11 +11,13 @@ writes the decisions back in one short transaction. What gets (re)matched:
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -97,6 +99,12 @@ def match(
 
     `timings`, when given, receives the seconds each phase took.
     """
+    with _no_cycle_collection():  # ~0.6 s of full passes over the frames' heap otherwise
+        return _match(engine, full, library_diff, timings)
+
+
+def _match(engine: Engine, full: bool, library_diff: LibraryDiff | None,
+           timings: dict[str, float] | None) -> dict[str, Any]:
     clock = _Phases(timings)
     with engine.connect() as conn:
         overlap = tracks.unfolded(conn) >= OVERLAP_MIN_SCROBBLES
@@ -225,7 +233,23 @@ def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
         for track_id, key, status, rule, reason, alternatives in zip(
             decided.index.tolist(), keys.tolist(), *columns, strict=True)
     ]
+    clock.lap("decisions built")
     return out
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused for the match job (given back after): its allocation
+    bursts (normalized names, candidate lists, ~100,000 decisions and their tuples) otherwise
+    trigger ~11 full passes over the job's heap, ~0.6 s of CPU. Cycles made meanwhile are
+    collected once it is back on (peak RSS of the bench unchanged)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _requeue_removed(conn: Connection, removed: list[int]) -> int:
