@@ -82,17 +82,8 @@ class ReadOnlyDatabase:
         """Run ``work`` in one read transaction and return its result; ``setup`` runs on the
         connection before the transaction starts (e.g. to ATTACH another database read-only,
         which SQLite refuses inside a transaction)."""
-        before = self.state()
-        if before.unopened_wal:
-            try:
-                result = self._run(work, setup, immutable=True)
-                if self.state() == before:
-                    return result
-            except PlexError as exc:  # e.g. a page changed under the lock-free reader
-                log.debug("lock-free read of %s failed: %s", self.path, exc)
-            log.info("Plex DB %s changed during a lock-free read; reading again with locks",
-                     self.path)
-        return self._run(work, setup, immutable=False)
+        return self._lock_free_first(lambda immutable: self._run(work, setup,
+                                                                 immutable=immutable))
 
     def read_attached(self, conn: sqlite3.Connection, schema: str,
                       work: Callable[[], _T]) -> _T:
@@ -104,17 +95,23 @@ class ReadOnlyDatabase:
         (also one that ``work``'s database layer wrapped with the error as ``orig``).
         ``work`` must do its reads of ``schema`` in one transaction of ``conn`` and may be
         called twice; nothing can write the attached file (``mode=ro``)."""
+        return self._lock_free_first(lambda immutable: self._attached(conn, schema, work,
+                                                                      immutable=immutable))
+
+    def _lock_free_first(self, attempt: Callable[[bool], _T]) -> _T:
+        """``attempt(immutable=True)`` (lock-free) when nobody has the file open and it is
+        unchanged afterwards; else, or when it failed, ``attempt(immutable=False)``."""
         before = self.state()
         if before.unopened_wal:
             try:
-                result = self._attached(conn, schema, work, immutable=True)
+                result = attempt(True)
                 if self.state() == before:
                     return result
-            except PlexError as exc:
+            except PlexError as exc:  # e.g. a page changed under the lock-free reader
                 log.debug("lock-free read of %s failed: %s", self.path, exc)
             log.info("Plex DB %s changed during a lock-free read; reading again with locks",
                      self.path)
-        return self._attached(conn, schema, work, immutable=False)
+        return attempt(False)
 
     def _attached(self, conn: sqlite3.Connection, schema: str, work: Callable[[], _T], *,
                   immutable: bool) -> _T:

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from daemon.store.engine import driver_cursor
+
 COMPILATION_ARTISTS = frozenset({"various artists", "various", "va", "verschiedene interpreten",
                                  "artistes divers", "varios artistas", "vários artistas"})
 READ_CHUNK_ROWS = 50_000
@@ -46,7 +48,7 @@ def read_frame(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> pd.D
     converts back: ~1 s per job), each chunk's equal strings one object (the driver makes one
     per cell: 200,000 library rows hold ~30,000 titles, ~7,000 albums); numbers are inferred
     as from_records does."""
-    cursor = conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+    cursor = driver_cursor(conn, sql, params)
     names = [d[0] for d in cursor.description]
     chunks: list[list[tuple[Any, ...] | np.ndarray]] = [[] for _ in names]
     while rows := cursor.fetchmany(READ_CHUNK_ROWS):

@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,16 +74,52 @@ DEFAULT_CACHE_KIB = 2000
 
 
 @contextmanager
+def page_cache(conn: Connection, kib: int) -> Iterator[Connection]:
+    """``kib`` KiB of page cache for the statements inside, then the size it had before."""
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -DEFAULT_CACHE_KIB)
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{kib}")
+    try:
+        yield conn
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
+
+
+@contextmanager
 def bulk_cache(conn: Connection) -> Iterator[Connection]:
     """A 32 MiB page cache for one bulk operation (1M-row ledger writes and joins touch large
     B-trees: with SQLite's 2 MiB default, a 1M-row ledger insert ran ten times slower), given
     back afterwards: every pooled connection keeping 32 MiB would cost the daemon ~100 MB."""
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
     try:
-        yield conn
+        with page_cache(conn, BULK_CACHE_KIB):
+            yield conn
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
         conn.exec_driver_sql("PRAGMA shrink_memory")
+
+
+def driver_cursor(conn: Connection, sql: str,
+                  params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+    """The sqlite3 module's own cursor for ``sql`` on ``conn``: 1M rows fetched with no
+    SQLAlchemy Row object each."""
+    return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+
+
+def set_aside(conn: Connection, table: str, names: Sequence[str] | None = None) -> list[str]:
+    """Drop ``table``'s explicit indexes and triggers (those named in ``names``, or every
+    explicit index when None) for a bulk write, in the caller's transaction; return their DDL,
+    in name order, to be run again before the commit, so that no other connection ever sees
+    the table without them."""
+    if names is None:
+        rows = conn.exec_driver_sql(
+            "SELECT type, name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql IS NOT NULL ORDER BY name", (table,)).all()
+    else:
+        rows = conn.exec_driver_sql(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ?"
+            f" AND name IN ({', '.join('?' for _ in names)}) ORDER BY name",
+            (table, *names)).all()
+    for kind, name, _sql in rows:
+        conn.exec_driver_sql(f'DROP {"TRIGGER" if kind == "trigger" else "INDEX"} "{name}"')
+    return [str(sql) for _kind, _name, sql in rows]
 
 
 _FILES: weakref.WeakKeyDictionary[Engine, StoreFile] = weakref.WeakKeyDictionary()

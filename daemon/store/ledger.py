@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from daemon.scrobble import MAX_AHEAD_SECONDS
+from daemon.store.engine import driver_cursor
 
 if TYPE_CHECKING:  # pandas loads with the first apply, not with every command (status...)
     import numpy as np
@@ -41,17 +42,12 @@ WHERE m.status IN ('auto', 'manual')
 """
 
 
-def _cursor(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    """The driver's own cursor (1M rows: no SQLAlchemy Row objects)."""
-    return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
-
-
 def _frame(conn: Connection, sql: str, params: tuple[Any, ...],
            columns: list[str]) -> pd.DataFrame:
     """A query's rows as a DataFrame through the driver's cursor (1M rows: no Row objects)."""
     import pandas as pd
 
-    return pd.DataFrame(_cursor(conn, sql, params).fetchall(), columns=columns)
+    return pd.DataFrame(driver_cursor(conn, sql, params).fetchall(), columns=columns)
 
 
 def _integers(rows: list[tuple[Any, ...]], width: int) -> npt.NDArray[np.int64]:
@@ -83,9 +79,9 @@ def desired_plays(conn: Connection, users: Sequence[str]) -> pd.DataFrame:
             {"user": object, "duration_ms": "float64"})
     whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(users)))
     marks = ", ".join("?" for _ in users)
-    plays = fetch_integers(_cursor(conn, _SCROBBLE_TRACKS.format(whens=whens, marks=marks),
+    plays = fetch_integers(driver_cursor(conn, _SCROBBLE_TRACKS.format(whens=whens, marks=marks),
                                     (*users, *users)), 4)
-    matched = _cursor(conn, _MATCHED_TRACKS).fetchall()
+    matched = driver_cursor(conn, _MATCHED_TRACKS).fetchall()
     tracks = _integers([(t, k) for t, k, _d in matched], 2)
     durations = np.array([np.nan if d is None else d for _t, _k, d in matched],
                          dtype="float64")
@@ -116,7 +112,7 @@ def applied(conn: Connection) -> pd.DataFrame:
     (whether the row's guid and time are known, so that it may be removed)."""
     import pandas as pd
 
-    rows = fetch_integers(_cursor(conn, "SELECT scrobble_id, account_id, rating_key, view_id"
+    rows = fetch_integers(driver_cursor(conn, "SELECT scrobble_id, account_id, rating_key, view_id"
                                          " IS NULL, coalesce(view_id, 0), guid IS NOT NULL AND"
                                          " viewed_at IS NOT NULL FROM applied_plays"), 6)
     view_id = pd.arrays.IntegerArray(rows[:, 4].copy(), rows[:, 3].astype(bool))

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from daemon.store.engine import driver_cursor
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -83,11 +85,6 @@ ON m.track_id = st.track_id WHERE st.uts > :bound AND st.user IN ({users})
 """
 
 
-def _cursor(conn: Connection, sql: str, params: Mapping[str, Any]) -> Any:
-    """The driver's own cursor (1M rows: no SQLAlchemy Row objects)."""
-    return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
-
-
 def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
                     names: tuple[str, ...]) -> list[npt.NDArray[np.int64]]:
     """Integer columns `names` of a query's rows, as arrays in the query's row order: each
@@ -96,7 +93,7 @@ def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
     import numpy as np
 
     concat = ", ".join(f"group_concat({n}, ' ')" for n in names)
-    row = _cursor(conn, f"SELECT count(*), {concat} FROM ({sql})", params).fetchone()
+    row = driver_cursor(conn, f"SELECT count(*), {concat} FROM ({sql})", params).fetchone()
     count, texts = int(row[0]), row[1:]
     columns = [np.fromstring(t or "", dtype=np.int64, sep=" ") for t in texts]
     if any(len(c) != count for c in columns):  # a NULL or non-integer value
@@ -152,7 +149,7 @@ class LedgerDiff:
         return _STAGED
 
     def _rows(self, sql: str, **params: Any) -> Any:
-        return _cursor(self.conn, sql, {**self.params, **params})
+        return driver_cursor(self.conn, sql, {**self.params, **params})
 
     def candidates(self) -> tuple[list[npt.NDArray[np.int64]], npt.NDArray[np.float64]]:
         """Desired plays not yet written nor known to be in Plex, in scrobble id order: arrays
@@ -220,7 +217,7 @@ def our_view_ids(conn: Connection) -> npt.NDArray[np.int64]:
     """Every history id the ledger holds (Plex's rows plexfm wrote)."""
     from daemon.store.ledger import fetch_integers
 
-    return fetch_integers(_cursor(conn, "SELECT view_id FROM applied_plays WHERE view_id IS"
+    return fetch_integers(driver_cursor(conn, "SELECT view_id FROM applied_plays WHERE view_id IS"
                                         " NOT NULL", {}), 1)[:, 0]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from daemon.store.engine import bulk_cache
+from daemon.store.engine import bulk_cache, driver_cursor, set_aside
 from daemon.store.tables import library_tracks
 
 FIELDS = (
@@ -139,10 +139,8 @@ def _apply_staged(conn: Connection, section_id: int, refreshed_at: int) -> Libra
 def _delta_keys(conn: Connection, kind: int) -> list[int]:
     """The rating keys of one kind, in key order, through the driver's cursor (SQLAlchemy's
     per-row fetch took 0.3 s for a first mirror's 200,000 keys)."""
-    sql = "SELECT rating_key FROM temp.delta WHERE kind = ?"
-    raw = conn.connection.driver_connection
-    rows = (raw.execute(sql, (kind,)).fetchall() if isinstance(raw, sqlite3.Connection)
-            else conn.exec_driver_sql(sql, (kind,)).all())
+    rows = driver_cursor(conn, "SELECT rating_key FROM temp.delta WHERE kind = ?",
+                         (kind,)).fetchall()
     return [key for (key,) in rows]  # INTEGER PRIMARY KEY: ints already
 
 
@@ -152,11 +150,7 @@ def _write_delta(conn: Connection) -> None:
     names = ", ".join((*FIELDS, "refreshed_at"))
     # library_fts's per-row triggers set aside (a third of a 200,000-row insert), restored
     # verbatim before the commit: no other connection ever sees the table without them
-    triggers = list(conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name ="
-        f" 'library_tracks' AND name IN ({', '.join(repr(n) for n in FTS_TRIGGERS)})"))
-    for name, _ in triggers:
-        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    triggers = set_aside(conn, "library_tracks", FTS_TRIGGERS)
     conn.exec_driver_sql(  # an external-content index forgets a row given its old text
         f"INSERT INTO library_fts (library_fts, rowid, {_FTS}) SELECT 'delete', rating_key,"
         f" {_FTS} FROM library_tracks WHERE rating_key IN ({gone})")
@@ -165,8 +159,8 @@ def _write_delta(conn: Connection) -> None:
                          f" FROM temp.incoming WHERE rating_key IN ({new})")
     conn.exec_driver_sql(f"INSERT INTO library_fts (rowid, {_FTS}) SELECT rating_key, {_FTS}"
                          f" FROM library_tracks WHERE rating_key IN ({new})")
-    for _, sql in triggers:
-        conn.exec_driver_sql(sql)
+    for ddl in triggers:
+        conn.exec_driver_sql(ddl)
 
 
 def discard_staged(conn: Connection) -> None:

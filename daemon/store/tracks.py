@@ -6,14 +6,12 @@ current costs a GROUP BY over what arrived since the last fold, not over the who
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from daemon.store import counters
-from daemon.store.engine import bulk_cache
+from daemon.store.engine import bulk_cache, page_cache, set_aside
 
 FOLDED_THROUGH = "scrobbles_folded_through"
 REBUILD_MIN_ROWS = 100_000
@@ -96,20 +94,9 @@ def fold_tracks(conn: Connection) -> Fold | None:
         new_after = int(conn.exec_driver_sql("SELECT max(id) FROM scrobbled_tracks").scalar()
                         or 0)
         deferred = _set_aside(conn)
-    with _sorting(conn):
+    with page_cache(conn, SORT_CACHE_KIB):
         conn.exec_driver_sql(_FOLD, (through, newest))
     return Fold(through, int(newest), deferred, new_after)
-
-
-@contextmanager
-def _sorting(conn: Connection) -> Iterator[None]:
-    """`SORT_CACHE_KIB` of page cache for a statement that mostly sorts; then as before."""
-    cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -SORT_CACHE_KIB)
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SORT_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {cache}")
 
 
 def _large(through: int, newest: int) -> bool:
@@ -120,13 +107,7 @@ def _set_aside(conn: Connection) -> tuple[str, ...]:
     """Drop the FTS insert trigger and the secondary indexes of scrobbled_tracks (a large
     fold inserts ~100,000 tracks: per-row search indexing and index inserts cost more than
     one INSERT...SELECT and a sort afterwards); return their DDL."""
-    names = (FTS_INSERT_TRIGGER, *SECONDARY_INDEXES)
-    rows = conn.exec_driver_sql(
-        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'scrobbled_tracks'"
-        f" AND name IN ({', '.join('?' for _ in names)}) ORDER BY name", names).all()
-    for kind, name, _sql in rows:
-        conn.exec_driver_sql(f'DROP {"TRIGGER" if kind == "trigger" else "INDEX"} "{name}"')
-    return tuple(str(sql) for _kind, _name, sql in rows)
+    return tuple(set_aside(conn, "scrobbled_tracks", (FTS_INSERT_TRIGGER, *SECONDARY_INDEXES)))
 
 
 def map_scrobbles(conn: Connection, fold: Fold | None) -> int:
@@ -140,24 +121,14 @@ def map_scrobbles(conn: Connection, fold: Fold | None) -> int:
             "INSERT OR REPLACE INTO scrobbled_fts (rowid, artist, title, album)"
             " SELECT id, artist, title, album FROM scrobbled_tracks WHERE id > ?",
             (fold.new_after,))
-        with _sorting(conn):
+        with page_cache(conn, SORT_CACHE_KIB):
             for ddl in fold.deferred:
                 conn.exec_driver_sql(ddl)
     rebuild = _large(fold.through, fold.newest)
-    indexes = _drop_indexes(conn, "scrobble_tracks") if rebuild else []
+    indexes = set_aside(conn, "scrobble_tracks") if rebuild else []
     conn.exec_driver_sql(_MAP, (fold.through, fold.newest))
-    with _sorting(conn):
+    with page_cache(conn, SORT_CACHE_KIB):
         for ddl in indexes:
             conn.exec_driver_sql(ddl)
     counters.put(conn, FOLDED_THROUGH, fold.newest)
     return fold.newest - fold.through
-
-
-def _drop_indexes(conn: Connection, table: str) -> list[str]:
-    """Drop `table`'s explicit indexes (as the migrations made them); return their DDL."""
-    rows = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-        " AND sql IS NOT NULL ORDER BY name", (table,)).all()
-    for name, _sql in rows:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    return [str(sql) for _name, sql in rows]

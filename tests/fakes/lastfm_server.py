@@ -101,8 +101,7 @@ MUSIC_URL = "https://www.last.fm/music/"
 # a lone surrogate in a name goes out as the JSON escape "\ud800", as a hostile server sends it
 JSON_UTF8 = ("utf-8", "backslashreplace")
 HOURS_MINUTES = tuple(f"{m // 60:02d}:{m % 60:02d}".encode() for m in range(1440))
-ITEM = b'%s,"date":{"uts":"%d","#text":"%s%s"}%s}'
-TAIL = b',"date":{"uts":"%d","#text":"%s%s"}%s}'  # ITEM after its head
+TAIL = b',"date":{"uts":"%d","#text":"%s%s"}%s}'  # an item after its head (`Renderer.parts`)
 LOVED, UNLOVED = b',"loved":"1"', b',"loved":"0"'
 HEAD_CACHE_SIZE = 400_000  # distinct tracks whose rendered head is kept (about 800 B each)
 STATIC_HEADERS = (
@@ -214,16 +213,8 @@ class Renderer:
 
     def item(self, s: Scrobble, extended: bool) -> bytes:
         """One scrobbled item: ``{artist,streamable,image,mbid,album,name,url,date[,loved]}``."""
-        heads = self._heads_ext if extended else self._heads
-        head = heads.get(s[1:7])
-        if head is None:
-            head = self._head(s, extended)
-        uts = s[0]
-        day = self._days.get(uts // 86400)
-        if day is None:
-            day = self._day(uts)
-        loved = (LOVED if s[7] else UNLOVED) if extended else b""
-        return ITEM % (head, uts, day, HOURS_MINUTES[uts % 86400 // 60], loved)
+        head, rest = self.parts(s, extended)
+        return head + rest
 
     def parts(self, s: Scrobble, extended: bool) -> tuple[bytes, bytes]:
         """``item(s, extended)`` cut in two: its head (one object shared by every play of the
