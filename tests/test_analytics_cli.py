@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,14 +10,13 @@ import pytest
 
 from daemon.cli import main
 from daemon.store.engine import open_store
+from tests.environment import plexfm_only
 from tests.test_analytics import PLAYS, fill
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", "k" * 32)
     monkeypatch.setenv("PLEXFM_LASTFM_USER", "alice")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +11,14 @@ from typing import Any
 import pytest
 
 from daemon.cli import main
+from tests.environment import plexfm_only
 
 KEY = "clisecret0123456789abcdef"
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", KEY)
     monkeypatch.setenv("PLEXFM_LASTFM_USER", "alice")

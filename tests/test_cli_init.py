@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import stat
 import subprocess
@@ -20,6 +19,7 @@ from daemon.cli import main
 from daemon.cli.init import DATABASE, PMS, Roots
 from daemon.config import load_config
 from daemon.scrobble import Scrobble
+from tests.environment import plexfm_only
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +32,7 @@ KEY = "5ecf" * 8  # not the example's placeholder key
 def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Roots:
     """Empty stand-ins for /, the home directory and %LOCALAPPDATA%; the working directory
     is a fresh one; no PLEXFM_ variables."""
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     roots = Roots(tmp_path / "root", tmp_path / "home", tmp_path / "appdata", None)
     monkeypatch.setattr(init_command, "search_roots", lambda: roots)
     (tmp_path / "work").mkdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,13 @@ from daemon.logs import local_time, plural
 from daemon.scrobble import Scrobble
 from daemon.store.engine import open_store
 from daemon.store.status import format_status
+from tests.environment import plexfm_only
 from tests.test_analytics import PLAYS, fill, utc
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", "k" * 32)
     monkeypatch.setenv("PLEXFM_LASTFM_USER", "alice")

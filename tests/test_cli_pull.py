@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pytest
 
 from daemon.cli import main
 from daemon.scrobble import Scrobble
+from tests.environment import plexfm_only
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
 
 DAY = 86400
@@ -24,9 +24,7 @@ def _plays(start: int, count: int, step: int, tag: str) -> list[Scrobble]:
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLastfm]:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     server = FakeLastfm(seed=5)
     now = int(time.time())

@@ -14,6 +14,7 @@ import pytest
 
 from daemon.cli import main
 from daemon.plex import doctor, hostchecks
+from tests.environment import plexfm_only
 from tests.fakes.plex_db import build_plex_db
 from tests.fakes.plex_library_gen import Library, generate_library
 from tests.fakes.plex_server import FakePlexServer
@@ -41,9 +42,7 @@ def shapes(library: Library, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", KEY)
     monkeypatch.setenv("PLEXFM_LASTFM_USER", "alice")

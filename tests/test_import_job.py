@@ -5,7 +5,6 @@ already holds is merged, not doubled."""
 from __future__ import annotations
 
 import calendar
-import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from daemon.importers.job import import_files
 from daemon.scrobble import Scrobble, with_ordinals
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import open_store, write
+from tests.environment import plexfm_only
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 
@@ -38,9 +38,7 @@ def stored(engine: Engine) -> list[tuple[int, str, str, str]]:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", "k" * 32)
     monkeypatch.setenv("PLEXFM_LASTFM_USER", "alice")

@@ -10,7 +10,6 @@ the real 32 MiB cap.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from daemon.store import scrobbles as scrobble_queries
 from daemon.store import tracks
 from daemon.store.engine import write
 from daemon.web import WebDeps, create_app
+from tests.environment import plexfm_only
 from tests.fakes.history_gen import generate_history
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
 
@@ -88,9 +88,7 @@ def test_each_hostile_answer_fails_fast_and_the_same_client_recovers(
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeLastfm) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     values = {"PLEXFM_LASTFM_API_KEY": DEFAULT_API_KEY, "PLEXFM_LASTFM_USER": "alice",
               "PLEXFM_LASTFM_API_URL": fake.url, "PLEXFM_LASTFM_REQUESTS_PER_SECOND": "500",

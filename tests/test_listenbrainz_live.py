@@ -20,6 +20,7 @@ from daemon.scrobble import Scrobble
 from daemon.service.jobs import job_table
 from daemon.stopping import StopToken
 from daemon.store.engine import open_store
+from tests.environment import plexfm_only
 from tests.fakes.lastfm_server import DEFAULT_API_KEY, FakeLastfm
 from tests.fakes.listenbrainz_server import FakeListenbrainz
 from tests.scrobble_truth import truth
@@ -145,9 +146,7 @@ def test_libre_fm_works_through_lastfm_api_url(
     smaller page size: the pull falls back to pages of 200 when 1000 is refused."""
     with FakeLastfm(api_key="librefm0librefm0librefm0librefm0", max_limit=200) as libre:
         libre.add_user("bob", history(700, seed=4, end=int(time.time()) - 60))
-        for name in list(os.environ):
-            if name.startswith("PLEXFM_"):
-                monkeypatch.delenv(name)
+        plexfm_only(monkeypatch)
         monkeypatch.setenv("PLEXFM_LASTFM_API_URL", libre.url)
         monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", "librefm0librefm0librefm0librefm0")
         monkeypatch.setenv("PLEXFM_LASTFM_USER", "bob")

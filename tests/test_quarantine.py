@@ -27,6 +27,7 @@ from daemon.store import tracks
 from daemon.store.engine import create_store_engine, open_store
 from daemon.store.migrations import migrate
 from daemon.web import WebDeps, create_app
+from tests.environment import plexfm_only
 from tests.fakes.lastfm_server import MS_TIMESTAMP
 
 pytestmark = pytest.mark.reliability("input", "out-of-range play times")
@@ -61,9 +62,7 @@ def old_store(path: Path) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("PLEXFM_"):
-            monkeypatch.delenv(name)
+    plexfm_only(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLEXFM_LASTFM_API_KEY", "0123456789abcdef0123456789abcdef")
     monkeypatch.setenv("PLEXFM_LASTFM_USER", "alice")
