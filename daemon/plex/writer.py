@@ -74,6 +74,7 @@ from daemon.plex.backup import (
     open_plex_db,
     restore_backup,
 )
+from daemon.plex.backup_beside import BackupBeside
 from daemon.plex.lock import FileLock
 from daemon.plex.playcounts import TRACK_TYPE, PlayWrite, Staged
 from daemon.plex.plays import Play, PlayColumns, PlayToRemove, PlayToWrite, WriteResult
@@ -206,13 +207,22 @@ class PlexDatabaseWriter:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
-        backup = None
+        copy: BackupBeside | None = None
         if backup_dir is not None and not dry_run and (len(add) or remove):
-            backup = backup_database(self.path, Path(backup_dir), keep=keep_backups,
-                                     busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
-        deleted = job.remove(remove)
-        inserted = job.insert(add, staged)
-        touched = job.update_settings()
+            copy = BackupBeside(lambda: backup_database(
+                self.path, Path(backup_dir), keep=keep_backups,
+                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock),
+                beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
+        try:
+            deleted = job.remove(remove)
+            inserted = job.insert(add, staged)
+            touched = job.update_settings()
+        except BaseException:
+            if copy is not None:
+                copy.finish()  # the write's error is the one reported
+            raise
+        # the COMMIT comes after the backup is durable (or never: its error rolls back)
+        backup = copy.result() if copy is not None else None
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
                            backup=backup, timestamp_mode=mode, guids=job.guids())
 
