@@ -151,7 +151,8 @@ def _moved(tmp_path: Path, threaded: bool, monkeypatch: pytest.MonkeyPatch,
            tamper: bool = False) -> tuple[Any, ...]:
     """Apply, then move TRACKS[0]'s and TRACKS[1]'s plays to other tracks (removals and
     inserts in one transaction) and unmatch TRACKS[2]'s; `tamper`: two of the rows to remove
-    (one moved, one unmatched) are changed in Plex after the plan (the writer leaves them). Returns Plex's tables, the ledger, the counts."""
+    (one moved, one unmatched) are changed in Plex after the plan (the writer leaves them).
+    Returns Plex's tables, the ledger, the counts."""
     from daemon.store import matches
     from daemon.store.engine import open_store, write
 
