@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from daemon.apply import offline
 from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
+from daemon.apply.reconciled_plan import reconciled_plan
 from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
 from daemon.errors import PlexWriteError
@@ -106,9 +107,9 @@ class Applier:
             has_db = self._s.mode != "api"  # api mode has no database to read
             recovered = recover(self._engine, self._s.database, self._s.accounts) \
                 if has_db and not dry_run else 0
-            checked = reconcile(self._engine, self._s.database,
-                                "revert" if revert_all else "apply") if has_db else {}
-            plan, write_plays, already, out_of_range = self._plan(revert_all)
+            checked, (plan, write_plays, already, out_of_range) = reconciled_plan(
+                self._engine, self._s.database if has_db else None,
+                "revert" if revert_all else "apply", lambda: self._plan(revert_all))
             counts: dict[str, Any] = {
                 "to_add": len(write_plays[0]), "to_remove": len(plan.remove),
                 "already_in_plex": len(already), "unremovable": len(plan.unremovable),
