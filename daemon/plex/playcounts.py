@@ -159,17 +159,18 @@ class PlayWrite:
         # ids in (viewed_at, key) order: staged so (a fresh table numbers rows 1..n), id = seq
         order = np.lexsort((plays.keys, plays.viewed_at))
         keys = plays.keys[order]
-        to_db = self.to_db
+        to_db, rows = self.to_db, 0
         for first in range(0, len(order), CHUNK):  # chunks: no 1M Python ints at once
             at = order[first:first + CHUNK]
             times = plays.viewed_at[at].tolist()
-            conn.executemany("INSERT INTO plexfm_add (rating_key, viewed_at) VALUES (?, ?)", zip(
-                plays.rating_keys[at].tolist(), times if to_db is int else map(to_db, times),
-                strict=True))
+            rows += conn.executemany("INSERT INTO plexfm_add (rating_key, viewed_at) VALUES (?, ?)",
+                                     zip(plays.rating_keys[at].tolist(), times if to_db is int
+                                         else map(to_db, times), strict=True)).rowcount
         if not len(order):
             return InsertedIds(keys, keys)
-        if conn.execute("SELECT min(seq), max(seq), count(*) FROM plexfm_add").fetchone() != (
-                1, len(order), len(order)):  # + first - 1
+        # n rows with distinct seqs from 1 to n: exactly 1..n (no count(*) scan of the table)
+        if rows != len(order) or conn.execute("SELECT min(seq), max(seq) FROM plexfm_add"
+                                              ).fetchone() != (1, len(order)):
             raise PlexWriteError("staged plays were not numbered 1..n; nothing written")
         if staged is not None:  # (checked by _verify_inserted)
             staged(int(conn.execute(
