@@ -245,8 +245,8 @@ class Applier:
 
     def _one_transaction(self, account: int, chunk: PlayColumns, drop: dict[PlayToRemove, int],
                          with_backup: bool) -> tuple[WriteResult, int, LedgerThread | None]:
-        """Plex's transaction; for a large insert with nothing to remove, the ledger rows
-        are written meanwhile (`LedgerThread`), to be committed by the caller."""
+        """Plex's transaction; for a large one the ledger rows are forgotten and written
+        meanwhile (`LedgerThread`), to be committed by the caller."""
         before = history.max_view_id(self._s.database)
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)

@@ -8,7 +8,8 @@ write only ``metadata_item_settings`` and ``metadata_item_views`` (and its own T
 Plex's ICU/FTS triggers on ``metadata_items``/``tags`` can never fire. Each `apply` is ONE
 ``BEGIN IMMEDIATE`` transaction under a busy timeout; the consistent backup is taken by a second
 connection *while* that write lock is held (so the backup is exactly the state the write starts
-from), every step runs set-based over TEMP tables (`daemon.plex.playcounts`), the inserted
+from; in WAL mode during the write, which it cannot see, and durable before the COMMIT:
+`daemon.plex.backup_beside`), every step runs set-based over TEMP tables (`daemon.plex.playcounts`), the inserted
 rows are verified, any exception rolls back, and ``PRAGMA wal_checkpoint(TRUNCATE)`` is
 attempted after COMMIT. Callers serialise applies with `FileLock` (one plexfm at a time).
 
