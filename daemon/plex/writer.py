@@ -9,9 +9,9 @@ Plex's ICU/FTS triggers on ``metadata_items``/``tags`` can never fire. Each `app
 ``BEGIN IMMEDIATE`` transaction under a busy timeout; the consistent backup is taken by a second
 connection *while* that write lock is held (so the backup is exactly the state the write starts
 from; in WAL mode during the write, which it cannot see, and durable before the COMMIT:
-`daemon.plex.backup_beside`), every step runs set-based over TEMP tables (`daemon.plex.playcounts`), the inserted
-rows are verified, any exception rolls back, and ``PRAGMA wal_checkpoint(TRUNCATE)`` is
-attempted after COMMIT. Callers serialise applies with `FileLock` (one plexfm at a time).
+`daemon.plex.backup_beside`), every step runs set-based over TEMP tables
+(`daemon.plex.playcounts`), the inserted rows are verified, any exception rolls back, and
+``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT. Callers serialise applies with `FileLock` (one plexfm at a time).
 
 Timestamps are written in the DB's own convention (`detect_timestamp_mode`): ``integer`` (Unix
 seconds, ``dt_integer(8)`` columns, PMS since 2022) or ``legacy-string`` (local time
