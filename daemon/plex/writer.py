@@ -11,7 +11,8 @@ connection *while* that write lock is held (so the backup is exactly the state t
 from; in WAL mode during the write, which it cannot see, and durable before the COMMIT:
 `daemon.plex.backup_beside`), every step runs set-based over TEMP tables
 (`daemon.plex.playcounts`), the inserted rows are verified, any exception rolls back, and
-``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT. Callers serialise applies with `FileLock` (one plexfm at a time).
+``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT. Callers serialise applies with
+`FileLock` (one plexfm at a time).
 
 Timestamps are written in the DB's own convention (`detect_timestamp_mode`): ``integer`` (Unix
 seconds, ``dt_integer(8)`` columns, PMS since 2022) or ``legacy-string`` (local time
