@@ -85,7 +85,8 @@ class PlayWrite:
         conn, to_db = self.conn, self.to_db
         conn.execute("CREATE TEMP TABLE plexfm_rm_in(id INTEGER PRIMARY KEY, guid TEXT, "
                      "viewed_at)")
-        conn.executemany("INSERT OR IGNORE INTO plexfm_rm_in VALUES (?, ?, ?)",
+        conn.executemany("INSERT OR IGNORE INTO plexfm_rm_in VALUES (?, ?, ?)",  # as they are
+                         rows if to_db is int else  # when times are written as integers
                          ((int(r.view_id), r.guid, to_db(r.viewed_at)) for r in rows))
         conn.execute("INSERT INTO plexfm_rm SELECT v.id, v.guid, v.viewed_at FROM plexfm_rm_in r "
                      "JOIN main.metadata_item_views v ON v.id = r.id WHERE v.account_id = ? "
