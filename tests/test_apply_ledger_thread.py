@@ -6,6 +6,7 @@ the real ones."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,102 @@ def test_an_in_memory_store_writes_its_ledger_in_the_jobs_thread(
             assert ledger.summary(conn)["applied_plays"] == len(_plays())
     finally:
         engine.dispose()
+
+
+def _moved(tmp_path: Path, threaded: bool, monkeypatch: pytest.MonkeyPatch,
+           tamper: bool = False) -> tuple[Any, ...]:
+    """Apply, then move TRACKS[0]'s and TRACKS[1]'s plays to other tracks (removals and
+    inserts in one transaction) and unmatch TRACKS[2]'s; `tamper`: two of the rows to remove
+    (one moved, one unmatched) are changed in Plex after the plan (the writer leaves them).
+    Returns Plex's tables, the ledger, the counts."""
+    from daemon.store import matches
+    from daemon.store.engine import open_store, write
+
+    tmp_path.mkdir()
+    engine = open_store(f"sqlite:///{tmp_path}/store.db")
+    try:
+        db = setup(tmp_path, engine, _plays())
+        monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1 if threaded else 10**9)
+        forgotten: list[list[int]] = []
+        real_init = job.LedgerThread.__init__
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            forgotten.append(list(kwargs.get("forget", [])))
+            real_init(self, *args, **kwargs)
+
+        monkeypatch.setattr(job.LedgerThread, "__init__", init)
+        run = applier(engine, db, tmp_path)
+        run._writer = _fixed_clock(db)
+        run.run(force_window=True)
+        with write(engine) as conn:
+            for old, new in ((TRACKS[0], TRACKS[5]), (TRACKS[1], TRACKS[6])):
+                track_id = matches.find_track(conn, *scrobble(old, 0)[1:4])
+                assert track_id is not None
+                matches.decide(conn, track_id, matches.MANUAL, new.id)
+            gone = matches.find_track(conn, *scrobble(TRACKS[2], 0)[1:4])
+            assert gone is not None
+            matches.decide(conn, gone, matches.NOT_IN_LIBRARY, None)
+
+        class Tampering(PlexDatabaseWriter):
+            def apply(self, add: Any, remove: Any, **kwargs: Any) -> Any:
+                if tamper:
+                    plex = sqlite3.connect(db)
+                    plex.executemany("UPDATE metadata_item_views SET viewed_at = viewed_at + 1"
+                                     " WHERE id = ?", [(remove[0].view_id,),
+                                                       (remove[-1].view_id,)])
+                    plex.commit()
+                    plex.close()
+                return super().apply(add, remove, **kwargs)
+
+        run._writer = lambda account: Tampering(db, account_id=account,
+                                                clock=lambda: T0 + 10**6)
+        counts = run.run(force_window=True)
+        assert bool(forgotten and forgotten[-1]) == threaded, "not forgotten alongside"
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT scrobble_id, account_id, rating_key, view_id, guid, viewed_at"
+                " FROM applied_plays ORDER BY scrobble_id").all()
+        return dump(db), rows, (counts["added"], counts["removed"])
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("tamper", [False, True], ids=["as planned", "a row changed in Plex"])
+def test_a_revert_forgets_alongside_exactly_as_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: bool) -> None:
+    serial = _moved(tmp_path / "serial", False, monkeypatch, tamper)
+    threaded = _moved(tmp_path / "threaded", True, monkeypatch, tamper)
+    assert threaded == serial
+    assert serial[2] == (6, 7 if tamper else 9)
+
+
+def test_nothing_is_forgotten_when_plex_fails_after_the_forget_started(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = setup(tmp_path, engine, _plays())
+    applier(engine, db, tmp_path).run(force_window=True)
+    with engine.connect() as conn:
+        before_ledger = conn.exec_driver_sql(LEDGER_SQL).all()
+    before = dump(db)
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+    started = threading.Event()
+    real_forget = ledger.forget_applied
+
+    def forget(conn: Any, ids: Any) -> None:
+        real_forget(conn, ids)
+        started.set()
+
+    monkeypatch.setattr(ledger, "forget_applied", forget)
+
+    class Failing(PlexDatabaseWriter):
+        def apply(self, *args: Any, **kwargs: Any) -> Any:
+            assert started.wait(10), "the ledger thread did not forget before Plex's write"
+            raise PlexWriteError("disk full")
+
+    run = applier(engine, db, tmp_path)
+    run._writer = lambda account: Failing(db, account_id=account)
+    with pytest.raises(PlexWriteError, match="disk full"):
+        run.run(force_window=True, revert_all=True)
+    assert dump(db) == before
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(LEDGER_SQL).all() == before_ledger
+        assert ledger.summary(conn)["last_apply"]["state"] == "failed"

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from daemon.apply import offline
 from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
+from daemon.apply.reconciled_plan import reconciled_plan
 from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
 from daemon.errors import PlexWriteError
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_SECONDS = 30.0
-PARALLEL_LEDGER_MIN = 100_000  # plays in one transaction from which the ledger is written
-# alongside Plex's insert (`LedgerThread`)
+PARALLEL_LEDGER_MIN = 10_000  # plays to write and remove in one transaction from which the
+# ledger is written alongside Plex's transaction (`LedgerThread`)
 Play = tuple[int, int, int, int]  # scrobble_id, account_id, rating_key, uts (or native time)
 
 
@@ -106,9 +107,9 @@ class Applier:
             has_db = self._s.mode != "api"  # api mode has no database to read
             recovered = recover(self._engine, self._s.database, self._s.accounts) \
                 if has_db and not dry_run else 0
-            checked = reconcile(self._engine, self._s.database,
-                                "revert" if revert_all else "apply") if has_db else {}
-            plan, write_plays, already, out_of_range = self._plan(revert_all)
+            checked, (plan, write_plays, already, out_of_range) = reconciled_plan(
+                self._engine, self._s.database if has_db else None,
+                "revert" if revert_all else "apply", lambda: self._plan(revert_all))
             counts: dict[str, Any] = {
                 "to_add": len(write_plays[0]), "to_remove": len(plan.remove),
                 "already_in_plex": len(already), "unremovable": len(plan.unremovable),
@@ -207,7 +208,7 @@ class Applier:
                     if acct == account and sid in prints}
             for first in range(0, max(len(mine[0]), 1), size):
                 chunk = PlayColumns(*(c[first:first + size] for c in mine))
-                result, batch, side = self._one_transaction(account, chunk, list(drop),
+                result, batch, side = self._one_transaction(account, chunk, drop,
                                                             backup is None)
                 backup = backup or result.backup
                 deleted = set(result.deleted)
@@ -218,12 +219,15 @@ class Applier:
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
 
-                if side is None or not isinstance(result.inserted, InsertedIds) or \
-                        not side.commit(result.inserted, finish):
+                if side is None or not side.commit(result, finish):
+                    rewritten = set(chunk.keys.tolist()) if drop else set()
                     with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
                         # moved play is forgotten and then written again under its new track
+                        # (also when its old row was not Plex's to remove any more: changed
+                        # or deleted in Plex meanwhile, it is no longer provably ours)
                         ledger.forget_applied(conn, [sid for row, sid in drop.items()
-                                                     if row.view_id in deleted])
+                                                     if row.view_id in deleted
+                                                     or sid in rewritten])
                         ledger_bulk.record_written(conn, batch, account, (
                             chunk.keys, chunk.rating_keys, _view_ids(result, chunk.keys),
                             chunk.viewed_at), result.guids)
@@ -239,19 +243,20 @@ class Applier:
         return {"added": added, "removed": removed,
                 "backup": str(backup) if backup else None}
 
-    def _one_transaction(self, account: int, chunk: PlayColumns, drop: list[PlayToRemove],
+    def _one_transaction(self, account: int, chunk: PlayColumns, drop: dict[PlayToRemove, int],
                          with_backup: bool) -> tuple[WriteResult, int, LedgerThread | None]:
-        """Plex's transaction; for a large insert with nothing to remove, the ledger rows
-        are written meanwhile (`LedgerThread`), to be committed by the caller."""
+        """Plex's transaction; for a large one the ledger rows are forgotten and written
+        meanwhile (`LedgerThread`), to be committed by the caller."""
         before = history.max_view_id(self._s.database)
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
-        side = LedgerThread(self._engine, batch, account, chunk) \
-            if len(chunk) >= PARALLEL_LEDGER_MIN and not drop \
+        side = LedgerThread(self._engine, batch, account, chunk, forget=list(drop.values()),
+                            removing=[row.view_id for row in drop]) \
+            if len(chunk) + len(drop) >= PARALLEL_LEDGER_MIN \
             and not per_thread_database(self._engine) else None
         try:
             result = self._writer(account).apply(
-                chunk, drop, backup_dir=self._s.backup_dir if with_backup else None,
+                chunk, list(drop), backup_dir=self._s.backup_dir if with_backup else None,
                 keep_backups=self._s.backups_keep, staged=side.staged if side else None)
         except BaseException as exc:
             if side is not None:

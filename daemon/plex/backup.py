@@ -78,10 +78,12 @@ def _authorizer(writable: Collection[str]) -> Callable[[int, str | None, str | N
     changes, no ATTACH, and only the PRAGMAs this package uses."""
     allowed = frozenset(writable)
 
-    def check(action: int, arg1: str | None, _arg2: str | None, db: str | None,
+    def check(action: int, arg1: str | None, arg2: str | None, db: str | None,
               _trigger: str | None) -> int:
         if action in _WRITE_ACTIONS and db != "temp" and arg1 not in allowed:
             return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_PRAGMA and arg1 == "journal_mode" and arg2 is None:
+            return sqlite3.SQLITE_OK  # reading the mode (the writer asks: WAL or not)
         if action in _SCHEMA_DDL or (action == sqlite3.SQLITE_PRAGMA and arg1 not in _PRAGMAS):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK

@@ -8,9 +8,11 @@ write only ``metadata_item_settings`` and ``metadata_item_views`` (and its own T
 Plex's ICU/FTS triggers on ``metadata_items``/``tags`` can never fire. Each `apply` is ONE
 ``BEGIN IMMEDIATE`` transaction under a busy timeout; the consistent backup is taken by a second
 connection *while* that write lock is held (so the backup is exactly the state the write starts
-from), every step runs set-based over TEMP tables (`daemon.plex.playcounts`), the inserted
-rows are verified, any exception rolls back, and ``PRAGMA wal_checkpoint(TRUNCATE)`` is
-attempted after COMMIT. Callers serialise applies with `FileLock` (one plexfm at a time).
+from; in WAL mode during the write, which it cannot see, and durable before the COMMIT:
+`daemon.plex.backup_beside`), every step runs set-based over TEMP tables
+(`daemon.plex.playcounts`), the inserted rows are verified, any exception rolls back, and
+``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT. Callers serialise applies with
+`FileLock` (one plexfm at a time).
 
 Timestamps are written in the DB's own convention (`detect_timestamp_mode`): ``integer`` (Unix
 seconds, ``dt_integer(8)`` columns, PMS since 2022) or ``legacy-string`` (local time
@@ -74,6 +76,7 @@ from daemon.plex.backup import (
     open_plex_db,
     restore_backup,
 )
+from daemon.plex.backup_beside import BackupBeside
 from daemon.plex.lock import FileLock
 from daemon.plex.playcounts import TRACK_TYPE, PlayWrite, Staged
 from daemon.plex.plays import Play, PlayColumns, PlayToRemove, PlayToWrite, WriteResult
@@ -204,15 +207,25 @@ class PlexDatabaseWriter:
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool, staged: Staged | None) -> WriteResult:
         mode = detect_timestamp_mode(conn)
-        job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
+        job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()),
+                        plays=len(add))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
-        backup = None
+        copy: BackupBeside | None = None
         if backup_dir is not None and not dry_run and (len(add) or remove):
-            backup = backup_database(self.path, Path(backup_dir), keep=keep_backups,
-                                     busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
-        deleted = job.remove(remove)
-        inserted = job.insert(add, staged)
-        touched = job.update_settings()
+            copy = BackupBeside(lambda: backup_database(
+                self.path, Path(backup_dir), keep=keep_backups,
+                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock),
+                beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
+        try:
+            deleted = job.remove(remove)
+            inserted = job.insert(add, staged)
+            touched = job.update_settings()
+        except BaseException:
+            if copy is not None:
+                copy.finish()  # the write's error is the one reported
+            raise
+        # the COMMIT comes after the backup is durable (or never: its error rolls back)
+        backup = copy.result() if copy is not None else None
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
                            backup=backup, timestamp_mode=mode, guids=job.guids())
 
