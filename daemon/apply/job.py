@@ -169,9 +169,8 @@ class Applier:
             log.warning("%s scrobbles are outside 0 < time <= now + 1 day: never written into "
                         "Plex", out_of_range)
         natives: dict[tuple[int, int], list[int]] = {}
-        for account in np.unique(plays[1]).tolist():  # (with counts: sort-based, not the
-            # hash that numpy 2 uses for plain values, 0.4 s for 1M keys)
-            keys = np.unique(plays[2][plays[1] == account], return_counts=True)[0].tolist()
+        for account in plan_columns.distinct(plays[1]):
+            keys = plan_columns.distinct(plays[2][plays[1] == account])
             found = self._natives(account, keys, ours)
             natives.update({(account, key): times for key, times in found.items()})
         write_plays, already = split_natives(plays, duration_ms, natives, plan.claimed,

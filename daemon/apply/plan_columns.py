@@ -56,6 +56,20 @@ def _lookup(keys: Column, wanted: Column) -> tuple[Column, Mask]:
     return at, found
 
 
+def distinct(values: Column) -> list[int]:
+    """The distinct values, sorted: dense non-negative ones (ids, rating keys) through a table
+    of flags (np.unique sorted 1M plays in 0.06 s)."""
+    if not len(values):
+        return []
+    top = int(values.max())
+    if int(values.min()) >= 0 and top <= 4 * len(values) + 1024:
+        seen = np.zeros(top + 1, dtype=bool)
+        seen[values] = True
+        return [int(v) for v in np.flatnonzero(seen).tolist()]
+    # with counts: sort-based, not the hash numpy 2 uses for plain values (0.4 s for 1M)
+    return [int(v) for v in np.unique(values, return_counts=True)[0].tolist()]
+
+
 def _held(rows: Ints, scrobbles: Ints, keep: Mask, done: Mask) -> Mask:
     """Whether each of `rows` (scrobble_id, account_id, rating_key, ...) is the desired play
     of its scrobble (`scrobbles`: scrobble_id, account_id, rating_key; `keep`: desired);

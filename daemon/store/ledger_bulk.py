@@ -11,12 +11,14 @@ rules that join them are `daemon.apply.plan_columns`.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from itertools import compress
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import Connection, Engine
 
@@ -36,27 +38,42 @@ _LEDGER = ("SELECT scrobble_id, account_id, rating_key FROM applied_plays WHERE 
 _RANGE = 1 << 18  # scrobble ids read at once
 _IN_PLEX = ("SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM plays_in_plex"
             " ORDER BY scrobble_id")
-_STALE = ("SELECT r.scrobble_id, r.view_id, r.account_id, r.guid, r.viewed_at FROM"
-          " temp.plexfm_stale s CROSS JOIN main.applied_plays r ON r.scrobble_id = s.scrobble_id"
-          " ORDER BY r.scrobble_id")
+_STALE = ("SELECT r.scrobble_id AS scrobble_id, coalesce(r.view_id, 0) AS view_id,"
+          " r.account_id AS account_id, coalesce(r.viewed_at, 0) AS viewed_at, r.view_id IS"
+          " NOT NULL AND r.guid IS NOT NULL AND r.viewed_at IS NOT NULL AS removable, r.guid AS"
+          " guid FROM temp.plexfm_stale s CROSS JOIN main.applied_plays r ON r.scrobble_id ="
+          " s.scrobble_id ORDER BY s.scrobble_id")
+
+
+@overload
+def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
+                    names: tuple[str, ...]) -> list[npt.NDArray[np.int64]]: ...
+
+
+@overload
+def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
+                    names: tuple[str, ...], texts: tuple[str, ...]
+                    ) -> tuple[list[npt.NDArray[np.int64]], list[str | None]]: ...
 
 
 def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...]) -> list[npt.NDArray[np.int64]]:
+                    names: tuple[str, ...], texts: tuple[str, ...] | None = None) -> Any:
     """Integer columns `names` of a query's rows, as arrays in the query's row order: each
     column comes out as one space-separated text built by SQLite and parsed by numpy, with no
-    Python tuple per row (1M rows of 4 columns: 1.2 s instead of 1.7 s with fetchmany)."""
+    Python tuple per row (1M rows of 4 columns: 1.2 s instead of 1.7 s with fetchmany). With
+    `texts`, also those columns, each as one JSON array (NULL when there is no row)."""
     import numpy as np
 
-    concat = ", ".join(f"group_concat({n}, ' ')" for n in names)
+    concat = ", ".join([*(f"group_concat({n}, ' ')" for n in names),
+                        *(f"json_group_array({n})" for n in texts or ())])
     cursor = driver_cursor(conn, f"SELECT count(*), {concat} FROM ({sql})", params)
     row = cursor.fetchone()
     cursor.close()
-    count, texts = int(row[0]), row[1:]
-    columns = [np.fromstring(t or "", dtype=np.int64, sep=" ") for t in texts]
+    count, numbers = int(row[0]), row[1:len(names) + 1]
+    columns = [np.fromstring(t or "", dtype=np.int64, sep=" ") for t in numbers]
     if any(len(c) != count for c in columns):  # a NULL or non-integer value
         raise ValueError(f"expected {count} integers in each of {names}")
-    return columns
+    return columns if texts is None else (columns, list(row[len(names) + 1:]))
 
 
 def by_scrobble_ids(conn: Connection, table: str, sql: str, params: Mapping[str, Any],
@@ -66,8 +83,9 @@ def by_scrobble_ids(conn: Connection, table: str, sql: str, params: Mapping[str,
     32-bit integers where they fit."""
     import numpy as np
 
-    lo, hi = driver_cursor(conn, f"SELECT min(scrobble_id), max(scrobble_id) FROM {table}",
-                           ()).fetchone()
+    lo, hi = driver_cursor(conn, f"SELECT (SELECT min(scrobble_id) FROM {table}), (SELECT"
+                           f" max(scrobble_id) FROM {table})", ()).fetchone()  # (each alone
+    # is one B-tree descent; together in one SELECT they scan the table)
     if lo is None:
         return [np.empty(0, dtype=np.int64) for _ in names]
     step = max(_RANGE, (hi - lo) // 64 + 1)  # sparse ids: at most 65 ranges
@@ -159,30 +177,30 @@ def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
     """The ledger rows of `scrobble_ids` (sorted): (the removable ones as (scrobble_id,
     view_id, account_id), the scrobble ids of those that cannot be: no history row or no
     fingerprint), in scrobble id order, and the removable ones' fingerprints: scrobble_id ->
-    (guid, viewed_at)."""
-    remove: list[tuple[int, int, int]] = []
-    unremovable: list[int] = []
-    prints: dict[int, tuple[str, int]] = {}
+    (guid, viewed_at). Read as columns: a Python loop over 100k rows cost 0.2 s."""
     if not len(scrobble_ids):
-        return remove, unremovable, prints
+        return [], [], {}
     with _staged(conn, scrobble_ids):
-        for sid, view, account, guid, viewed_at in driver_cursor(conn, _STALE):
-            if view is not None and guid is not None and viewed_at is not None:
-                remove.append((sid, view, account))
-                prints[sid] = (guid, viewed_at)
-            else:
-                unremovable.append(sid)
-    return remove, unremovable, prints
+        (sids, views, accounts, times, removable), texts = integer_columns(
+            conn, _STALE, {}, ("scrobble_id", "view_id", "account_id", "viewed_at",
+                               "removable"), ("guid",))
+    ok = removable.astype(bool)
+    guids = list(compress(json.loads(texts[0] or "[]"), ok.tolist()))
+    kept = sids[ok].tolist()
+    remove = list(zip(kept, views[ok].tolist(), accounts[ok].tolist(), strict=True))
+    return remove, sids[~ok].tolist(), dict(zip(kept, zip(guids, times[ok].tolist(),
+                                                             strict=True), strict=True))
 
 
 @contextmanager
 def _staged(conn: Connection, scrobble_ids: npt.NDArray[np.int64]) -> Iterator[None]:
-    """`scrobble_ids` in temp.plexfm_stale, in the connection's transaction."""
+    """`scrobble_ids` in temp.plexfm_stale, in the connection's transaction (passed as one
+    JSON array: an `executemany` of 100k ids cost 0.1 s)."""
     conn.exec_driver_sql("DROP TABLE IF EXISTS temp.plexfm_stale")
     conn.exec_driver_sql("CREATE TEMP TABLE plexfm_stale (scrobble_id INTEGER PRIMARY KEY)")
     try:
-        conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
-            "INSERT INTO temp.plexfm_stale VALUES (?)", zip(scrobble_ids.tolist()))
+        driver_cursor(conn, "INSERT INTO temp.plexfm_stale SELECT value FROM json_each(?)",
+                      (f"[{','.join(map(str, scrobble_ids.tolist()))}]",))
         yield
     finally:
         conn.exec_driver_sql("DROP TABLE IF EXISTS temp.plexfm_stale")
