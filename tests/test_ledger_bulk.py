@@ -11,13 +11,14 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from pathlib import Path
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.apply.plan import diff, in_time_bound
 from daemon.apply.plan_columns import compute
-from daemon.store import ledger
+from daemon.store import ledger, ledger_bulk
 from daemon.store.engine import bulk_cache, open_store
 from daemon.store.ledger_bulk import plan_inputs, stale_rows
 
@@ -75,10 +76,11 @@ def _fill(path: Path, rows: dict[str, list[tuple[object, ...]]]) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(stores(), st.booleans(), MAPPINGS)
+@given(stores(), st.booleans(), MAPPINGS, st.sampled_from([0, 100]))
 def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object, ...]]],
-                                             revert_all: bool, accounts: dict[str, int]
-                                             ) -> None:
+                                             revert_all: bool, accounts: dict[str, int],
+                                             few: int) -> None:
+    """(`few`: durations looked up track by track, or by a scan of the library)"""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "store.db"
         engine = open_store(f"sqlite:///{path}")
@@ -92,7 +94,8 @@ def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object,
             if revert_all:
                 desired = desired.iloc[0:0]
             want = diff(desired, accounts, applied, known)
-            with engine.connect() as conn, bulk_cache(conn):
+            with engine.connect() as conn, bulk_cache(conn), patch.object(
+                    ledger_bulk, "FEW_DURATIONS", few):
                 found = compute(plan_inputs(engine, conn, accounts),
                                 None if revert_all else bound, bound)
                 assert found.out_of_range == out_of_range

@@ -119,9 +119,12 @@ def compute(inputs: PlanInputs, bound: float | None, range_bound: float) -> Colu
         claimed.setdefault((account, key), []).append(viewed_at)
     new = np.flatnonzero(~done)
     candidates = [c[new].astype(np.int64) for c in (sids, accounts, keys, uts)]
-    durations = _sorted(inputs.durations)
-    where, known = _lookup(durations[0], candidates[2])
-    duration_ms = np.where(known, durations[1][where] if len(durations[0]) else 0.0, np.nan)
+    duration_ms = np.empty(0, dtype=np.float64)
+    if len(new):
+        durations = _sorted(inputs.durations(distinct(candidates[2])))
+        where, known = _lookup(durations[0], candidates[2])
+        duration_ms = np.where(known, durations[1][where] if len(durations[0]) else 0.0,
+                               np.nan)
     return ColumnPlan(candidates=candidates, duration_ms=duration_ms,
                       stale=stale.astype(np.int64),
                       forget_in_plex=in_plex[0][~still].tolist(),

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from itertools import compress
 from typing import TYPE_CHECKING, Any, overload
 
@@ -29,10 +30,14 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 Ints = Sequence["npt.NDArray[np.integer[Any]]"]
-_MATCHED = ("SELECT track_id, rating_key FROM matches WHERE status IN ('auto', 'manual')"
-            " ORDER BY track_id")
+# a scan in key order (through the status index, then a sort: 0.06 s instead of 0.04 s)
+_MATCHED = ("SELECT track_id, rating_key FROM matches NOT INDEXED WHERE status IN ('auto',"
+            " 'manual') ORDER BY track_id")
 _DURATIONS = ("SELECT rating_key, duration_ms FROM library_tracks WHERE duration_ms IS NOT NULL"
               " ORDER BY rating_key")
+_SOME_DURATIONS = ("SELECT l.rating_key, l.duration_ms FROM json_each(:keys) k CROSS JOIN"
+                   " library_tracks l ON l.rating_key = k.value WHERE l.duration_ms IS NOT NULL")
+FEW_DURATIONS = 20_000  # tracks whose durations are looked up one by one, not by a scan
 _LEDGER = ("SELECT scrobble_id, account_id, rating_key FROM applied_plays WHERE scrobble_id"
            " BETWEEN :lo AND :hi ORDER BY scrobble_id")
 _RANGE = 1 << 18  # scrobble ids read at once
@@ -113,8 +118,9 @@ class PlanInputs:
     """scrobble_id, track_id, uts, account_id of the scrobbles of mapped users dated uts > 0."""
     matched: Ints
     """track_id, rating_key of the matched tracks ('auto' or 'manual')."""
-    durations: Ints
-    """rating_key, duration_ms of the library tracks whose duration is known."""
+    durations: Callable[[list[int]], Ints]
+    """rating_key, duration_ms of those of the given tracks (rating keys, sorted, distinct)
+    whose duration is known, read in the same transaction."""
     ledger: Ints
     """scrobble_id, account_id, rating_key of the plays plexfm wrote."""
     in_plex: Ints
@@ -167,9 +173,17 @@ def _inputs(conn: Connection, accounts: Mapping[str, int], ledger: Ints) -> Plan
     return PlanInputs(
         scrobbles=scrobbles,
         matched=integer_columns(conn, _MATCHED, {}, ("track_id", "rating_key")),
-        durations=integer_columns(conn, _DURATIONS, {}, ("rating_key", "duration_ms")),
+        durations=partial(_durations, conn),
         ledger=ledger, in_plex=integer_columns(conn, _IN_PLEX, {}, (
             "scrobble_id", "account_id", "rating_key", "native_viewed_at")))
+
+
+def _durations(conn: Connection, keys: list[int]) -> Ints:
+    names = ("rating_key", "duration_ms")
+    if len(keys) > FEW_DURATIONS:
+        return integer_columns(conn, _DURATIONS, {}, names)
+    return integer_columns(conn, _SOME_DURATIONS, {"keys": f"[{','.join(map(str, keys))}]"},
+                           names)
 
 
 def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
