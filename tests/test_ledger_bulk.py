@@ -96,8 +96,7 @@ def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object,
             want = diff(desired, accounts, applied, known)
             with engine.connect() as conn, bulk_cache(conn), patch.object(
                     ledger_bulk, "FEW_DURATIONS", few):
-                found = compute(plan_inputs(engine, conn, accounts),
-                                None if revert_all else bound, bound)
+                found = compute(plan_inputs(engine, conn, accounts, bound), revert_all)
                 assert found.out_of_range == out_of_range
                 remove, unremovable, prints = stale_rows(conn, found.stale)
                 assert (remove, unremovable) == (want.remove, want.unremovable)

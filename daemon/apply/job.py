@@ -157,10 +157,10 @@ class Applier:
         bound = self._now().timestamp() + MAX_AHEAD_SECONDS  # `uts_in_range`
         plan = Diff(candidates=pd.DataFrame())
         with self._engine.connect() as conn, bulk_cache(conn):  # one read transaction
-            inputs = ledger_bulk.plan_inputs(self._engine, conn, accounts)
-            columns = plan_columns.compute(inputs, None if revert_all else bound, bound)  # None:
-            plan.remove, plan.unremovable, plan.fingerprints = ledger_bulk.stale_rows(  # nothing
-                conn, columns.stale)  # is desired
+            inputs = ledger_bulk.plan_inputs(self._engine, conn, accounts, bound)
+            columns = plan_columns.compute(inputs, revert_all)
+            plan.remove, plan.unremovable, plan.fingerprints = ledger_bulk.stale_rows(
+                conn, columns.stale)
             plays, duration_ms = columns.candidates, columns.duration_ms
             ours = ledger_bulk.our_view_ids(conn).tolist() if len(plays[0]) else []
         plan.forget_in_plex, plan.claimed = columns.forget_in_plex, columns.claimed

@@ -93,20 +93,20 @@ def _sorted(columns: Ints) -> Ints:
     return [c[order] for c in columns]
 
 
-def compute(inputs: PlanInputs, bound: float | None, range_bound: float) -> ColumnPlan:
-    """The plan; `range_bound`: the bound the out-of-range count is taken against. The
-    scrobbles' columns are let go as they are used (`inputs.scrobbles` is emptied): 1M plays
-    are then joined in ~50 MB."""
+def compute(inputs: PlanInputs, revert_all: bool = False) -> ColumnPlan:
+    """The plan (`revert_all`: nothing is desired). The scrobbles' columns are let go as they
+    are used (`inputs.scrobbles` is emptied): 1M plays are then joined in ~50 MB."""
     scrobbles, inputs.scrobbles = inputs.scrobbles, []
-    sids, tracks, uts, accounts = _sorted(scrobbles)
+    sids, tracks, accounts = scrobbles  # in scrobble id order (`by_scrobble_ids`)
     del scrobbles
+    late = (tracks & 1).astype(bool)
     matched = _sorted(inputs.matched)
-    at, found = _lookup(matched[0], tracks)
+    at, found = _lookup(matched[0], tracks >> 1)
     del tracks
-    out_of_range = int(np.count_nonzero(found & (uts > range_bound)))
-    keep = found & (uts <= bound) if bound is not None else np.zeros(len(sids), dtype=bool)
+    out_of_range = int(np.count_nonzero(found & late))
+    keep = found & ~late if not revert_all else np.zeros(len(sids), dtype=bool)
     keys = matched[1][at] if len(matched[0]) else np.zeros(len(sids), dtype=np.int64)
-    del at, found
+    del at, found, late
     done = ~keep  # the scrobbles with no play to write: not desired, or written, or in Plex
     desired = [sids, accounts, keys]
     ledger = _sorted(inputs.ledger)
@@ -118,7 +118,8 @@ def compute(inputs: PlanInputs, bound: float | None, range_bound: float) -> Colu
     for account, key, viewed_at in zip(*(c.tolist() for c in held), strict=True):
         claimed.setdefault((account, key), []).append(viewed_at)
     new = np.flatnonzero(~done)
-    candidates = [c[new].astype(np.int64) for c in (sids, accounts, keys, uts)]
+    candidates = [c[new].astype(np.int64) for c in (sids, accounts, keys)]
+    candidates.append(inputs.times(new, sids[new]) if len(new) else np.empty(0, np.int64))
     duration_ms = np.empty(0, dtype=np.float64)
     if len(new):
         durations = _sorted(inputs.durations(distinct(candidates[2])))

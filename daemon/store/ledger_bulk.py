@@ -37,7 +37,9 @@ _DURATIONS = ("SELECT rating_key, duration_ms FROM library_tracks WHERE duration
               " ORDER BY rating_key")
 _SOME_DURATIONS = ("SELECT l.rating_key, l.duration_ms FROM json_each(:keys) k CROSS JOIN"
                    " library_tracks l ON l.rating_key = k.value WHERE l.duration_ms IS NOT NULL")
-FEW_DURATIONS = 20_000  # tracks whose durations are looked up one by one, not by a scan
+_SOME_TIMES = ("SELECT st.scrobble_id, st.uts FROM json_each(:ids) k CROSS JOIN"
+               " main.scrobble_tracks st ON st.scrobble_id = k.value")
+FEW_DURATIONS = 20_000  # tracks (or scrobbles) looked up one by one, not by a scan
 _LEDGER = ("SELECT scrobble_id, account_id, rating_key FROM applied_plays WHERE scrobble_id"
            " BETWEEN :lo AND :hi ORDER BY scrobble_id")
 _RANGE = 1 << 18  # scrobble ids read at once
@@ -82,10 +84,11 @@ def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
 
 
 def by_scrobble_ids(conn: Connection, table: str, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...]) -> Ints:
+                    names: tuple[str, ...], *, keyed: bool = True) -> Ints:
     """`integer_columns` of `sql`, which reads `table` between :lo and :hi of its scrobble
     ids, one range at a time (the texts of 1M rows at once took ~50 MB more at the peak), as
-    32-bit integers where they fit."""
+    32-bit integers where they fit. `keyed`: the first column is the scrobble id, and the rows
+    come in its order (SQLite's for a rowid table; checked)."""
     import numpy as np
 
     lo, hi = driver_cursor(conn, f"SELECT (SELECT min(scrobble_id) FROM {table}), (SELECT"
@@ -97,7 +100,10 @@ def by_scrobble_ids(conn: Connection, table: str, sql: str, params: Mapping[str,
     parts = [[_narrow(c) for c in integer_columns(
         conn, sql, {**params, "lo": first, "hi": first + step - 1}, names)]
         for first in range(lo, hi + 1, step)]
-    return [np.concatenate(column) for column in zip(*parts, strict=True)]
+    columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    if keyed and len(columns[0]) > 1 and not bool(np.all(columns[0][1:] > columns[0][:-1])):
+        raise ValueError(f"{table}: rows not in scrobble id order")  # the joins rely on it
+    return columns
 
 
 def _narrow(column: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
@@ -115,7 +121,12 @@ class PlanInputs:
     """The columns of the plan, each table's in its key order."""
 
     scrobbles: Ints
-    """scrobble_id, track_id, uts, account_id of the scrobbles of mapped users dated uts > 0."""
+    """scrobble_id, track, account_id of the scrobbles of mapped users dated uts > 0; track:
+    track_id * 2, + 1 when the scrobble is dated after the bound."""
+    times: Callable[[npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]]],
+                    npt.NDArray[np.int64]]
+    """The uts of some of those scrobbles, given their positions and scrobble ids (read in
+    the same transaction only for the plays to write: few, but for a first apply)."""
     matched: Ints
     """track_id, rating_key of the matched tracks ('auto' or 'manual')."""
     durations: Callable[[list[int]], Ints]
@@ -127,14 +138,15 @@ class PlanInputs:
     """scrobble_id, account_id, rating_key, native_viewed_at of the "already in Plex" records."""
 
 
-def plan_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int]) -> PlanInputs:
+def plan_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int],
+                bound: float) -> PlanInputs:
     """The plan's columns; `conn` holds the read transaction of the scrobbles and matches."""
     if per_thread_database(engine):  # a thread would see another, empty database
         ledger = _ledger(conn)
-        return _inputs(conn, accounts, ledger)
+        return _inputs(conn, accounts, bound, ledger)
     with ThreadPoolExecutor(max_workers=1) as helper:
         future = helper.submit(_ledger_apart, engine)
-        inputs = _inputs(conn, accounts, [])
+        inputs = _inputs(conn, accounts, bound, [])
         inputs.ledger = future.result()
     return inputs
 
@@ -149,8 +161,11 @@ def _ledger(conn: Connection) -> Ints:
                            ("scrobble_id", "account_id", "rating_key"))
 
 
-def _inputs(conn: Connection, accounts: Mapping[str, int], ledger: Ints) -> PlanInputs:
-    params: dict[str, Any] = {}
+def _inputs(conn: Connection, accounts: Mapping[str, int], bound: float,
+            ledger: Ints) -> PlanInputs:
+    import numpy as np
+
+    params: dict[str, Any] = {"bound": float(bound)}
     whens = []
     for i, (user, acct) in enumerate(accounts.items()):
         params[f"u{i}"], params[f"a{i}"] = user, int(acct)
@@ -160,30 +175,55 @@ def _inputs(conn: Connection, accounts: Mapping[str, int], ledger: Ints) -> Plan
     one = len(set(accounts.values())) == 1
     account = f"{int(next(iter(accounts.values())))}" if one else \
         f"CASE user {' '.join(whens)} END" if whens else "NULL"
+    rows = ("FROM main.scrobble_tracks WHERE scrobble_id BETWEEN :lo AND :hi AND uts > 0 AND"
+            f" user IN ({users}) ORDER BY scrobble_id")
     scrobbles = by_scrobble_ids(
-        conn, "main.scrobble_tracks",
-        f"SELECT scrobble_id, track_id, uts{'' if one else f', {account} AS account_id'}"
-        " FROM main.scrobble_tracks WHERE scrobble_id BETWEEN :lo AND :hi AND uts > 0 AND"
-        f" user IN ({users}) ORDER BY scrobble_id", params,
-        ("scrobble_id", "track_id", "uts", *(() if one else ("account_id",))))
+        conn, "main.scrobble_tracks", f"SELECT scrobble_id, track_id * 2 + (uts > :bound) AS"
+        f" track{'' if one else f', {account} AS account_id'} {rows}", params,
+        ("scrobble_id", "track", *(() if one else ("account_id",))))
     if one:
-        import numpy as np
-
         scrobbles = [*scrobbles, np.broadcast_to(np.int64(account), scrobbles[0].shape)]
     return PlanInputs(
-        scrobbles=scrobbles,
+        scrobbles=scrobbles, times=partial(_times, conn, f"SELECT uts {rows}", params,
+                                           len(scrobbles[0])),
         matched=integer_columns(conn, _MATCHED, {}, ("track_id", "rating_key")),
         durations=partial(_durations, conn),
         ledger=ledger, in_plex=integer_columns(conn, _IN_PLEX, {}, (
             "scrobble_id", "account_id", "rating_key", "native_viewed_at")))
 
 
+def _times(conn: Connection, sql: str, params: Mapping[str, Any], count: int,
+           at: npt.NDArray[np.integer[Any]], sids: npt.NDArray[np.integer[Any]]
+           ) -> npt.NDArray[np.int64]:
+    """The uts of the scrobbles `sids` at positions `at` of the rows of `sql`: looked up one by
+    one when few, else the column of every row."""
+    import numpy as np
+
+    if len(at) > FEW_DURATIONS:
+        (every,) = by_scrobble_ids(conn, "main.scrobble_tracks", sql, params, ("uts",),
+                                   keyed=False)
+        if len(every) != count:
+            raise ValueError(f"expected {count} scrobbles, read {len(every)}")
+        chosen: npt.NDArray[np.int64] = every[at].astype(np.int64)
+        return chosen
+    found, uts = integer_columns(conn, _SOME_TIMES, {"ids": _json(sids)}, ("scrobble_id",
+                                                                          "uts"))
+    if not np.array_equal(found, sids):
+        raise ValueError("the scrobbles changed while the plan was read")
+    return uts
+
+
+def _json(values: Sequence[int] | npt.NDArray[np.integer[Any]]) -> str:
+    """Integers as one JSON array (for json_each: one parameter, not one statement each)."""
+    items = values.tolist() if hasattr(values, "tolist") else values
+    return f"[{','.join(map(str, items))}]"
+
+
 def _durations(conn: Connection, keys: list[int]) -> Ints:
     names = ("rating_key", "duration_ms")
     if len(keys) > FEW_DURATIONS:
         return integer_columns(conn, _DURATIONS, {}, names)
-    return integer_columns(conn, _SOME_DURATIONS, {"keys": f"[{','.join(map(str, keys))}]"},
-                           names)
+    return integer_columns(conn, _SOME_DURATIONS, {"keys": _json(keys)}, names)
 
 
 def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
@@ -214,7 +254,7 @@ def _staged(conn: Connection, scrobble_ids: npt.NDArray[np.int64]) -> Iterator[N
     conn.exec_driver_sql("CREATE TEMP TABLE plexfm_stale (scrobble_id INTEGER PRIMARY KEY)")
     try:
         driver_cursor(conn, "INSERT INTO temp.plexfm_stale SELECT value FROM json_each(?)",
-                      (f"[{','.join(map(str, scrobble_ids.tolist()))}]",))
+                      (_json(scrobble_ids),))
         yield
     finally:
         conn.exec_driver_sql("DROP TABLE IF EXISTS temp.plexfm_stale")
