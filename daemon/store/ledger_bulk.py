@@ -129,9 +129,9 @@ class PlanInputs:
     the same transaction only for the plays to write: few, but for a first apply)."""
     matched: Ints
     """track_id, rating_key of the matched tracks ('auto' or 'manual')."""
-    durations: Callable[[list[int]], Ints]
-    """rating_key, duration_ms of those of the given tracks (rating keys, sorted, distinct)
-    whose duration is known, read in the same transaction."""
+    durations: Callable[[npt.NDArray[np.integer[Any]]], Ints]
+    """rating_key, duration_ms of those of the given tracks (rating keys) whose duration is
+    known, read in the same transaction."""
     ledger: Ints
     """scrobble_id, account_id, rating_key of the plays plexfm wrote."""
     in_plex: Ints
@@ -219,11 +219,13 @@ def _json(values: Sequence[int] | npt.NDArray[np.integer[Any]]) -> str:
     return f"[{','.join(map(str, items))}]"
 
 
-def _durations(conn: Connection, keys: list[int]) -> Ints:
+def _durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
+    import numpy as np
+
     names = ("rating_key", "duration_ms")
     if len(keys) > FEW_DURATIONS:
         return integer_columns(conn, _DURATIONS, {}, names)
-    return integer_columns(conn, _SOME_DURATIONS, {"keys": _json(keys)}, names)
+    return integer_columns(conn, _SOME_DURATIONS, {"keys": _json(np.unique(keys))}, names)
 
 
 def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
