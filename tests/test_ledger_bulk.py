@@ -95,7 +95,7 @@ def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object,
                 desired = desired.iloc[0:0]
             want = diff(desired, accounts, applied, known)
             with engine.connect() as conn, bulk_cache(conn), patch.object(
-                    ledger_bulk, "FEW_DURATIONS", few):
+                    ledger_bulk, "FEW_LOOKUPS", few):
                 found = compute(plan_inputs(engine, conn, accounts, bound), revert_all)
                 assert found.out_of_range == out_of_range
                 remove, unremovable, prints = stale_rows(conn, found.stale)

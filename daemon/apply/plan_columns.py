@@ -1,11 +1,12 @@
 """The apply's plan computed from columns (`daemon.store.ledger_bulk.plan_inputs`), joined in
-numpy by binary search on sorted keys: no probe of the store per play.
+numpy through tables indexed by key or binary search on sorted keys: no probe of the store per
+play.
 
 The rules are those of `daemon.apply.plan.diff` (the frame form, which pins them): a play is
-*desired* when its scrobble belongs to a mapped user, is dated 0 < uts <= `bound` and its track
-is matched; `bound` None: nothing is (revert everything). Plays are compared as (scrobble,
-account, track): a ledger row or an "already in Plex" record with no desired play of the same
-three is stale; a desired play with neither is a candidate.
+*desired* when its scrobble belongs to a mapped user, is dated 0 < uts <= the bound and its
+track is matched; with `revert_all`, none is. Plays are compared as (scrobble, account,
+track): a ledger row or an "already in Plex" record with no desired play of the same three is
+stale; a desired play with neither is a candidate.
 """
 
 from __future__ import annotations

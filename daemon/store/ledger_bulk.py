@@ -39,7 +39,7 @@ _SOME_DURATIONS = ("SELECT l.rating_key, l.duration_ms FROM json_each(:keys) k C
                    " library_tracks l ON l.rating_key = k.value WHERE l.duration_ms IS NOT NULL")
 _SOME_TIMES = ("SELECT st.scrobble_id, st.uts FROM json_each(:ids) k CROSS JOIN"
                " main.scrobble_tracks st ON st.scrobble_id = k.value")
-FEW_DURATIONS = 20_000  # tracks (or scrobbles) looked up one by one, not by a scan
+FEW_LOOKUPS = 20_000  # tracks (or scrobbles) looked up one by one, not by a scan
 _LEDGER = ("SELECT scrobble_id, account_id, rating_key FROM applied_plays WHERE scrobble_id"
            " BETWEEN :lo AND :hi ORDER BY scrobble_id")
 _RANGE = 1 << 18  # scrobble ids read at once
@@ -199,7 +199,7 @@ def _times(conn: Connection, sql: str, params: Mapping[str, Any], count: int,
     one when few, else the column of every row."""
     import numpy as np
 
-    if len(at) > FEW_DURATIONS:
+    if len(at) > FEW_LOOKUPS:
         (every,) = by_scrobble_ids(conn, "main.scrobble_tracks", sql, params, ("uts",),
                                    keyed=False)
         if len(every) != count:
@@ -223,7 +223,7 @@ def _durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
     import numpy as np
 
     names = ("rating_key", "duration_ms")
-    if len(keys) > FEW_DURATIONS:
+    if len(keys) > FEW_LOOKUPS:
         return integer_columns(conn, _DURATIONS, {}, names)
     return integer_columns(conn, _SOME_DURATIONS, {"keys": _json(np.unique(keys))}, names)
 
