@@ -114,3 +114,20 @@ def test_the_store_plan_equals_the_frame_plan(rows: dict[str, list[tuple[object,
     assert duration.tolist() == expected["duration_ms"].tolist() or all(
         a == b or (a != a and b != b) for a, b in zip(
             duration.tolist(), expected["duration_ms"].tolist(), strict=True))
+
+
+def test_an_in_memory_store_reads_its_ledger_on_the_jobs_connection() -> None:
+    """An in-memory store is a database per connection: the ledger read on a helper thread's
+    connection would come from an empty database. It is read inline there."""
+    engine = open_store("sqlite://")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO applied_plays (scrobble_id, account_id, rating_key, view_id, guid,"
+                " viewed_at, batch_id, applied_at) VALUES (7, 1, 100, 5, 'g', 123, 1, 0)")
+        with engine.connect() as conn, bulk_cache(conn):
+            found = compute(plan_inputs(engine, conn, ACCOUNTS, NOW + 86_400))
+            assert found.stale.tolist() == [7]  # no scrobble: no longer desired
+            assert stale_rows(conn, found.stale)[0] == [(7, 5, 1)]
+    finally:
+        engine.dispose()
