@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from daemon.apply import offline
+from daemon.apply import offline, plan_columns
 from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
 from daemon.apply.reconciled_plan import reconciled_plan
@@ -152,26 +152,26 @@ class Applier:
     # -- plan -------------------------------------------------------------------------------
 
     def _plan(self, revert_all: bool) -> tuple[Diff, Columns, list[Play], int]:
-        """The diff against the ledger in the store (`ledger_bulk`: only new and stale rows
-        come out), then the native-play dedupe of the new ones."""
+        """The diff against the ledger from columns of the store (`plan_columns`: plain scans
+        joined in numpy), then the native-play dedupe of the new ones."""
         accounts = dict(self._s.accounts)
         bound = self._now().timestamp() + MAX_AHEAD_SECONDS  # `uts_in_range`
         plan = Diff(candidates=pd.DataFrame())
-        with self._engine.connect() as conn, bulk_cache(conn), ledger_bulk.LedgerDiff(
-                conn, accounts, None if revert_all else bound) as store:  # None: nothing
-            out_of_range = store.out_of_range(bound)  # is desired
-            plan.remove, plan.unremovable, plan.fingerprints = store.stale()
-            plan.forget_in_plex = store.outdated_in_plex()
-            plan.claimed = store.claimed()
-            plays, duration_ms = store.candidates()
+        with self._engine.connect() as conn, bulk_cache(conn):  # one read transaction
+            inputs = ledger_bulk.plan_inputs(self._engine, conn, accounts, bound)
+            columns = plan_columns.compute(inputs, revert_all)
+            plan.remove, plan.unremovable, plan.fingerprints = ledger_bulk.stale_rows(
+                conn, columns.stale)
+            plays, duration_ms = columns.candidates, columns.duration_ms
             ours = ledger_bulk.our_view_ids(conn).tolist() if len(plays[0]) else []
+        plan.forget_in_plex, plan.claimed = columns.forget_in_plex, columns.claimed
+        out_of_range = columns.out_of_range
         if out_of_range:
             log.warning("%s scrobbles are outside 0 < time <= now + 1 day: never written into "
                         "Plex", out_of_range)
         natives: dict[tuple[int, int], list[int]] = {}
-        for account in np.unique(plays[1]).tolist():  # (with counts: sort-based, not the
-            # hash that numpy 2 uses for plain values, 0.4 s for 1M keys)
-            keys = np.unique(plays[2][plays[1] == account], return_counts=True)[0].tolist()
+        for account in plan_columns.distinct(plays[1]):
+            keys = plan_columns.distinct(plays[2][plays[1] == account])
             found = self._natives(account, keys, ours)
             natives.update({(account, key): times for key, times in found.items()})
         write_plays, already = split_natives(plays, duration_ms, natives, plan.claimed,

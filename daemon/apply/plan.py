@@ -9,8 +9,8 @@
    track or account, is reverted if its fingerprint is known (else it is unremovable); a
    desired play neither applied nor known to be in Plex already is a candidate. Records of
    "already in Plex" whose match changed are dropped, so they are checked again. (The apply
-   job asks the store the same questions in SQL, `daemon.store.ledger_bulk`, so that only new
-   and stale rows come out; this frame form serves the crash recovery and pins the rules.)
+   job computes the same from columns of the store joined in numpy,
+   `daemon.apply.plan_columns`; this frame form serves the crash recovery and pins the rules.)
 2. `dedupe`: a candidate within (track duration + slack) of a play Plex recorded natively for
    the same track and account is that play (Plex or Plexamp scrobbled it to last.fm itself),
    not a new one. Each native play absorbs at most one scrobble: scrobbles in time order each

@@ -1,224 +1,261 @@
-"""The apply's bulk work on the ledger: the plan computed inside the store (only what changed
-comes out), and the ledger rows of a large write.
+"""The apply's bulk work on the ledger: the columns its plan is computed from (read by plain
+scans, no probe per play), the fingerprints of the rows it reverts, and the ledger rows of a
+large write.
 
-A play is *desired* when its scrobble is dated 0 < uts <= `bound` (now + 1 day,
-`daemon.scrobble.uts_in_range`), belongs to a user mapped to a Plex account, and its track is
-matched ('auto' or 'manual'). The rules are those of `daemon.apply.plan.diff` (which computes
-them from frames, for the crash recovery); here each is one SQL statement over the store
-(`LedgerDiff`):
-
-* `candidates`: desired plays with no ledger row and no "already in Plex" record for the same
-  (scrobble, account, track); with a 1,000,000-play ledger, an apply of a few new plays reads
-  those few, not every play and every ledger row;
-* `stale`: ledger rows whose scrobble is no longer desired with that account and track;
-* `outdated_in_plex` / `claimed`: "already in Plex" records that are stale / still good.
+`plan_inputs` reads the scrobbles of mapped users and the matched tracks in one read
+transaction (a pull or match job may commit meanwhile), and the ledger and the "already in
+Plex" records, which only the apply writes, under its lock; the ledger on a second connection
+in a helper thread when the store is a file (SQLite releases the GIL while it reads). The
+rules that join them are `daemon.apply.plan_columns`.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from itertools import compress
+from typing import TYPE_CHECKING, Any, overload
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from daemon.store.engine import driver_cursor
+from daemon.store.engine import bulk_cache, driver_cursor, per_thread_database
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-# the matched tracks, copied once into a narrow TEMP table: probing `matches` itself (wide
-# rows: suggestions, alternatives) once per play cost 0.5-1 s per 1M plays
-_MATCHED = (
-    "CREATE TEMP TABLE plexfm_matched (track_id INTEGER PRIMARY KEY, rating_key INTEGER,"
-    " duration_ms INTEGER)",
-    "INSERT INTO plexfm_matched SELECT m.track_id, m.rating_key, l.duration_ms FROM"
-    " main.matches m LEFT JOIN main.library_tracks l ON l.rating_key = m.rating_key"
-    " WHERE m.status IN ('auto', 'manual')")
-_DROP = ("DROP TABLE IF EXISTS temp.plexfm_matched", "DROP TABLE IF EXISTS temp.plexfm_diff",
-         "DROP TABLE IF EXISTS temp.plexfm_desired")
-# {account}: the CASE expression mapping st.user to its account id; {users}: its marks
-_DESIRED = """
-SELECT st.scrobble_id AS scrobble_id, {account} AS account_id, m.rating_key AS rating_key
-FROM main.scrobble_tracks st CROSS JOIN temp.plexfm_matched m ON m.track_id = st.track_id
-WHERE st.uts > 0 AND st.uts <= :bound AND st.user IN ({users})
-"""
-_LEDGER = "SELECT scrobble_id, account_id, rating_key FROM main.applied_plays"
-# the desired plays, evaluated once (a scan of the scrobbles and a probe of the matched tracks
-# per play: the costly side) and staged for both differences, which then merge two plain scans
-# in scrobble id order (1M plays: 1.6 s of CPU for the two differences -> about 0.9 s)
-_DESIRED_TABLE = ("CREATE TEMP TABLE plexfm_desired (scrobble_id INTEGER PRIMARY KEY,"
-                  " account_id INTEGER, rating_key INTEGER)")
-_STAGED = "SELECT scrobble_id, account_id, rating_key FROM temp.plexfm_desired"
-# the difference of two sets of (scrobble, account, track), staged in a TEMP table: as the
-# top-level SELECT of an INSERT, both sides come in scrobble id order and SQLite merges them
-# (no sort, no probe per row; inside a subquery it builds a TEMP B-tree instead)
-_DIFF = ("CREATE TEMP TABLE plexfm_diff (scrobble_id INTEGER PRIMARY KEY, account_id INTEGER,"
-         " rating_key INTEGER)")
-_DURATION = ("m.duration_ms IS NULL AS no_duration, CAST(coalesce(m.duration_ms, 0) AS"
-             " INTEGER) AS duration_ms")
-_CANDIDATES = f"""
-SELECT c.scrobble_id, c.account_id, c.rating_key, st.uts, {_DURATION} FROM temp.plexfm_diff c
-CROSS JOIN main.scrobble_tracks st ON st.scrobble_id = c.scrobble_id
-CROSS JOIN temp.plexfm_matched m ON m.track_id = st.track_id
-WHERE NOT EXISTS (SELECT 1 FROM main.plays_in_plex p WHERE p.scrobble_id = c.scrobble_id
-                  AND p.account_id = c.account_id AND p.rating_key = c.rating_key)
-ORDER BY c.scrobble_id
-"""
-_STALE = """
-SELECT r.scrobble_id, r.view_id, r.account_id, r.guid, r.viewed_at FROM temp.plexfm_diff s
-CROSS JOIN main.applied_plays r ON r.scrobble_id = s.scrobble_id ORDER BY r.scrobble_id
-"""
-_NOT_IN_PLEX = """
-AND NOT EXISTS (SELECT 1 FROM main.plays_in_plex p WHERE p.scrobble_id = st.scrobble_id
-                AND p.account_id = {account} AND p.rating_key = m.rating_key) ORDER BY 1
-"""
-# a row of plays_in_plex (alias r) is still desired: its scrobble, with its account and track
-_STILL = """
-EXISTS (SELECT 1 FROM ({desired} AND st.scrobble_id = r.scrobble_id) d
-        WHERE d.rating_key = r.rating_key AND d.account_id = r.account_id)
-"""
-_OUT_OF_RANGE = """
-SELECT count(*) FROM main.scrobble_tracks st CROSS JOIN temp.plexfm_matched m
-ON m.track_id = st.track_id WHERE st.uts > :bound AND st.user IN ({users})
-"""
+Ints = Sequence["npt.NDArray[np.integer[Any]]"]
+# a scan in key order (through the status index, then a sort: 0.06 s instead of 0.04 s)
+_MATCHED = ("SELECT track_id, rating_key FROM matches NOT INDEXED WHERE status IN ('auto',"
+            " 'manual') ORDER BY track_id")
+_DURATIONS = ("SELECT rating_key, duration_ms FROM library_tracks WHERE duration_ms IS NOT NULL"
+              " ORDER BY rating_key")
+_SOME_DURATIONS = ("SELECT l.rating_key, l.duration_ms FROM json_each(:keys) k CROSS JOIN"
+                   " library_tracks l ON l.rating_key = k.value WHERE l.duration_ms IS NOT NULL")
+_SOME_TIMES = ("SELECT st.scrobble_id, st.uts FROM json_each(:ids) k CROSS JOIN"
+               " main.scrobble_tracks st ON st.scrobble_id = k.value")
+FEW_LOOKUPS = 20_000  # tracks (or scrobbles) looked up one by one, not by a scan
+_LEDGER = ("SELECT scrobble_id, account_id, rating_key FROM applied_plays WHERE scrobble_id"
+           " BETWEEN :lo AND :hi ORDER BY scrobble_id")
+_RANGE = 1 << 18  # scrobble ids read at once
+_IN_PLEX = ("SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM plays_in_plex"
+            " ORDER BY scrobble_id")
+# the ids as one JSON array, the outer loop (CROSS JOIN): the rows come in its order, checked
+# (a TEMP table filled by `executemany` cost 0.1 s for 100k ids)
+_STALE = ("SELECT r.scrobble_id AS scrobble_id, coalesce(r.view_id, 0) AS view_id,"
+          " r.account_id AS account_id, coalesce(r.viewed_at, 0) AS viewed_at, r.view_id IS"
+          " NOT NULL AND r.guid IS NOT NULL AND r.viewed_at IS NOT NULL AS removable, r.guid AS"
+          " guid FROM json_each(:ids) s CROSS JOIN main.applied_plays r ON r.scrobble_id ="
+          " s.value")
+
+
+@overload
+def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
+                    names: tuple[str, ...]) -> list[npt.NDArray[np.int64]]: ...
+
+
+@overload
+def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
+                    names: tuple[str, ...], texts: tuple[str, ...]
+                    ) -> tuple[list[npt.NDArray[np.int64]], list[str | None]]: ...
 
 
 def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...]) -> list[npt.NDArray[np.int64]]:
+                    names: tuple[str, ...], texts: tuple[str, ...] | None = None) -> Any:
     """Integer columns `names` of a query's rows, as arrays in the query's row order: each
     column comes out as one space-separated text built by SQLite and parsed by numpy, with no
-    Python tuple per row (1M rows of 4 columns: 1.2 s instead of 1.7 s with fetchmany)."""
+    Python tuple per row (1M rows of 4 columns: 1.2 s instead of 1.7 s with fetchmany). With
+    `texts`, also those columns, each as one JSON array (NULL when there is no row)."""
     import numpy as np
 
-    concat = ", ".join(f"group_concat({n}, ' ')" for n in names)
-    row = driver_cursor(conn, f"SELECT count(*), {concat} FROM ({sql})", params).fetchone()
-    count, texts = int(row[0]), row[1:]
-    columns = [np.fromstring(t or "", dtype=np.int64, sep=" ") for t in texts]
+    concat = ", ".join([*(f"group_concat({n}, ' ')" for n in names),
+                        *(f"json_group_array({n})" for n in texts or ())])
+    cursor = driver_cursor(conn, f"SELECT count(*), {concat} FROM ({sql})", params)
+    row = cursor.fetchone()
+    cursor.close()
+    count, numbers = int(row[0]), row[1:len(names) + 1]
+    columns = [np.fromstring(t or "", dtype=np.int64, sep=" ") for t in numbers]
     if any(len(c) != count for c in columns):  # a NULL or non-integer value
         raise ValueError(f"expected {count} integers in each of {names}")
+    return columns if texts is None else (columns, list(row[len(names) + 1:]))
+
+
+def by_scrobble_ids(conn: Connection, table: str, sql: str, params: Mapping[str, Any],
+                    names: tuple[str, ...], *, keyed: bool = True) -> Ints:
+    """`integer_columns` of `sql`, which reads `table` between :lo and :hi of its scrobble
+    ids, one range at a time (the texts of 1M rows at once took ~50 MB more at the peak), as
+    32-bit integers where they fit. `keyed`: the first column is the scrobble id, and the rows
+    come in its order (SQLite's for a rowid table; checked)."""
+    import numpy as np
+
+    lo, hi = driver_cursor(conn, f"SELECT (SELECT min(scrobble_id) FROM {table}), (SELECT"
+                           f" max(scrobble_id) FROM {table})", ()).fetchone()  # (each alone
+    # is one B-tree descent; together in one SELECT they scan the table)
+    if lo is None:
+        return [np.empty(0, dtype=np.int64) for _ in names]
+    step = max(_RANGE, (hi - lo) // 64 + 1)  # sparse ids: at most 65 ranges
+    parts = [[_narrow(c) for c in integer_columns(
+        conn, sql, {**params, "lo": first, "hi": first + step - 1}, names)]
+        for first in range(lo, hi + 1, step)]
+    columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    if keyed and len(columns[0]) > 1 and not bool(np.all(columns[0][1:] > columns[0][:-1])):
+        raise ValueError(f"{table}: rows not in scrobble id order")  # the joins rely on it
     return columns
 
 
-class LedgerDiff:
-    """The plan's questions to the store, on one connection (inside `with`: the matched
-    tracks are staged in a TEMP table, dropped at the end). `bound` None: nothing is
-    desired (revert everything)."""
+def _narrow(column: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
+    """`column` as 32-bit integers when its values fit (ids, rating keys, most times): half
+    the memory of the plan's join."""
+    import numpy as np
 
-    def __init__(self, conn: Connection, accounts: Mapping[str, int],
-                 bound: float | None) -> None:
-        self.conn = conn
-        self.params: dict[str, Any] = {"bound": 0.0 if bound is None else float(bound)}
-        whens = []
-        for i, (user, acct) in enumerate(accounts.items()):
-            self.params[f"u{i}"], self.params[f"a{i}"] = user, int(acct)
-            whens.append(f"WHEN :u{i} THEN :a{i}")
-        self.users = ", ".join(f":u{i}" for i in range(len(accounts))) or "NULL"
-        account = f"(CASE st.user {' '.join(whens)} END)" if whens else "NULL"
-        self.desired = _DESIRED.format(account=account, users=self.users)
-        self.not_in_plex = _NOT_IN_PLEX.format(account=account)
-        self.ledger_empty = False
-        self._staged = False
+    if len(column) and int(column.min()) >= -2**31 and int(column.max()) < 2**31:
+        return column.astype(np.int32)
+    return column
 
-    def __enter__(self) -> LedgerDiff:
-        for sql in _MATCHED:  # in the connection's transaction (executescript would commit)
-            self.conn.exec_driver_sql(sql)
-        self.ledger_empty = bool(self._rows(
-            "SELECT NOT EXISTS (SELECT 1 FROM main.applied_plays)").fetchone()[0])
-        return self
 
-    def __exit__(self, *_exc: object) -> None:
-        for sql in _DROP:
-            self.conn.exec_driver_sql(sql)
+@dataclass
+class PlanInputs:
+    """The columns of the plan, each table's in its key order."""
 
-    def _stage(self, sql: str) -> None:
-        """The rows of `sql` (scrobble_id, account_id, rating_key) into temp.plexfm_diff."""
-        self.conn.exec_driver_sql("DROP TABLE IF EXISTS temp.plexfm_diff")
-        self.conn.exec_driver_sql(_DIFF)
-        self._rows(f"INSERT INTO temp.plexfm_diff {sql}")
+    scrobbles: Ints
+    """scrobble_id, track, account_id of the scrobbles of mapped users dated uts > 0; track:
+    track_id * 2, + 1 when the scrobble is dated after the bound."""
+    times: Callable[[npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]]],
+                    npt.NDArray[np.int64]]
+    """The uts of some of those scrobbles, given their positions and scrobble ids (read in
+    the same transaction only for the plays to write: few, but for a first apply)."""
+    matched: Ints
+    """track_id, rating_key of the matched tracks ('auto' or 'manual')."""
+    durations: Callable[[npt.NDArray[np.integer[Any]]], Ints]
+    """rating_key, duration_ms of those of the given tracks (rating keys) whose duration is
+    known, read in the same transaction."""
+    ledger: Ints
+    """scrobble_id, account_id, rating_key of the plays plexfm wrote."""
+    in_plex: Ints
+    """scrobble_id, account_id, rating_key, native_viewed_at of the "already in Plex" records."""
 
-    def _desired_once(self) -> str:
-        """The desired plays, staged in temp.plexfm_desired at the first call: a SELECT of
-        them in scrobble id order."""
-        if not self._staged:
-            self.conn.exec_driver_sql("DROP TABLE IF EXISTS temp.plexfm_desired")
-            self.conn.exec_driver_sql(_DESIRED_TABLE)
-            self._rows(f"INSERT INTO temp.plexfm_desired {self.desired} ORDER BY 1")
-            self._staged = True
-        return _STAGED
 
-    def _rows(self, sql: str, **params: Any) -> Any:
-        return driver_cursor(self.conn, sql, {**self.params, **params})
+def plan_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int],
+                bound: float) -> PlanInputs:
+    """The plan's columns; `conn` holds the read transaction of the scrobbles and matches."""
+    if per_thread_database(engine):  # a thread would see another, empty database
+        ledger = _ledger(conn)
+        return _inputs(conn, accounts, bound, ledger)
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        future = helper.submit(_ledger_apart, engine)
+        inputs = _inputs(conn, accounts, bound, [])
+        inputs.ledger = future.result()
+    return inputs
 
-    def candidates(self) -> tuple[list[npt.NDArray[np.int64]], npt.NDArray[np.float64]]:
-        """Desired plays not yet written nor known to be in Plex, in scrobble id order: arrays
-        of scrobble_id, account_id, rating_key, uts, and the tracks' durations in ms (NaN when
-        unknown)."""
-        import numpy as np
 
-        names = ("scrobble_id", "account_id", "rating_key", "uts", "no_duration",
-                 "duration_ms")
-        if self.ledger_empty:  # every desired play (a first apply): no difference to take
-            columns = integer_columns(self.conn, self.desired.replace(
-                "AS rating_key", f"AS rating_key, st.uts AS uts, {_DURATION}")
-                + self.not_in_plex, self.params, names)
-        else:
-            self._stage(f"{self._desired_once()} EXCEPT {_LEDGER} ORDER BY 1")
-            columns = integer_columns(self.conn, _CANDIDATES, self.params, names)
-        duration = columns[5].astype(np.float64)
-        duration[columns[4] != 0] = np.nan
-        return columns[:4], duration
+def _ledger_apart(engine: Engine) -> Ints:
+    with engine.connect() as conn, bulk_cache(conn):
+        return _ledger(conn)
 
-    def stale(self) -> tuple[list[tuple[int, int, int]], list[int],
-                             dict[int, tuple[str, int]]]:
-        """Ledger rows no longer desired: (the removable ones as (scrobble_id, view_id,
-        account_id), the scrobble ids of those that cannot be: no history row or no
-        fingerprint), in scrobble id order, and the removable ones' fingerprints: scrobble_id
-        -> (guid, viewed_at)."""
-        remove: list[tuple[int, int, int]] = []
-        unremovable: list[int] = []
-        prints: dict[int, tuple[str, int]] = {}
-        if self.ledger_empty:
-            return remove, unremovable, prints
-        self._stage(f"{_LEDGER} EXCEPT {self._desired_once()} ORDER BY 1")
-        for sid, view, account, guid, viewed_at in self._rows(_STALE):
-            if view is not None and guid is not None and viewed_at is not None:
-                remove.append((int(sid), int(view), int(account)))
-                prints[int(sid)] = (str(guid), int(viewed_at))
-            else:
-                unremovable.append(int(sid))
-        return remove, unremovable, prints
 
-    def outdated_in_plex(self) -> list[int]:
-        """Scrobble ids of "already in Plex" records whose play is no longer desired so."""
-        still = _STILL.format(desired=self.desired)
-        return [int(r[0]) for r in self._rows(
-            f"SELECT r.scrobble_id FROM main.plays_in_plex r WHERE NOT {still} ORDER BY 1")]
+def _ledger(conn: Connection) -> Ints:
+    return by_scrobble_ids(conn, "applied_plays", _LEDGER, {},
+                           ("scrobble_id", "account_id", "rating_key"))
 
-    def claimed(self) -> dict[tuple[int, int], list[int]]:
-        """(account, rating_key) -> sorted native times of the "already in Plex" records that
-        still hold: those native plays are taken."""
-        still = _STILL.format(desired=self.desired)
-        taken: dict[tuple[int, int], list[int]] = {}
-        for account, key, viewed_at in self._rows(
-                "SELECT r.account_id, r.rating_key, r.native_viewed_at FROM main.plays_in_plex"
-                f" r WHERE {still} ORDER BY 1, 2, 3"):
-            taken.setdefault((int(account), int(key)), []).append(int(viewed_at))
-        return taken
 
-    def out_of_range(self, bound: float) -> int:
-        """Matched plays of mapped users dated after `bound`: never written."""
-        return int(self._rows(_OUT_OF_RANGE.format(users=self.users),
-                              bound=float(bound)).fetchone()[0])
+def _inputs(conn: Connection, accounts: Mapping[str, int], bound: float,
+            ledger: Ints) -> PlanInputs:
+    import numpy as np
+
+    params: dict[str, Any] = {"bound": float(bound)}
+    whens = []
+    for i, (user, acct) in enumerate(accounts.items()):
+        params[f"u{i}"], params[f"a{i}"] = user, int(acct)
+        whens.append(f"WHEN :u{i} THEN :a{i}")
+    users = ", ".join(f":u{i}" for i in range(len(accounts))) or "NULL"
+    # one account for every user (the common case): a constant, not a column read per play
+    one = len(set(accounts.values())) == 1
+    account = f"{int(next(iter(accounts.values())))}" if one else \
+        f"CASE user {' '.join(whens)} END" if whens else "NULL"
+    rows = ("FROM main.scrobble_tracks WHERE scrobble_id BETWEEN :lo AND :hi AND uts > 0 AND"
+            f" user IN ({users}) ORDER BY scrobble_id")
+    scrobbles = by_scrobble_ids(
+        conn, "main.scrobble_tracks", f"SELECT scrobble_id, track_id * 2 + (uts > :bound) AS"
+        f" track{'' if one else f', {account} AS account_id'} {rows}", params,
+        ("scrobble_id", "track", *(() if one else ("account_id",))))
+    if one:
+        scrobbles = [*scrobbles, np.broadcast_to(np.int64(account), scrobbles[0].shape)]
+    return PlanInputs(
+        scrobbles=scrobbles, times=partial(_times, conn, f"SELECT uts {rows}", params,
+                                           len(scrobbles[0])),
+        matched=integer_columns(conn, _MATCHED, {}, ("track_id", "rating_key")),
+        durations=partial(_durations, conn),
+        ledger=ledger, in_plex=integer_columns(conn, _IN_PLEX, {}, (
+            "scrobble_id", "account_id", "rating_key", "native_viewed_at")))
+
+
+def _times(conn: Connection, sql: str, params: Mapping[str, Any], count: int,
+           at: npt.NDArray[np.integer[Any]], sids: npt.NDArray[np.integer[Any]]
+           ) -> npt.NDArray[np.int64]:
+    """The uts of the scrobbles `sids` at positions `at` of the rows of `sql`: looked up one by
+    one when few, else the column of every row."""
+    import numpy as np
+
+    if len(at) > FEW_LOOKUPS:
+        (every,) = by_scrobble_ids(conn, "main.scrobble_tracks", sql, params, ("uts",),
+                                   keyed=False)
+        if len(every) != count:
+            raise ValueError(f"expected {count} scrobbles, read {len(every)}")
+        chosen: npt.NDArray[np.int64] = every[at].astype(np.int64)
+        return chosen
+    found, uts = integer_columns(conn, _SOME_TIMES, {"ids": _json(sids)}, ("scrobble_id",
+                                                                          "uts"))
+    if not np.array_equal(found, sids):
+        raise ValueError("the scrobbles changed while the plan was read")
+    return uts
+
+
+def _json(values: Sequence[int] | npt.NDArray[np.integer[Any]]) -> str:
+    """Integers as one JSON array (for json_each: one parameter, not one statement each)."""
+    items = values.tolist() if hasattr(values, "tolist") else values
+    return f"[{','.join(map(str, items))}]"
+
+
+def _durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
+    import numpy as np
+
+    names = ("rating_key", "duration_ms")
+    if len(keys) > FEW_LOOKUPS:
+        return integer_columns(conn, _DURATIONS, {}, names)
+    return integer_columns(conn, _SOME_DURATIONS, {"keys": _json(np.unique(keys))}, names)
+
+
+def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
+               ) -> tuple[list[tuple[int, int, int]], list[int], dict[int, tuple[str, int]]]:
+    """The ledger rows of `scrobble_ids` (sorted): (the removable ones as (scrobble_id,
+    view_id, account_id), the scrobble ids of those that cannot be: no history row or no
+    fingerprint), in scrobble id order, and the removable ones' fingerprints: scrobble_id ->
+    (guid, viewed_at). Read as columns: a Python loop over 100k rows cost 0.2 s."""
+    if not len(scrobble_ids):
+        return [], [], {}
+    import numpy as np
+
+    (sids, views, accounts, times, removable), texts = integer_columns(
+        conn, _STALE, {"ids": _json(scrobble_ids)}, ("scrobble_id", "view_id", "account_id",
+                                                     "viewed_at", "removable"), ("guid",))
+    if len(sids) > 1 and not bool(np.all(sids[1:] > sids[:-1])):
+        raise ValueError("stale ledger rows not in scrobble id order")
+    ok = removable.astype(bool)
+    guids = list(compress(json.loads(texts[0] or "[]"), ok.tolist()))
+    kept = sids[ok].tolist()
+    remove = list(zip(kept, views[ok].tolist(), accounts[ok].tolist(), strict=True))
+    return remove, sids[~ok].tolist(), dict(zip(kept, zip(guids, times[ok].tolist(),
+                                                             strict=True), strict=True))
 
 
 def our_view_ids(conn: Connection) -> npt.NDArray[np.int64]:
     """Every history id the ledger holds (Plex's rows plexfm wrote)."""
-    from daemon.store.ledger import fetch_integers
-
-    return fetch_integers(driver_cursor(conn, "SELECT view_id FROM applied_plays WHERE view_id IS"
-                                        " NOT NULL", {}), 1)[:, 0]
+    return integer_columns(conn, "SELECT view_id FROM applied_plays WHERE view_id IS NOT NULL",
+                           {}, ("view_id",))[0]
 
 
 def record_written(conn: Connection, batch_id: int, account: int,
