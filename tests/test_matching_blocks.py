@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
+import pandas as pd
+
+from daemon.matching.frames import pairs
 
 suggest_module = importlib.import_module("daemon.matching.suggest")
 
@@ -35,3 +38,26 @@ def test_best_per_row_keeps_what_a_partition_of_every_row_keeps() -> None:
 def test_best_per_row_of_an_empty_block() -> None:
     rows, cols = suggest_module._best_per_row(np.zeros((4, 6), dtype=np.uint8), 3)
     assert rows.size == cols.size == 0
+
+
+def _merged(left: pd.DataFrame, right: pd.DataFrame, on: list[str],
+            carry: tuple[str, ...] = ()) -> pd.DataFrame:
+    """`pairs` as first written: a merge on the text columns themselves."""
+    lhs = left[on].rename_axis("sid").reset_index()
+    rhs = right[[*on, *carry]].rename_axis("lid").reset_index()
+    return lhs.merge(rhs, on=on)[["sid", "lid", *carry]]
+
+
+def test_pairs_are_the_merge_on_the_text_in_the_same_order() -> None:
+    rng = np.random.default_rng(17)
+    words = np.array(["a", "b", "", "c d", "é", "a "], dtype=object)
+    left = pd.DataFrame({"artist": rng.choice(words, 300), "title": rng.choice(words, 300)},
+                        index=pd.Index(rng.permutation(1000)[:300]), dtype=object)
+    right = pd.DataFrame({"artist": rng.choice(words, 200), "title": rng.choice(words, 200),
+                          "via": rng.random(200) < 0.5},
+                         index=pd.Index(np.arange(500, 700)))
+    for on, carry in ((["artist"], ()), (["artist", "title"], ("via",)), (["title"], ("via",))):
+        got = pairs(left, right, on, carry)
+        pd.testing.assert_frame_equal(got, _merged(left, right, on, carry))
+        assert len(got) > 0
+    assert pairs(left.iloc[:0], right, ["artist"]).empty

@@ -201,9 +201,20 @@ def pairs(
 ) -> pd.DataFrame:
     """Return (sid, lid, *carry) for each left row (indexed by sid) and right row (indexed by
     lid) equal on `on`; the `carry` columns come from `right`."""
-    lhs = left[on].rename_axis("sid").reset_index()
-    rhs = right[[*on, *carry]].rename_axis("lid").reset_index()
-    return lhs.merge(rhs, on=on)[["sid", "lid", *carry]]
+    # joined on one integer per combination of the `on` values (codes of both sides at once):
+    # merging on the text itself hashed it again and rebuilt the key columns as pyarrow
+    # strings only to drop them (~0.1 s per match)
+    n = len(left)
+    key = np.zeros(n + len(right), dtype=np.int64)
+    for column in on:
+        codes, uniques = pd.factorize(np.concatenate(
+            [left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)]))
+        key = key * (len(uniques) + 1) + codes
+        key = pd.factorize(key)[0] if len(on) > 1 else key
+    lhs = pd.DataFrame({"sid": left.index.to_numpy(), "_key": key[:n]})
+    rhs = pd.DataFrame({"lid": right.index.to_numpy(), "_key": key[n:],
+                        **{c: right[c].to_numpy() for c in carry}})
+    return lhs.merge(rhs, on="_key")[["sid", "lid", *carry]]
 
 
 @lru_cache(maxsize=1 << 16)
