@@ -7,7 +7,7 @@ import importlib
 import numpy as np
 import pandas as pd
 
-from daemon.matching.frames import pairs
+from daemon.matching.frames import distinct_rows, pairs
 
 suggest_module = importlib.import_module("daemon.matching.suggest")
 
@@ -61,3 +61,22 @@ def test_pairs_are_the_merge_on_the_text_in_the_same_order() -> None:
         pd.testing.assert_frame_equal(got, _merged(left, right, on, carry))
         assert len(got) > 0
     assert pairs(left.iloc[:0], right, ["artist"]).empty
+
+
+def _distinct_stepwise(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`distinct_rows` as first written: the combination hashed once per extra column."""
+    inverse = codes[0] if len(codes) > 1 else pd.factorize(codes[0])[0]
+    for more in codes[1:]:
+        inverse = pd.factorize(inverse * (int(more.max(initial=0)) + 1) + more)[0]
+    seen = np.maximum.accumulate(inverse)
+    return np.flatnonzero(np.r_[True, inverse[1:] > seen[:-1]]), inverse
+
+
+def test_distinct_rows_number_combinations_as_before() -> None:
+    rng = np.random.default_rng(18)
+    for sizes in ((5,), (3, 4), (7, 2, 5, 3), (1 << 40, 1 << 30, 3)):  # the last overflows
+        codes = [rng.integers(0, min(n, 50), 2000) * (n // min(n, 50)) for n in sizes]
+        first, inverse = distinct_rows(*codes)
+        want_first, want_inverse = _distinct_stepwise(*codes)
+        assert inverse.tolist() == want_inverse.tolist()
+        assert first.tolist() == want_first.tolist()

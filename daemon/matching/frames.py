@@ -29,6 +29,7 @@ from daemon.matching.recordings import CREDIT_JOIN
 MBID_COLUMNS = ("artist_mbid", "track_mbid", "album_mbid")
 # Sorts after every real year: a track without a year loses the "earliest year" tie-break.
 NO_YEAR = 1_000_000
+_COMBINED_MAX = 1 << 62  # distinct_rows: combinations numbered in int64 up to this
 T = TypeVar("T")
 
 
@@ -251,9 +252,15 @@ def distinct_rows(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (first, inverse) for equally long int arrays `codes`: the first row of each
     distinct combination of codes, and per row the number of its combination (a value computed
     for the rows `first`, indexed by `inverse`, is the value of every row)."""
-    inverse = codes[0] if len(codes) > 1 else pd.factorize(codes[0])[0]
+    # one number per combination (mixed radix), hashed once unless it would overflow
+    inverse, span = codes[0], int(codes[0].max(initial=0)) + 1
     for more in codes[1:]:
-        inverse = pd.factorize(inverse * (int(more.max(initial=0)) + 1) + more)[0]
+        radix = int(more.max(initial=0)) + 1
+        if span * radix > _COMBINED_MAX:
+            inverse = pd.factorize(inverse)[0]
+            span = int(inverse.max(initial=0)) + 1
+        inverse, span = inverse * radix + more, span * radix
+    inverse = pd.factorize(inverse)[0]
     # factorize numbers combinations in order of first appearance: a row starts a new one
     # where its number exceeds every number before it (no sort, as np.unique needed)
     if not len(inverse):
