@@ -6,6 +6,7 @@ import importlib
 
 import numpy as np
 import pandas as pd
+from rapidfuzz import fuzz, process
 
 from daemon.matching.frames import distinct_rows, pairs
 
@@ -80,3 +81,14 @@ def test_distinct_rows_number_combinations_as_before() -> None:
         want_first, want_inverse = _distinct_stepwise(*codes)
         assert inverse.tolist() == want_inverse.tolist()
         assert first.tolist() == want_first.tolist()
+
+
+def test_similarity_is_token_sort_ratio() -> None:
+    texts = ["dua lipa and calvin harris", "calvin harris and dua lipa", "a", "a a b", "b a a",
+             "  spaced   out ", "out spaced", "björk", "sigur rós", "rós sigur", "abc ab",
+             "ab abc", "x", "", "the the", "東京 事変", "事変 東京", "ab\tcd", "cd ab"]
+    a = np.array([t for t in texts for _ in texts], dtype=object)
+    b = np.array([u for _ in texts for u in texts], dtype=object)
+    want = process.cpdist(a, b, scorer=fuzz.token_sort_ratio, dtype=np.float32)
+    want = np.where((a == "") | (b == ""), 0.0, want)
+    assert suggest_module._similarity(a, b).tolist() == want.tolist()

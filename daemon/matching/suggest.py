@@ -148,8 +148,17 @@ def _token_block(s: pd.DataFrame, lib: pd.DataFrame) -> pd.DataFrame:
 def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Return token_sort_ratio(a[i], b[i]) for each i (names whose words may come in any
     order: "Dua Lipa & Calvin Harris"); 0 where either side is empty."""
-    scores = process.cpdist(a, b, scorer=fuzz.token_sort_ratio, dtype=np.float32, workers=-1)
+    scores = process.cpdist(_tokens_sorted(a), _tokens_sorted(b), scorer=fuzz.ratio,
+                            dtype=np.float32, workers=-1)
     return np.where((a == "") | (b == ""), 0.0, scores)
+
+
+def _tokens_sorted(texts: np.ndarray) -> np.ndarray:
+    """Each text's words sorted and joined by one space, each distinct text once: fuzz.ratio
+    of these is token_sort_ratio, which sorted both sides' words again for every pair
+    (~0.1 s of a 100,000-track match)."""
+    codes, uniques = pd.factorize(texts)
+    return np.array([" ".join(sorted(t.split())) for t in uniques] or [""], dtype=object)[codes]
 
 
 def _per_distinct(
