@@ -184,12 +184,12 @@ def _score(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame) -> np.ndarra
     """Return an int score 0-100 per (sid, lid) pair."""
     sid, lid = found["sid"].to_numpy(), found["lid"].to_numpy()
 
-    def both(s_col: str, l_col: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return s[s_col].to_numpy()[sid], lib[l_col or s_col].to_numpy()[lid]
-
-    def same(column: str) -> np.ndarray:
-        a, b = both(column)
-        return np.asarray((a != "") & (a == b), dtype=bool)
+    def same(column: str) -> np.ndarray:  # compared only where the scrobble has a value
+        values = s[column].to_numpy()
+        at = np.flatnonzero((values != "")[sid])  # often none: most scrobbles lack an MBID
+        out = np.zeros(len(sid), dtype=bool)
+        out[at] = values[sid[at]] == lib[column].to_numpy()[lid[at]]
+        return out
 
     def similarity(s_col: str, l_col: str | None = None) -> np.ndarray:
         (a, b), inverse = _per_distinct(found, s, lib, [(s_col, l_col or s_col)])
