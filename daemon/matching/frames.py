@@ -58,10 +58,17 @@ def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Return `column` as an object array of str, "" for missing values or a missing column."""
     if column not in frame:
         return np.full(len(frame), "", dtype=object)
+    values = frame[column].to_numpy()
+    if values.dtype == object and _all_text(values):  # the store's columns: no pass for NAs
+        return values.copy()
     values = frame[column].to_numpy(dtype=object, na_value="")
-    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+    if _all_text(values):
         return values
     return np.array([v if isinstance(v, str) else str(v) for v in values], dtype=object)
+
+
+def _all_text(values: np.ndarray) -> bool:
+    return pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty")
 
 
 class Names:
