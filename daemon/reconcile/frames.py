@@ -24,7 +24,9 @@ def library_frame(conn: Connection) -> pd.DataFrame:
         conn, "SELECT rating_key, title, album, album_artist, track_artist, album_year,"
         " track_mbid, album_mbid, artist_mbid, album_rating_key FROM library_tracks"
     )
-    various = frame["album_artist"].str.casefold().isin(COMPILATION_ARTISTS)
+    codes, artists = pd.factorize(frame["album_artist"].to_numpy())  # each name once
+    various = np.array([*(isinstance(a, str) and a.casefold() in COMPILATION_ARTISTS
+                          for a in artists), False], dtype=bool)[codes]  # -1 (None): False
     artists_per_album = (
         frame[frame["track_artist"] != ""].groupby("album_rating_key")["track_artist"].nunique()
     )
