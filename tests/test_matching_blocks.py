@@ -92,3 +92,17 @@ def test_similarity_is_token_sort_ratio() -> None:
     want = process.cpdist(a, b, scorer=fuzz.token_sort_ratio, dtype=np.float32)
     want = np.where((a == "") | (b == ""), 0.0, want)
     assert suggest_module._similarity(a, b).tolist() == want.tolist()
+
+
+def test_contenders_are_the_rows_reaching_their_tracks_nth_best_score() -> None:
+    rng = np.random.default_rng(19)
+    sid = rng.integers(0, 60, 3000)
+    sid[sid == 7] = 8  # a sid with no rows
+    score = rng.choice([40, 55, 70, 71, 90, 100], 3000)
+    for limit in (0, 1, 2, 5, 200):
+        got = suggest_module._contenders(sid, score, limit)
+        for track in np.unique(sid):
+            scores = np.sort(score[sid == track])[::-1]
+            nth = scores[min(max(limit, 1), len(scores)) - 1]
+            assert got[sid == track].tolist() == (score[sid == track] >= nth).tolist()
+    assert suggest_module._contenders(sid[:0], score[:0], 5).size == 0

@@ -220,6 +220,22 @@ def _literal_similarity(found: pd.DataFrame, s: pd.DataFrame, lib: pd.DataFrame)
     return np.asarray(scores[inverse])
 
 
+def _contenders(sid: np.ndarray, score: np.ndarray, limit: int) -> np.ndarray:
+    """Return, per row, whether its score (an int 0-100) reaches the `limit`-th best score of
+    its sid, ties included: only those rows can be among the sid's first `limit` once ordered
+    by score, literal title and key, so the rest need neither ordering nor a literal score
+    (~36 candidates per queued track, 5 kept)."""
+    if not len(sid):
+        return np.zeros(0, dtype=bool)
+    key = np.sort(sid.astype(np.int64) * 128 + (100 - score))  # by sid, best score first
+    sids = key // 128
+    first = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
+    last = np.r_[first[1:], len(key)] - 1
+    threshold = np.zeros(int(sids[-1]) + 1, dtype=np.int64)
+    threshold[sids[first]] = 100 - key[np.minimum(first + max(limit, 1) - 1, last)] % 128
+    return np.asarray(score >= threshold[sid], dtype=bool)
+
+
 def suggest(
     queued: pd.DataFrame,
     library: pd.DataFrame | None,
@@ -254,6 +270,8 @@ def suggest(
         }
     )
     enough = scored["score"].to_numpy() >= MIN_SUGGESTION_SCORE
+    enough[enough] = _contenders(scored["sid"].to_numpy()[enough],
+                                 scored["score"].to_numpy()[enough], limit)
     scored, found = scored[enough], found[enough]
     tied = scored.duplicated(["sid", "score"], keep=False).to_numpy()
     literal = np.zeros(len(scored), dtype=np.float32)
