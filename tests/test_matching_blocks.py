@@ -51,7 +51,7 @@ def _merged(left: pd.DataFrame, right: pd.DataFrame, on: list[str],
 
 def test_pairs_are_the_merge_on_the_text_in_the_same_order() -> None:
     rng = np.random.default_rng(17)
-    words = np.array(["a", "b", "", "c d", "é", "a "], dtype=object)
+    words = np.array(["a", "b", "", "c d", "é", "a ", None], dtype=object)
     left = pd.DataFrame({"artist": rng.choice(words, 300), "title": rng.choice(words, 300)},
                         index=pd.Index(rng.permutation(1000)[:300]), dtype=object)
     right = pd.DataFrame({"artist": rng.choice(words, 200), "title": rng.choice(words, 200),

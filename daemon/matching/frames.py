@@ -212,13 +212,16 @@ def pairs(
     # joined on one integer per combination of the `on` values (codes of both sides at once):
     # merging on the text itself hashed it again and rebuilt the key columns as pyarrow
     # strings only to drop them (~0.1 s per match)
-    n = len(left)
+    n, span = len(left), 1
     key = np.zeros(n + len(right), dtype=np.int64)
     for column in on:
         codes, uniques = pd.factorize(np.concatenate(
             [left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)]))
-        key = key * (len(uniques) + 1) + codes
-        key = pd.factorize(key)[0] if len(on) > 1 else key
+        radix = len(uniques) + 1  # codes + 1: a missing value (-1) is a value of its own
+        if span * radix > _COMBINED_MAX:
+            key = pd.factorize(key)[0]
+            span = int(key.max(initial=0)) + 1
+        key, span = key * radix + codes + 1, span * radix
     lhs = pd.DataFrame({"sid": left.index.to_numpy(), "_key": key[:n]})
     rhs = pd.DataFrame({"lid": right.index.to_numpy(), "_key": key[n:],
                         **{c: right[c].to_numpy() for c in carry}})
