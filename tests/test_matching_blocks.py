@@ -106,3 +106,13 @@ def test_contenders_are_the_rows_reaching_their_tracks_nth_best_score() -> None:
             nth = scores[min(max(limit, 1), len(scores)) - 1]
             assert got[sid == track].tolist() == (score[sid == track] >= nth).tolist()
     assert suggest_module._contenders(sid[:0], score[:0], 5).size == 0
+
+
+def test_pairs_with_an_empty_side_are_the_merge_with_it() -> None:
+    left = pd.DataFrame({"k": np.array(["a", "b"], dtype=object)}, index=pd.Index([3, 4]))
+    right = pd.DataFrame({"k": np.array(["a"], dtype=object), "via": [True]},
+                         index=pd.Index([9]))
+    empty_left, empty_right = left.iloc[:0], right.iloc[:0]
+    for lhs, rhs in ((empty_left, right), (left, empty_right), (empty_left, empty_right)):
+        pd.testing.assert_frame_equal(pairs(lhs, rhs, ["k"], ("via",)),
+                                      _merged(lhs, rhs, ["k"], ("via",)))

@@ -214,7 +214,7 @@ def pairs(
     # strings only to drop them (~0.1 s per match)
     n, span = len(left), 1
     key = np.zeros(n + len(right), dtype=np.int64)
-    for column in on:
+    for column in on if n and len(right) else ():  # one side empty: nothing to hash
         codes, uniques = pd.factorize(np.concatenate(
             [left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)]))
         radix = len(uniques) + 1  # codes + 1: a missing value (-1) is a value of its own
