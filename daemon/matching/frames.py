@@ -29,6 +29,7 @@ from daemon.matching.recordings import CREDIT_JOIN
 MBID_COLUMNS = ("artist_mbid", "track_mbid", "album_mbid")
 # Sorts after every real year: a track without a year loses the "earliest year" tie-break.
 NO_YEAR = 1_000_000
+_COMBINED_MAX = 1 << 62  # distinct_rows: combinations numbered in int64 up to this
 T = TypeVar("T")
 
 
@@ -57,10 +58,17 @@ def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Return `column` as an object array of str, "" for missing values or a missing column."""
     if column not in frame:
         return np.full(len(frame), "", dtype=object)
+    values = frame[column].to_numpy()
+    if values.dtype == object and _all_text(values):  # the store's columns: no pass for NAs
+        return values.copy()
     values = frame[column].to_numpy(dtype=object, na_value="")
-    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+    if _all_text(values):
         return values
     return np.array([v if isinstance(v, str) else str(v) for v in values], dtype=object)
+
+
+def _all_text(values: np.ndarray) -> bool:
+    return pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty")
 
 
 class Names:
@@ -201,9 +209,23 @@ def pairs(
 ) -> pd.DataFrame:
     """Return (sid, lid, *carry) for each left row (indexed by sid) and right row (indexed by
     lid) equal on `on`; the `carry` columns come from `right`."""
-    lhs = left[on].rename_axis("sid").reset_index()
-    rhs = right[[*on, *carry]].rename_axis("lid").reset_index()
-    return lhs.merge(rhs, on=on)[["sid", "lid", *carry]]
+    # joined on one integer per combination of the `on` values (codes of both sides at once):
+    # merging on the text itself hashed it again and rebuilt the key columns as pyarrow
+    # strings only to drop them (~0.1 s per match)
+    n, span = len(left), 1
+    key = np.zeros(n + len(right), dtype=np.int64)
+    for column in on if n and len(right) else ():  # one side empty: nothing to hash
+        codes, uniques = pd.factorize(np.concatenate(
+            [left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)]))
+        radix = len(uniques) + 1  # codes + 1: a missing value (-1) is a value of its own
+        if span * radix > _COMBINED_MAX:
+            key = pd.factorize(key)[0]
+            span = int(key.max(initial=0)) + 1
+        key, span = key * radix + codes + 1, span * radix
+    lhs = pd.DataFrame({"sid": left.index.to_numpy(), "_key": key[:n]})
+    rhs = pd.DataFrame({"lid": right.index.to_numpy(), "_key": key[n:],
+                        **{c: right[c].to_numpy() for c in carry}})
+    return lhs.merge(rhs, on="_key")[["sid", "lid", *carry]]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -240,9 +262,15 @@ def distinct_rows(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (first, inverse) for equally long int arrays `codes`: the first row of each
     distinct combination of codes, and per row the number of its combination (a value computed
     for the rows `first`, indexed by `inverse`, is the value of every row)."""
-    inverse = codes[0] if len(codes) > 1 else pd.factorize(codes[0])[0]
+    # one number per combination (mixed radix), hashed once unless it would overflow
+    inverse, span = codes[0], int(codes[0].max(initial=0)) + 1
     for more in codes[1:]:
-        inverse = pd.factorize(inverse * (int(more.max(initial=0)) + 1) + more)[0]
+        radix = int(more.max(initial=0)) + 1
+        if span * radix > _COMBINED_MAX:
+            inverse = pd.factorize(inverse)[0]
+            span = int(inverse.max(initial=0)) + 1
+        inverse, span = inverse * radix + more, span * radix
+    inverse = pd.factorize(inverse)[0]
     # factorize numbers combinations in order of first appearance: a row starts a new one
     # where its number exceeds every number before it (no sort, as np.unique needed)
     if not len(inverse):
