@@ -39,7 +39,7 @@ from typing import Any
 from bench.bench_library import OUT
 from bench.fakeproc import ROOT
 from daemon.apply.job import Applier, ApplySettings
-from daemon.plex.playcounts import VIEW_COLUMNS, cache_kib
+from daemon.plex.playcounts import CACHE_KIB, VIEW_COLUMNS
 from daemon.store import matches
 from daemon.store.engine import open_store
 from tests.fakes.plex_db import NativePlays, build_plex_db
@@ -119,12 +119,12 @@ def _timed(work: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def _floor_write(db: Path, plays: int, work: Callable[[sqlite3.Connection], None]) -> float:
+def _floor_write(db: Path, work: Callable[[sqlite3.Connection], None]) -> float:
     """Seconds of `work` in one BEGIN IMMEDIATE transaction, COMMIT and checkpoint included,
-    with the writer's page cache for `plays` new rows."""
+    with the writer's page cache."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
-        conn.execute(f"PRAGMA cache_size = {-cache_kib(plays)}")
+        conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         conn.execute("PRAGMA temp_store = MEMORY")
         started = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
@@ -190,7 +190,7 @@ def floor_apply(pristine: Path, after: Path, first_view: int, work_dir: Path) ->
         _settings_work(c, *settings)
 
     try:
-        return _floor_write(db, len(views), work)
+        return _floor_write(db, work)
     finally:
         db.unlink()
 
@@ -206,7 +206,7 @@ def floor_revert(after: Path, final: Path, doomed: list[int], work_dir: Path) ->
         _settings_work(c, *settings)
 
     try:
-        return _floor_write(db, 0, work)
+        return _floor_write(db, work)
     finally:
         db.unlink()
 

@@ -207,8 +207,7 @@ class PlexDatabaseWriter:
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool, staged: Staged | None) -> WriteResult:
         mode = detect_timestamp_mode(conn)
-        job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()),
-                        plays=len(add))
+        job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
         copy: BackupBeside | None = None
         if backup_dir is not None and not dry_run and (len(add) or remove):
