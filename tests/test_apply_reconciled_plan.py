@@ -84,3 +84,20 @@ def test_an_unchanged_ledger_is_planned_once(
     _held_check(monkeypatch, planned)
     assert applier(engine, db, tmp_path).run(force_window=True)["added"] == len(TRACKS)
     assert made == [len(TRACKS)]
+
+
+def test_when_plan_and_check_both_fail_the_plans_error_is_raised_and_the_check_logged(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    db = setup(tmp_path, engine, [scrobble(t, T0 + i) for i, t in enumerate(TRACKS)])
+    planned = threading.Event()
+
+    def failing_plan(self: Any, revert_all: bool) -> Any:
+        planned.set()
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(job.Applier, "_plan", failing_plan)
+    _held_check(monkeypatch, planned, fail=PlexWriteError("reading Plex's database failed"))
+    with pytest.raises(RuntimeError, match="the store went away"):
+        applier(engine, db, tmp_path).run(force_window=True)
+    assert "reading Plex's database failed" in caplog.text

@@ -10,6 +10,7 @@ the reconciled ledger, so no plan ever rests on rows Plex no longer holds.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from daemon.apply.recovery import reconcile
 from daemon.store.engine import per_thread_database
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def reconciled_plan(engine: Engine, database: Path | None, source: str,
@@ -46,8 +48,13 @@ def reconciled_plan(engine: Engine, database: Path | None, source: str,
     thread.start()
     try:
         planned = plan()
-    finally:
+    except BaseException:
         thread.join()
+        if failure:  # the plan's error is raised; the check's must not vanish
+            log.warning("checking the ledger against Plex's database failed too: %s",
+                        failure[0])
+        raise
+    thread.join()
     if failure:
         raise failure[0]
     if outcome.get("forgotten") or outcome.get("natives_gone"):
