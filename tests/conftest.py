@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from daemon.store.engine import open_store
+from tests.fakes.plex_db import PlexDb
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -38,3 +42,25 @@ def _no_stale_log_handler() -> Iterator[None]:
         if type(handler) is logging.StreamHandler:  # pytest's own handlers are subclasses
             root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture
+def db_copy(plex_db: PlexDb, tmp_path: Path) -> Path:
+    """A copy of the module's `plex_db` fixture, for tests that change the file."""
+    path = tmp_path / "library.db"
+    shutil.copyfile(plex_db.path, path)
+    return path
+
+
+@pytest.fixture
+def berlin_time() -> Iterator[None]:
+    """Local time with an offset, so legacy 'local time' text is not UTC by accident."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()

@@ -6,10 +6,8 @@ import hashlib
 import logging
 import math
 import os
-import shutil
 import socket
 import sqlite3
-import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,27 +51,6 @@ def fake(plex_db: PlexDb) -> Iterator[FakePlexServer]:
     """A fresh server per test, so its request log is this test's alone."""
     with FakePlexServer(plex_db.path, token=TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def db_copy(plex_db: PlexDb, tmp_path: Path) -> Path:
-    path = tmp_path / "library.db"
-    shutil.copyfile(plex_db.path, path)
-    return path
-
-
-@pytest.fixture
-def berlin_time() -> Iterator[None]:
-    """Local time with an offset, so legacy 'local time' text is not UTC by accident."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def expected_tracks(lib: Library, *, discs: bool = True) -> list[LibraryTrack]:

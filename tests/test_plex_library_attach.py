@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import astuple
 from pathlib import Path
@@ -38,26 +36,6 @@ def library() -> Library:
 def plex_db(library: Library, tmp_path_factory: pytest.TempPathFactory) -> PlexDb:
     return build_plex_db(tmp_path_factory.mktemp("pms") / "with space.db", library,
                          section_id=SECTION_ID)
-
-
-@pytest.fixture
-def db_copy(plex_db: PlexDb, tmp_path: Path) -> Path:
-    path = tmp_path / "library.db"
-    shutil.copyfile(plex_db.path, path)
-    return path
-
-
-@pytest.fixture
-def berlin_time() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 class RecordsOnly:
