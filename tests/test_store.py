@@ -99,11 +99,11 @@ def _mapping(engine: Engine) -> list[tuple[int, str, str, int]]:
             " JOIN scrobbled_tracks t ON t.id = st.track_id ORDER BY st.scrobble_id")]
 
 
-def _schema(engine: Engine) -> list[tuple[str, str]]:
+def _schema(engine: Engine, table: str = "scrobble_tracks") -> list[tuple[str, str]]:
+    """The DDL of `table` and of its indexes and triggers."""
     with engine.connect() as conn:
         return [(str(r[0]), str(r[1])) for r in conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'scrobble_tracks'"
-            " ORDER BY name")]
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY name", (table,))]
 
 
 def test_a_large_fold_rebuilds_the_map_indexes_and_maps_every_scrobble(
@@ -129,19 +129,12 @@ def test_a_large_fold_rebuilds_the_map_indexes_and_maps_every_scrobble(
     assert _mapping(engine) == [*expected, (7, "A1", "bob", 200), (8, "New", "bob", 201)]
 
 
-def _tracks_schema(engine: Engine) -> list[tuple[str, str]]:
-    with engine.connect() as conn:
-        return [(str(r[0]), str(r[1])) for r in conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'scrobbled_tracks'"
-            " ORDER BY name")]
-
-
 def test_a_large_fold_indexes_its_new_tracks_for_search_and_restores_the_schema(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A large fold sets the search trigger and secondary indexes aside: the new tracks are
     searchable after it, the old ones still are, and trigger and indexes are back."""
-    schema = _tracks_schema(engine)
+    schema = _schema(engine, "scrobbled_tracks")
     with engine.begin() as conn:
         scrobble_queries.insert_rows(conn, "alice", with_ordinals(
             [Scrobble(100, "Old Band", "First Song", "Al")]), "x")
@@ -160,7 +153,7 @@ def test_a_large_fold_indexes_its_new_tracks_for_search_and_restores_the_schema(
             "EXPLAIN QUERY PLAN SELECT id FROM scrobbled_tracks WHERE album = 'Al'"))
     assert found == {"Band0", "Band1", "Band2", "Old Band"}
     assert fts_rows == 4
-    assert _tracks_schema(engine) == schema
+    assert _schema(engine, "scrobbled_tracks") == schema
     assert "ix_scrobbled_tracks_album" in plan
     with engine.begin() as conn:  # the trigger is back: a small fold indexes by it
         scrobble_queries.insert_rows(conn, "bob", with_ordinals(
