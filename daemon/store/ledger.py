@@ -10,7 +10,6 @@ each reconciliation of the ledger with Plex's database (the applied count is tru
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
@@ -230,7 +229,13 @@ def _delete(conn: Connection, table: str, scrobble_ids: Iterable[int]) -> None:
     ids = [int(i) for i in scrobble_ids]
     if ids:
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE scrobble_id IN"
-                             " (SELECT value FROM json_each(?))", (json.dumps(ids),))
+                             " (SELECT value FROM json_each(?))", (json_ints(ids),))
+
+
+def json_ints(values: Sequence[int] | npt.NDArray[np.integer[Any]]) -> str:
+    """Integers as one JSON array (for json_each: one parameter, not one statement each)."""
+    items = values.tolist() if hasattr(values, "tolist") else values
+    return f"[{','.join(map(str, items))}]"
 
 
 def record_check(conn: Connection, source: str, *, forgotten: int, natives_gone: int) -> int:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, overload
 from sqlalchemy import Connection, Engine
 
 from daemon.store.engine import bulk_cache, driver_cursor, per_thread_database
+from daemon.store.ledger import json_ints
 
 if TYPE_CHECKING:
     import numpy as np
@@ -207,17 +208,11 @@ def _times(conn: Connection, sql: str, params: Mapping[str, Any], count: int,
             raise ValueError(f"expected {count} scrobbles, read {len(every)}")
         chosen: npt.NDArray[np.int64] = every[at].astype(np.int64)
         return chosen
-    found, uts = integer_columns(conn, _SOME_TIMES, {"ids": _json(sids)}, ("scrobble_id",
+    found, uts = integer_columns(conn, _SOME_TIMES, {"ids": json_ints(sids)}, ("scrobble_id",
                                                                           "uts"))
     if not np.array_equal(found, sids):
         raise ValueError("the scrobbles changed while the plan was read")
     return uts
-
-
-def _json(values: Sequence[int] | npt.NDArray[np.integer[Any]]) -> str:
-    """Integers as one JSON array (for json_each: one parameter, not one statement each)."""
-    items = values.tolist() if hasattr(values, "tolist") else values
-    return f"[{','.join(map(str, items))}]"
 
 
 def _durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
@@ -226,7 +221,7 @@ def _durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
     names = ("rating_key", "duration_ms")
     if len(keys) > FEW_LOOKUPS:
         return integer_columns(conn, _DURATIONS, {}, names)
-    return integer_columns(conn, _SOME_DURATIONS, {"keys": _json(np.unique(keys))}, names)
+    return integer_columns(conn, _SOME_DURATIONS, {"keys": json_ints(np.unique(keys))}, names)
 
 
 def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
@@ -240,7 +235,7 @@ def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
     import numpy as np
 
     (sids, views, accounts, times, removable), texts = integer_columns(
-        conn, _STALE, {"ids": _json(scrobble_ids)}, ("scrobble_id", "view_id", "account_id",
+        conn, _STALE, {"ids": json_ints(scrobble_ids)}, ("scrobble_id", "view_id", "account_id",
                                                      "viewed_at", "removable"), ("guid",))
     if len(sids) > 1 and not bool(np.all(sids[1:] > sids[:-1])):
         raise ValueError("stale ledger rows not in scrobble id order")
