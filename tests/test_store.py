@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +58,43 @@ def test_every_older_store_upgrades_without_losing_data(tmp_path: Path) -> None:
             latest = conn.exec_driver_sql("SELECT max(version) FROM schema_migrations").scalar()
         assert latest == MIGRATIONS[-1].version
         upgraded.dispose()
+
+
+def test_a_store_opened_while_another_process_creates_it_waits_for_its_lock(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`plexfm status` started beside a first `plexfm run` (CI saw the service exit with
+    "database is locked"): switching a new file to WAL while another connection holds its
+    write lock fails at once, without SQLite's busy handler; opening waits for it."""
+    path = tmp_path / "plexfm.db"
+    other = sqlite3.connect(path, isolation_level=None)  # a new file: rollback journal
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE being_created (x)")
+    opened: list[Engine] = []
+    failed: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(open_store(f"sqlite:///{path}"))
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    caplog.set_level(logging.DEBUG, logger="daemon.store.engine")
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    deadline = time.monotonic() + 10
+    while not failed and "locked while switching" not in caplog.text:
+        assert time.monotonic() < deadline, "the opener neither waited nor failed"
+        time.sleep(0.005)
+    other.execute("COMMIT")
+    other.close()
+    opener.join(timeout=20)
+    assert not failed, failed
+    [engine] = opened
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("SELECT count(*) FROM schema_migrations").scalar() == \
+            len(MIGRATIONS)
+    engine.dispose()
 
 
 def test_opening_twice_applies_nothing(store_url: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,10 +40,31 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
+
+
+def _switch_to_wal(cur: sqlite3.Cursor) -> None:
+    """PRAGMA journal_mode = WAL, waiting for the lock as long as the busy timeout would.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once,
+    without its busy handler, while another connection holds the write lock (another process
+    creating or migrating the same new store: `plexfm status` beside a first `plexfm run`)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or \
+                    time.monotonic() + pause > deadline:
+                raise
+        log.debug("the store is locked while switching to WAL; trying again in %s s", pause)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _on_begin(conn: Any) -> None:
