@@ -18,11 +18,10 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from daemon.apply import offline, plan_columns
+from daemon.apply import incremental, offline, plan_columns
 from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
 from daemon.apply.reconciled_plan import reconciled_plan
@@ -31,7 +30,7 @@ from daemon.apply.window import in_window
 from daemon.errors import PlexWriteError
 from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
-from daemon.plex.plays import InsertedIds, PlayColumns, PlayToRemove
+from daemon.plex.plays import PlayColumns, PlayToRemove
 from daemon.plex.server import PlexServerProbe
 from daemon.plex.writer import PlexDatabaseWriter, WriteResult, restore_backup
 from daemon.scrobble import MAX_AHEAD_SECONDS
@@ -40,7 +39,7 @@ from daemon.store import ledger, ledger_bulk
 from daemon.store.engine import bulk_cache, per_thread_database, write
 
 if TYPE_CHECKING:
-    import numpy.typing as npt
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +88,7 @@ class Applier:
                                                                      account_id=account))
         self._stop = stop or StopToken()
         self._now = now
+        self._basis: incremental.Pending | None = None  # saved by `_remember`
         self._plex = offline.PlexStopper(
             probe, stop_command=settings.stop_command, start_command=settings.start_command,
             window=settings.window, session_poll_seconds=settings.session_poll_seconds,
@@ -158,7 +158,8 @@ class Applier:
         bound = self._now().timestamp() + MAX_AHEAD_SECONDS  # `uts_in_range`
         plan = Diff(candidates=pd.DataFrame())
         with self._engine.connect() as conn, bulk_cache(conn):  # one read transaction
-            inputs = ledger_bulk.plan_inputs(self._engine, conn, accounts, bound)
+            inputs, reading = incremental.read_inputs(self._engine, conn, accounts, bound,
+                                                      revert_all)
             columns = plan_columns.compute(inputs, revert_all)
             plan.remove, plan.unremovable, plan.fingerprints = ledger_bulk.stale_rows(
                 conn, columns.stale)
@@ -176,6 +177,7 @@ class Applier:
             natives.update({(account, key): times for key, times in found.items()})
         write_plays, already = split_natives(plays, duration_ms, natives, plan.claimed,
                                              self._s.slack_seconds)
+        self._basis = incremental.pending(reading, columns, write_plays[0], already)
         return plan, write_plays, already, out_of_range
 
     def _natives(self, account: int, keys: list[int], ours: list[int]) -> dict[int, list[int]]:
@@ -187,9 +189,11 @@ class Applier:
         return self._writer(account).native_plays(keys, exclude_view_ids=ours)
 
     def _remember(self, plan: Diff, already: list[Play]) -> None:
+        """The last step of an apply that finished (the next plan's basis saved with it)."""
         with write(self._engine) as conn:
             ledger.forget_in_plex(conn, plan.forget_in_plex)
             ledger.record_in_plex(conn, already)
+            incremental.save(conn, self._basis)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -229,7 +233,7 @@ class Applier:
                                                      if row.view_id in deleted
                                                      or sid in rewritten])
                         ledger_bulk.record_written(conn, batch, account, (
-                            chunk.keys, chunk.rating_keys, _view_ids(result, chunk.keys),
+                            chunk.keys, chunk.rating_keys, result.view_ids(chunk.keys),
                             chunk.viewed_at), result.guids)
                         finish(conn)
                 added += len(chunk)
@@ -292,9 +296,3 @@ def _rows(plays: Columns) -> Iterator[Play]:
     """Plays as (scrobble_id, account_id, rating_key, uts) tuples, built as they are read."""
     yield from zip(*(c.tolist() for c in plays), strict=True)
 
-
-def _view_ids(result: WriteResult, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The history ids the writer gave `keys` (arrays from `InsertedIds`, else one by one)."""
-    if isinstance(result.inserted, InsertedIds):
-        return result.inserted.lookup(keys)
-    return np.array([result.inserted[k] for k in keys.tolist()], dtype=np.int64)

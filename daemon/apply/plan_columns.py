@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from daemon.apply.plan import Columns
-from daemon.store.ledger_bulk import Ints, PlanInputs
+from daemon.store.columns import Ints
+from daemon.store.ledger_bulk import PlanInputs
 
 Mask = npt.NDArray[np.bool_]
 Column = npt.NDArray[np.integer[Any]]
@@ -35,6 +36,8 @@ class ColumnPlan:
     forget_in_plex: list[int] = field(default_factory=list)
     claimed: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     out_of_range: int = 0
+    late: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Scrobble ids dated after the bound (matched or not), sorted."""
 
 
 def _lookup(keys: Column, wanted: Column) -> tuple[Column, Mask]:
@@ -101,6 +104,7 @@ def compute(inputs: PlanInputs, revert_all: bool = False) -> ColumnPlan:
     sids, tracks, accounts = scrobbles  # in scrobble id order (`by_scrobble_ids`)
     del scrobbles
     late = (tracks & 1).astype(bool)
+    late_ids = sids[late].astype(np.int64)
     matched = _sorted(inputs.matched)
     at, found = _lookup(matched[0], tracks >> 1)
     del tracks
@@ -116,6 +120,9 @@ def compute(inputs: PlanInputs, revert_all: bool = False) -> ColumnPlan:
     still = _held(in_plex, desired, keep, done)
     claimed: dict[tuple[int, int], list[int]] = {}
     held = [c[still] for c in in_plex[1:]]
+    if len(inputs.settled_in_plex):
+        held = [np.concatenate([c, s]) for c, s in zip(held, inputs.settled_in_plex[1:],
+                                                        strict=True)]
     for account, key, viewed_at in zip(*(c.tolist() for c in held), strict=True):
         claimed.setdefault((account, key), []).append(viewed_at)
     new = np.flatnonzero(~done)
@@ -131,4 +138,4 @@ def compute(inputs: PlanInputs, revert_all: bool = False) -> ColumnPlan:
                       stale=stale.astype(np.int64),
                       forget_in_plex=in_plex[0][~still].tolist(),
                       claimed={k: sorted(v) for k, v in sorted(claimed.items())},
-                      out_of_range=out_of_range)
+                      out_of_range=out_of_range, late=late_ids)

@@ -104,6 +104,14 @@ class WriteResult:
     timestamp_mode: str  # "integer" or "legacy-string"
     guids: dict[int, str] = field(default_factory=dict)  # rating_key -> guid written
 
+    def view_ids(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The history ids given to `keys`."""
+        if isinstance(self.inserted, InsertedIds):
+            return self.inserted.lookup(keys)
+        import numpy as np
+
+        return np.array([self.inserted[k] for k in keys.tolist()], dtype=np.int64)
+
     def removable(self, plays: Iterable[Play]) -> list[PlayToRemove]:
         """The fingerprints of the rows written for ``plays`` (which must be among this
         apply's), to remove them again."""

@@ -18,18 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import compress
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
-from daemon.store.engine import bulk_cache, driver_cursor, per_thread_database
+from daemon.store.columns import Ints, by_scrobble_ids, integer_columns
+from daemon.store.engine import bulk_cache, per_thread_database
 from daemon.store.ledger import json_ints
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-Ints = Sequence["npt.NDArray[np.integer[Any]]"]
 # a scan in key order (through the status index, then a sort: 0.06 s instead of 0.04 s)
 _MATCHED = ("SELECT track_id, rating_key FROM matches NOT INDEXED WHERE status IN ('auto',"
             " 'manual') ORDER BY track_id")
@@ -42,8 +42,7 @@ _SOME_TIMES = ("SELECT st.scrobble_id, st.uts FROM json_each(:ids) k CROSS JOIN"
 FEW_LOOKUPS = 20_000  # tracks (or scrobbles) looked up one by one, not by a scan
 _LEDGER = ("SELECT scrobble_id, account_id, rating_key FROM applied_plays WHERE scrobble_id"
            " BETWEEN :lo AND :hi ORDER BY scrobble_id")
-_RANGE = 1 << 18  # scrobble ids read at once
-_IN_PLEX = ("SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM plays_in_plex"
+IN_PLEX = ("SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM plays_in_plex"
             " ORDER BY scrobble_id")
 # the ids as one JSON array, the outer loop (CROSS JOIN): the rows come in its order, checked
 # (a TEMP table filled by `executemany` cost 0.1 s for 100k ids)
@@ -52,70 +51,6 @@ _STALE = ("SELECT r.scrobble_id AS scrobble_id, coalesce(r.view_id, 0) AS view_i
           " NOT NULL AND r.guid IS NOT NULL AND r.viewed_at IS NOT NULL AS removable, r.guid AS"
           " guid FROM json_each(:ids) s CROSS JOIN main.applied_plays r ON r.scrobble_id ="
           " s.value")
-
-
-@overload
-def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...]) -> list[npt.NDArray[np.int64]]: ...
-
-
-@overload
-def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...], texts: tuple[str, ...]
-                    ) -> tuple[list[npt.NDArray[np.int64]], list[str | None]]: ...
-
-
-def integer_columns(conn: Connection, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...], texts: tuple[str, ...] | None = None) -> Any:
-    """Integer columns `names` of a query's rows, as arrays in the query's row order: each
-    column comes out as one space-separated text built by SQLite and parsed by numpy, with no
-    Python tuple per row (1M rows of 4 columns: 1.2 s instead of 1.7 s with fetchmany). With
-    `texts`, also those columns, each as one JSON array (NULL when there is no row)."""
-    import numpy as np
-
-    concat = ", ".join([*(f"group_concat({n}, ' ')" for n in names),
-                        *(f"json_group_array({n})" for n in texts or ())])
-    cursor = driver_cursor(conn, f"SELECT count(*), {concat} FROM ({sql})", params)
-    row = cursor.fetchone()
-    cursor.close()
-    count, numbers = int(row[0]), row[1:len(names) + 1]
-    columns = [np.fromstring(t or "", dtype=np.int64, sep=" ") for t in numbers]
-    if any(len(c) != count for c in columns):  # a NULL or non-integer value
-        raise ValueError(f"expected {count} integers in each of {names}")
-    return columns if texts is None else (columns, list(row[len(names) + 1:]))
-
-
-def by_scrobble_ids(conn: Connection, table: str, sql: str, params: Mapping[str, Any],
-                    names: tuple[str, ...], *, keyed: bool = True) -> Ints:
-    """`integer_columns` of `sql`, which reads `table` between :lo and :hi of its scrobble
-    ids, one range at a time (the texts of 1M rows at once took ~50 MB more at the peak), as
-    32-bit integers where they fit. `keyed`: the first column is the scrobble id, and the rows
-    come in its order (SQLite's for a rowid table; checked)."""
-    import numpy as np
-
-    lo, hi = driver_cursor(conn, f"SELECT (SELECT min(scrobble_id) FROM {table}), (SELECT"
-                           f" max(scrobble_id) FROM {table})", ()).fetchone()  # (each alone
-    # is one B-tree descent; together in one SELECT they scan the table)
-    if lo is None:
-        return [np.empty(0, dtype=np.int64) for _ in names]
-    step = max(_RANGE, (hi - lo) // 64 + 1)  # sparse ids: at most 65 ranges
-    parts = [[_narrow(c) for c in integer_columns(
-        conn, sql, {**params, "lo": first, "hi": first + step - 1}, names)]
-        for first in range(lo, hi + 1, step)]
-    columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    if keyed and len(columns[0]) > 1 and not bool(np.all(columns[0][1:] > columns[0][:-1])):
-        raise ValueError(f"{table}: rows not in scrobble id order")  # the joins rely on it
-    return columns
-
-
-def _narrow(column: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
-    """`column` as 32-bit integers when its values fit (ids, rating keys, most times): half
-    the memory of the plan's join."""
-    import numpy as np
-
-    if len(column) and int(column.min()) >= -2**31 and int(column.max()) < 2**31:
-        return column.astype(np.int32)
-    return column
 
 
 @dataclass
@@ -138,6 +73,9 @@ class PlanInputs:
     """scrobble_id, account_id, rating_key of the plays plexfm wrote."""
     in_plex: Ints
     """scrobble_id, account_id, rating_key, native_viewed_at of the "already in Plex" records."""
+    settled_in_plex: Ints = ()
+    """Those of them outside an incremental plan's scope (`plan_scope`): held, as they were
+    after the last apply; they only claim their native plays."""
 
 
 def plan_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int],
@@ -163,34 +101,58 @@ def _ledger(conn: Connection) -> Ints:
                            ("scrobble_id", "account_id", "rating_key"))
 
 
-def _inputs(conn: Connection, accounts: Mapping[str, int], bound: float,
-            ledger: Ints) -> PlanInputs:
-    import numpy as np
+@dataclass(frozen=True)
+class ScrobbleRows:
+    """The plan's columns of scrobble_tracks for some accounts and time bound (one account
+    for every user, the common case: a constant, not a column read per play)."""
 
+    columns: str
+    where: str
+    params: dict[str, Any]
+    names: tuple[str, ...]
+    account: int | None
+
+    def complete(self, columns: Ints) -> Ints:
+        import numpy as np
+
+        if self.account is None:
+            return columns
+        return [*columns, np.broadcast_to(np.int64(self.account), columns[0].shape)]
+
+
+def scrobble_rows(accounts: Mapping[str, int], bound: float) -> ScrobbleRows:
     params: dict[str, Any] = {"bound": float(bound)}
     whens = []
     for i, (user, acct) in enumerate(accounts.items()):
         params[f"u{i}"], params[f"a{i}"] = user, int(acct)
         whens.append(f"WHEN :u{i} THEN :a{i}")
     users = ", ".join(f":u{i}" for i in range(len(accounts))) or "NULL"
-    # one account for every user (the common case): a constant, not a column read per play
-    one = len(set(accounts.values())) == 1
-    account = f"{int(next(iter(accounts.values())))}" if one else \
-        f"CASE user {' '.join(whens)} END" if whens else "NULL"
-    rows = ("FROM main.scrobble_tracks WHERE scrobble_id BETWEEN :lo AND :hi AND uts > 0 AND"
-            f" user IN ({users}) ORDER BY scrobble_id")
-    scrobbles = by_scrobble_ids(
-        conn, "main.scrobble_tracks", f"SELECT scrobble_id, track_id * 2 + (uts > :bound) AS"
-        f" track{'' if one else f', {account} AS account_id'} {rows}", params,
-        ("scrobble_id", "track", *(() if one else ("account_id",))))
-    if one:
-        scrobbles = [*scrobbles, np.broadcast_to(np.int64(account), scrobbles[0].shape)]
+    one = int(next(iter(accounts.values()))) if len(set(accounts.values())) == 1 else None
+    account = "" if one is not None else \
+        f", CASE user {' '.join(whens)} END AS account_id" if whens else ", NULL AS account_id"
+    return ScrobbleRows(f"scrobble_id, track_id * 2 + (uts > :bound) AS track{account}",
+                        f"uts > 0 AND user IN ({users})", params,
+                        ("scrobble_id", "track", *(() if one is not None else ("account_id",))),
+                        one)
+
+
+def matched_tracks(conn: Connection) -> Ints:
+    return integer_columns(conn, _MATCHED, {}, ("track_id", "rating_key"))
+
+
+def _inputs(conn: Connection, accounts: Mapping[str, int], bound: float,
+            ledger: Ints) -> PlanInputs:
+    select = scrobble_rows(accounts, bound)
+    rows = (f"FROM main.scrobble_tracks WHERE scrobble_id BETWEEN :lo AND :hi AND"
+            f" {select.where} ORDER BY scrobble_id")
+    scrobbles = select.complete(by_scrobble_ids(
+        conn, "main.scrobble_tracks", f"SELECT {select.columns} {rows}", select.params,
+        select.names))
     return PlanInputs(
-        scrobbles=scrobbles, times=partial(_times, conn, f"SELECT uts {rows}", params,
+        scrobbles=scrobbles, times=partial(_times, conn, f"SELECT uts {rows}", select.params,
                                            len(scrobbles[0])),
-        matched=integer_columns(conn, _MATCHED, {}, ("track_id", "rating_key")),
-        durations=partial(_durations, conn),
-        ledger=ledger, in_plex=integer_columns(conn, _IN_PLEX, {}, (
+        matched=matched_tracks(conn), durations=partial(durations, conn),
+        ledger=ledger, in_plex=integer_columns(conn, IN_PLEX, {}, (
             "scrobble_id", "account_id", "rating_key", "native_viewed_at")))
 
 
@@ -208,6 +170,13 @@ def _times(conn: Connection, sql: str, params: Mapping[str, Any], count: int,
             raise ValueError(f"expected {count} scrobbles, read {len(every)}")
         chosen: npt.NDArray[np.int64] = every[at].astype(np.int64)
         return chosen
+    return times_of(conn, sids)
+
+
+def times_of(conn: Connection, sids: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
+    """The uts of the scrobbles `sids`, each looked up by its id."""
+    import numpy as np
+
     found, uts = integer_columns(conn, _SOME_TIMES, {"ids": json_ints(sids)}, ("scrobble_id",
                                                                           "uts"))
     if not np.array_equal(found, sids):
@@ -215,7 +184,7 @@ def _times(conn: Connection, sql: str, params: Mapping[str, Any], count: int,
     return uts
 
 
-def _durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
+def durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
     import numpy as np
 
     names = ("rating_key", "duration_ms")

@@ -37,12 +37,15 @@ ON CONFLICT (artist, title, album) DO UPDATE SET
 
 
 # each scrobble's track (with its user and time), so apply's 1M-row plan reads this narrow
-# table and joins on integers, never the wide scrobbles table on three texts
+# table and joins on integers, never the wide scrobbles table on three texts; an id mapped
+# before is updated, never REPLACEd (migration 18: its trigger logs the change for the plan)
 _MAP = """
-INSERT OR REPLACE INTO scrobble_tracks (scrobble_id, track_id, user, uts)
+INSERT INTO scrobble_tracks (scrobble_id, track_id, user, uts)
 SELECT s.id, t.id, s.user, s.uts FROM scrobbles s JOIN scrobbled_tracks t
     ON t.artist = s.artist AND t.title = s.title AND t.album = s.album
 WHERE s.id > ? AND s.id <= ?
+ON CONFLICT (scrobble_id) DO UPDATE SET
+    track_id = excluded.track_id, user = excluded.user, uts = excluded.uts
 """
 
 

@@ -25,6 +25,8 @@ from daemon.store.tables.apply import (
     applied_plays,
     apply_batches,
     ledger_checks,
+    plan_basis,
+    plan_changes,
     plays_in_plex,
 )
 from daemon.store.tables.base import metadata
@@ -71,6 +73,8 @@ __all__ = [
     "merged_plays",
     "metadata",
     "page_stats",
+    "plan_basis",
+    "plan_changes",
     "plays_in_plex",
     "queue_skips",
     "rollup_album_total",

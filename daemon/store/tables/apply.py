@@ -3,7 +3,7 @@ checks of the ledger against Plex's database."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, LargeBinary, Table, Text
 
 from daemon.store.tables.base import metadata
 
@@ -60,3 +60,26 @@ ledger_checks = Table(
 
 # migration 4: the status page looks plays up per library track
 Index("ix_applied_plays_rating_key", applied_plays.c.rating_key)
+
+# migration 18: the incremental plan (`daemon.store.plan_scope`)
+plan_basis = Table(
+    "plan_basis",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("accounts", Text, nullable=False),
+    Column("bound", Float, nullable=False),
+    Column("watermark", Integer, nullable=False),
+    Column("change_seq", Integer, nullable=False),
+    Column("matched", LargeBinary, nullable=False),
+    Column("unresolved", LargeBinary, nullable=False),
+    Column("ledger_sum", Text, nullable=False),
+    Column("in_plex_sum", Text, nullable=False),
+    Column("saved_at", Integer, nullable=False),
+)
+
+plan_changes = Table(
+    "plan_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("scrobble_id", Integer, nullable=False),
+)
