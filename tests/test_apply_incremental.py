@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from daemon.apply import job
 from daemon.store import matches
 from daemon.store.engine import write
 from tests.test_apply import T0, TRACKS, applier, history_rows, scrobble, setup, view_count
@@ -18,8 +19,13 @@ from tests.test_apply import T0, TRACKS, applier, history_rows, scrobble, setup,
 PLAYS = [scrobble(t, T0 + i * 1000 + n) for i, t in enumerate(TRACKS) for n in range(3)]
 
 
+@pytest.mark.parametrize("threshold", [job.PARALLEL_LEDGER_MIN, 1])
 def test_a_revert_reads_only_the_scrobbles_of_the_unmatched_track(
-        tmp_path: Path, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, engine: Engine, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
+    """(`threshold` 1: the ledger written by its thread, which also works out what the
+    ledger sums to; a wrong sum would make the next plan read the whole history)"""
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", threshold)
     db = setup(tmp_path, engine, PLAYS)
     run = applier(engine, db, tmp_path)
     assert run.run(force_window=True)["added"] == len(PLAYS)

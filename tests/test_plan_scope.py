@@ -300,3 +300,19 @@ def test_an_in_memory_store_checks_its_basis_on_the_plans_connection(
         assert world.plans()[1] is None
     finally:
         engine.dispose()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.integers(1, 30), st.integers(1, 4)),
+       st.dictionaries(st.integers(1, 30), st.integers(1, 4)))
+def test_the_tracks_whose_match_moved(before: dict[int, int], now: dict[int, int]) -> None:
+    """Dense track ids (two tables) and sparse ones (set operations) give the same tracks."""
+    def columns(matched: dict[int, int], scale: int) -> list[np.ndarray]:
+        ids = sorted(matched)
+        return [np.array(ids, dtype=np.int64) * scale,
+                np.array([matched[i] for i in ids], dtype=np.int64)]
+
+    want = sorted(t for t in before.keys() | now.keys() if before.get(t) != now.get(t))
+    for scale in (1, 10**9):
+        found = plan_scope._changed_tracks(columns(before, scale), columns(now, scale))
+        assert found.tolist() == [t * scale for t in want]

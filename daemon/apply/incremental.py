@@ -37,7 +37,7 @@ def read_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int], b
     scoped, reading = plan_scope.inputs(engine, conn, accounts, bound)
     if scoped is None:
         log.debug("the plan reads the whole history")
-        return ledger_bulk.plan_inputs(engine, conn, accounts, bound), reading
+        return ledger_bulk.plan_inputs(engine, conn, accounts, bound, reading.matched), reading
     log.info("the plan reads %s scrobbles: those that can have changed since the last apply",
              reading.scoped)
     return scoped, reading
@@ -57,7 +57,8 @@ def pending(reading: plan_scope.Reading | None, columns: ColumnPlan,
     return Pending(reading, np.concatenate([columns.late, columns.stale, left]))
 
 
-def save(conn: Connection, basis: Pending | None) -> None:
-    """In the transaction that finishes the apply."""
+def save(conn: Connection, basis: Pending | None, summed: str | None = None) -> None:
+    """In the transaction that finishes the apply (`summed`: what the ledger sums to, when
+    the ledger thread worked it out)."""
     if basis is not None:
-        plan_scope.save(conn, basis.reading, basis.unresolved)
+        plan_scope.save(conn, basis.reading, basis.unresolved, summed)

@@ -188,12 +188,11 @@ class Applier:
             return {k: v for k, v in self._probe.history(account).items() if k in wanted}
         return self._writer(account).native_plays(keys, exclude_view_ids=ours)
 
-    def _remember(self, plan: Diff, already: list[Play]) -> None:
-        """The last step of an apply that finished (the next plan's basis saved with it)."""
-        with write(self._engine) as conn:
+    def _remember(self, plan: Diff, already: list[Play], summed: str | None = None) -> None:
+        with write(self._engine) as conn:  # the last step of an apply that finished
             ledger.forget_in_plex(conn, plan.forget_in_plex)
             ledger.record_in_plex(conn, already)
-            incremental.save(conn, self._basis)
+            incremental.save(conn, self._basis, summed)  # the next plan's basis
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -205,7 +204,7 @@ class Applier:
             with self._engine.connect() as conn:
                 prints = ledger.fingerprints(conn, (r[0] for r in plan.remove))
         added = removed = 0
-        backup: Path | None = None
+        backup, summed = None, None  # (what the ledger sums to, when the ledger thread knows)
         for account in sorted(set(plays[1].tolist()) | {r[2] for r in plan.remove}):
             mine = [c[plays[1] == account] for c in (plays[0], plays[2], plays[3])]
             drop = {PlayToRemove(view, *prints[sid]): sid for sid, view, acct in plan.remove
@@ -223,7 +222,9 @@ class Applier:
                                         removed=len(result.deleted),
                                         backup=str(result.backup) if result.backup else None)
 
-                if side is None or not side.commit(result, finish):
+                committed = side is not None and side.commit(result, finish)
+                summed = side.summed if side is not None and committed else None
+                if not committed:
                     rewritten = set(chunk.keys.tolist()) if drop else set()
                     with write(self._engine) as conn, bulk_cache(conn):  # forget first: a
                         # moved play is forgotten and then written again under its new track
@@ -241,7 +242,7 @@ class Applier:
                 drop = {}
                 if self._s.mode == "live":
                     self._stop.check()  # between short transactions, a stop is safe
-        self._remember(plan, already)
+        self._remember(plan, already, summed)
         log.info("applied %s plays, removed %s, %s already in Plex", added, removed,
                  len(already))
         return {"added": added, "removed": removed,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine
 
 from daemon.plex.plays import InsertedIds, PlayColumns, WriteResult
-from daemon.store import ledger, ledger_bulk
+from daemon.store import ledger, ledger_bulk, plan_scope
 from daemon.store.engine import bulk_cache, write
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ class LedgerThread:
         self._messages: queue.Queue[_Message] = queue.Queue()
         self._ids: npt.NDArray[np.int64] | None = None
         self.error: BaseException | None = None
+        self.summed: str | None = None
+        """What the ledger sums to once this transaction commits (`plan_scope`), worked out
+        while Plex's transaction runs."""
         self._thread = threading.Thread(target=self._run, name="plexfm-ledger", daemon=True)
         self._thread.start()
 
@@ -67,7 +70,9 @@ class LedgerThread:
         try:
             with write(self._engine) as conn, bulk_cache(conn):
                 ledger.forget_applied(conn, self._forget)  # first: a moved play is
-                while True:  # forgotten, then written again under its new track
+                if not len(self._plays):  # forgotten, then written again under its new track
+                    self.summed = plan_scope.ledger_sum(conn)
+                while True:
                     message = self._messages.get()
                     if message is None:
                         raise _AbandonedError
@@ -76,6 +81,7 @@ class LedgerThread:
                         ledger_bulk.record_written(conn, self._batch, self._account, (
                             plays.keys, plays.rating_keys, message[0], plays.viewed_at),
                             message[1])
+                        self.summed = plan_scope.ledger_sum(conn)
                         continue
                     message(conn)
                     break

@@ -79,14 +79,15 @@ class PlanInputs:
 
 
 def plan_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int],
-                bound: float) -> PlanInputs:
-    """The plan's columns; `conn` holds the read transaction of the scrobbles and matches."""
+                bound: float, matched: Ints | None = None) -> PlanInputs:
+    """The plan's columns; `conn` holds the read transaction of the scrobbles and matches
+    (`matched`: the matched tracks, when already read in it)."""
     if per_thread_database(engine):  # a thread would see another, empty database
         ledger = _ledger(conn)
-        return _inputs(conn, accounts, bound, ledger)
+        return _inputs(conn, accounts, bound, ledger, matched)
     with ThreadPoolExecutor(max_workers=1) as helper:
         future = helper.submit(_ledger_apart, engine)
-        inputs = _inputs(conn, accounts, bound, [])
+        inputs = _inputs(conn, accounts, bound, [], matched)
         inputs.ledger = future.result()
     return inputs
 
@@ -141,7 +142,7 @@ def matched_tracks(conn: Connection) -> Ints:
 
 
 def _inputs(conn: Connection, accounts: Mapping[str, int], bound: float,
-            ledger: Ints) -> PlanInputs:
+            ledger: Ints, matched: Ints | None) -> PlanInputs:
     select = scrobble_rows(accounts, bound)
     rows = (f"FROM main.scrobble_tracks WHERE scrobble_id BETWEEN :lo AND :hi AND"
             f" {select.where} ORDER BY scrobble_id")
@@ -151,7 +152,8 @@ def _inputs(conn: Connection, accounts: Mapping[str, int], bound: float,
     return PlanInputs(
         scrobbles=scrobbles, times=partial(_times, conn, f"SELECT uts {rows}", select.params,
                                            len(scrobbles[0])),
-        matched=matched_tracks(conn), durations=partial(durations, conn),
+        matched=matched_tracks(conn) if matched is None else matched,
+        durations=partial(durations, conn),
         ledger=ledger, in_plex=integer_columns(conn, IN_PLEX, {}, (
             "scrobble_id", "account_id", "rating_key", "native_viewed_at")))
 

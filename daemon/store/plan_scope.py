@@ -114,8 +114,12 @@ def _sums_apart(engine: Engine) -> tuple[str, str]:
 
 
 def _sums(conn: Connection) -> tuple[str, str]:
-    ledger = driver_cursor(conn, LEDGER_SUM, ()).fetchone()[0]
-    return str(ledger), str(driver_cursor(conn, IN_PLEX_SUM, ()).fetchone()[0])
+    return ledger_sum(conn), str(driver_cursor(conn, IN_PLEX_SUM, ()).fetchone()[0])
+
+
+def ledger_sum(conn: Connection) -> str:
+    """What the ledger sums to (count and sum of its rows' terms)."""
+    return str(driver_cursor(conn, LEDGER_SUM, ()).fetchone()[0])
 
 
 def _scoped(conn: Connection, accounts: Mapping[str, int], bound: float, reading: Reading,
@@ -171,6 +175,13 @@ def _changed_tracks(before: npt.NDArray[np.int64], now: Ints) -> npt.NDArray[np.
     track order) and not to the same rating key in the other."""
     import numpy as np
 
+    tracks = max(int(before[0].max(initial=0)), int(now[0].max(initial=0))) + 1
+    if min(int(before[0].min(initial=0)), int(now[0].min(initial=0))) >= 0 and \
+            tracks <= 4 * (len(before[0]) + len(now[0])) + 1024:  # dense ids: two tables
+        keys = [np.full(tracks, -1, dtype=np.int64) for _ in range(2)]
+        for table, (ids, rating_keys) in zip(keys, (before, now), strict=True):
+            table[ids] = rating_keys
+        return np.flatnonzero(keys[0] != keys[1]).astype(np.int64)
     common, at_before, at_now = np.intersect1d(before[0], now[0], assume_unique=True,
                                                return_indices=True)
     moved = common[before[1][at_before] != now[1][at_now]]
@@ -184,19 +195,22 @@ def _unpack(blob: bytes) -> npt.NDArray[np.int64]:
     return np.frombuffer(blob, dtype="<i8").astype(np.int64)
 
 
-def save(conn: Connection, reading: Reading, unresolved: npt.NDArray[np.integer[Any]]) -> None:
+def save(conn: Connection, reading: Reading, unresolved: npt.NDArray[np.integer[Any]],
+         summed: str | None = None) -> None:
     """The basis of the next plan, after an apply of the plan that made `reading` finished
-    (`unresolved`: the scrobbles it left unsettled); the change log it covers is dropped."""
+    (`unresolved`: the scrobbles it left unsettled; `summed`: what the ledger sums to, when
+    known); the change log it covers is dropped."""
     import numpy as np
 
-    ledger_sum, in_plex_sum = _sums(conn)
+    ledger_summed = summed or ledger_sum(conn)
+    in_plex_sum = str(driver_cursor(conn, IN_PLEX_SUM, ()).fetchone()[0])
     matched = np.stack([np.asarray(c, dtype="<i8") for c in reading.matched])
     conn.exec_driver_sql(
         "INSERT OR REPLACE INTO plan_basis (id, accounts, bound, watermark, change_seq,"
         " matched, unresolved, ledger_sum, in_plex_sum, saved_at)"
         " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (reading.accounts, reading.bound, reading.watermark, reading.change_seq,
-         matched.tobytes(), np.unique(unresolved).astype("<i8").tobytes(), ledger_sum,
+         matched.tobytes(), np.unique(unresolved).astype("<i8").tobytes(), ledger_summed,
          in_plex_sum, int(time.time())))
     conn.exec_driver_sql("DELETE FROM plan_changes WHERE seq <= ?", (reading.change_seq,))
 
