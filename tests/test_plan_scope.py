@@ -316,3 +316,25 @@ def test_the_tracks_whose_match_moved(before: dict[int, int], now: dict[int, int
     for scale in (1, 10**9):
         found = plan_scope._changed_tracks(columns(before, scale), columns(now, scale))
         assert found.tolist() == [t * scale for t in want]
+
+
+def test_no_basis_when_a_play_to_write_was_neither_written_nor_found(tmp_path: Path) -> None:
+    world = _world(tmp_path)
+    try:
+        world.change(("new", 1, "alice", NOW - 1, 0))
+        with world.engine.connect() as conn, bulk_cache(conn):
+            inputs, reading = incremental.read_inputs(world.engine, conn, world.accounts,
+                                                      world.bound, False)
+            plan = compute(inputs)
+        assert len(plan.candidates[0]) == 1
+        assert incremental.pending(reading, plan, plan.candidates[0][:0], []) is None
+        assert incremental.pending(reading, plan, plan.candidates[0], []) is not None
+    finally:
+        world.engine.dispose()
+
+
+def test_sorted_unique() -> None:
+    values = np.array([5, 3, 5, 1, 3, 9], dtype=np.int64)
+    assert plan_scope.sorted_unique(values).tolist() == [1, 3, 5, 9]
+    assert plan_scope.sorted_unique(values[:1]).tolist() == [5]
+    assert plan_scope.sorted_unique(values[:0]).tolist() == []

@@ -47,14 +47,11 @@ def pending(reading: plan_scope.Reading | None, columns: ColumnPlan,
             written: npt.NDArray[np.integer[Any]],
             already: Sequence[tuple[int, int, int, int]]) -> Pending | None:
     """What the apply of this plan leaves unsettled when it writes `written` and records
-    `already`: the scrobbles dated after the bound, the stale ledger rows (some may not be
-    removable), any play neither written nor found in Plex."""
-    if reading is None:
+    `already`: the scrobbles dated after the bound and the stale ledger rows (some may not be
+    removable). None (no basis) unless every play to write is written or found in Plex."""
+    if reading is None or len(written) + len(already) != len(columns.candidates[0]):
         return None
-    done = np.union1d(np.asarray(written, dtype=np.int64),
-                      np.array([a[0] for a in already], dtype=np.int64))
-    left = np.setdiff1d(columns.candidates[0].astype(np.int64), done)
-    return Pending(reading, np.concatenate([columns.late, columns.stale, left]))
+    return Pending(reading, np.concatenate([columns.late, columns.stale]))
 
 
 def save(conn: Connection, basis: Pending | None, summed: str | None = None) -> None:

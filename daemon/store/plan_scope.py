@@ -127,14 +127,14 @@ def _scoped(conn: Connection, accounts: Mapping[str, int], bound: float, reading
     import numpy as np
 
     tracks = _changed_tracks(_unpack(basis[4]).reshape(2, -1), reading.matched)
-    listed = np.concatenate([_unpack(basis[5]), integer_columns(conn, (
+    listed = sorted_unique(np.concatenate([_unpack(basis[5]), integer_columns(conn, (
         "SELECT scrobble_id FROM main.plan_changes WHERE seq > :seq"), {"seq": int(basis[3])},
-        ("scrobble_id",))[0]])
+        ("scrobble_id",))[0]]))
     limit = SCOPE_SHARE * max(reading.watermark, 1)
     if len(listed) > limit or len(tracks) > SCOPE_SHARE * max(len(reading.matched[0]), 1):
         return None
     select = scrobble_rows(accounts, bound)
-    params = {**select.params, "ids": json_ints(np.unique(listed)), "tracks": json_ints(tracks),
+    params = {**select.params, "ids": json_ints(listed), "tracks": json_ints(tracks),
               "above": int(basis[2])}
     parts = [select.complete(integer_columns(conn, sql.format(select.columns, select.where),
                                              params, select.names)) for sql in _SCOPE]
@@ -146,7 +146,7 @@ def _scoped(conn: Connection, accounts: Mapping[str, int], bound: float, reading
     # with the listed ones whose scrobble is gone or not a mapped user's: their rows are read
     # (every ledger and "already in Plex" row the apply left is either its scrobble's play,
     # or stale and listed as unresolved)
-    scope = np.union1d(sids, np.unique(listed))
+    scope = sorted_unique(np.concatenate([sids, listed]))
     ledger = integer_columns(conn, _LEDGER, {"ids": json_ints(scope)},
                              ("scrobble_id", "account_id", "rating_key"))
     in_plex = integer_columns(conn, IN_PLEX, {}, ("scrobble_id", "account_id", "rating_key",
@@ -189,6 +189,20 @@ def _changed_tracks(before: npt.NDArray[np.int64], now: Ints) -> npt.NDArray[np.
     return np.union1d(moved, alone).astype(np.int64)
 
 
+def sorted_unique(values: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]:
+    """The distinct values, sorted (numpy 2's np.unique hashes: 0.65 s for 1M values, a sort
+    0.08 s)."""
+    import numpy as np
+
+    ordered = np.sort(np.asarray(values, dtype=np.int64))
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def _unpack(blob: bytes) -> npt.NDArray[np.int64]:
     import numpy as np
 
@@ -210,7 +224,7 @@ def save(conn: Connection, reading: Reading, unresolved: npt.NDArray[np.integer[
         " matched, unresolved, ledger_sum, in_plex_sum, saved_at)"
         " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (reading.accounts, reading.bound, reading.watermark, reading.change_seq,
-         matched.tobytes(), np.unique(unresolved).astype("<i8").tobytes(), ledger_summed,
+         matched.tobytes(), sorted_unique(unresolved).astype("<i8").tobytes(), ledger_summed,
          in_plex_sum, int(time.time())))
     conn.exec_driver_sql("DELETE FROM plan_changes WHERE seq <= ?", (reading.change_seq,))
 
