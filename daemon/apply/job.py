@@ -163,6 +163,7 @@ class Applier:
             columns = plan_columns.compute(inputs, revert_all)
             plan.remove, plan.unremovable, plan.fingerprints = ledger_bulk.stale_rows(
                 conn, columns.stale)
+            plan_columns.hold_back(columns, plan.unremovable)  # never in Plex twice
             plays, duration_ms = columns.candidates, columns.duration_ms
             ours = ledger_bulk.our_view_ids(conn).tolist() if len(plays[0]) else []
         plan.forget_in_plex, plan.claimed = columns.forget_in_plex, columns.claimed

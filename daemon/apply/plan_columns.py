@@ -11,6 +11,7 @@ stale; a desired play with neither is a candidate.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,6 +21,8 @@ import numpy.typing as npt
 from daemon.apply.plan import Columns
 from daemon.store.columns import Ints
 from daemon.store.ledger_bulk import PlanInputs
+
+log = logging.getLogger(__name__)
 
 Mask = npt.NDArray[np.bool_]
 Column = npt.NDArray[np.integer[Any]]
@@ -139,3 +142,22 @@ def compute(inputs: PlanInputs, revert_all: bool = False) -> ColumnPlan:
                       forget_in_plex=in_plex[0][~still].tolist(),
                       claimed={k: sorted(v) for k, v in sorted(claimed.items())},
                       out_of_range=out_of_range, late=late_ids)
+
+
+def hold_back(plan: ColumnPlan, unremovable: list[int]) -> int:
+    """Take out of the plays to write those whose scrobble's ledger row is stale but cannot be
+    removed (no history row or no fingerprint): written under the new track, the play would be
+    in Plex twice. They stay unremovable (counted and reported) until that old row is removed
+    by hand, after which the ledger's check forgets it and the play is written. Return how
+    many were held back."""
+    if not unremovable or not len(plan.candidates[0]):
+        return 0
+    keep = ~np.isin(plan.candidates[0], np.asarray(unremovable, dtype=np.int64))
+    held = int(np.count_nonzero(~keep))
+    if held:
+        plan.candidates = [c[keep] for c in plan.candidates]
+        plan.duration_ms = plan.duration_ms[keep]
+        log.warning("%s plays not written under their new track: the history row written "
+                    "for them before cannot be removed (no fingerprint); remove it in Plex "
+                    "and they are written at the next apply", held)
+    return held
