@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from daemon.apply.plan import diff, in_time_bound
 from daemon.apply.plan_columns import compute
 from daemon.store import ledger, ledger_bulk
-from daemon.store.engine import bulk_cache, open_store
+from daemon.store.engine import bulk_cache, open_store, write
 from daemon.store.ledger_bulk import plan_inputs, stale_rows
 from tests.plan_stores import ACCOUNTS, MAPPINGS, NOW, fill, stores
 
@@ -77,5 +77,38 @@ def test_an_in_memory_store_reads_its_ledger_on_the_jobs_connection() -> None:
             found = compute(plan_inputs(engine, conn, ACCOUNTS, NOW + 86_400))
             assert found.stale.tolist() == [7]  # no scrobble: no longer desired
             assert stale_rows(conn, found.stale)[0] == [(7, 5, 1)]
+    finally:
+        engine.dispose()
+
+
+def test_a_large_write_rebuilds_the_ledgers_index_in_its_transaction(tmp_path: Path) -> None:
+    """At least REBUILD_MIN_ROWS rows, and as many as the ledger holds: the rating key index is
+    dropped for the insert and built again before the commit; a reader never misses it."""
+    import numpy as np
+
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    index = "SELECT sql FROM sqlite_master WHERE name = 'ix_applied_plays_rating_key'"
+    try:
+        with engine.connect() as conn:
+            ddl = conn.exec_driver_sql(index).scalar()
+        assert ddl
+        columns = [np.array(c, dtype=np.int64) for c in
+                   ([1, 2, 3], [100, 101, 100], [7, 8, 9], [50, 60, 70])]
+        with patch.object(ledger_bulk, "REBUILD_MIN_ROWS", 2), \
+                patch.object(ledger_bulk, "set_aside", wraps=ledger_bulk.set_aside) as aside:
+            for batch, sids in ((1, [1, 2, 3]), (2, [4]), (3, [5, 6])):
+                columns[0] = np.array(sids, dtype=np.int64)
+                with write(engine) as conn:
+                    ledger_bulk.record_written(conn, batch, 1, [c[:len(sids)] for c in columns],
+                                               {100: "g100", 101: "g101"})
+                    assert conn.exec_driver_sql(index).scalar() == ddl
+                with engine.connect() as reader:
+                    assert reader.exec_driver_sql(index).scalar() == ddl
+            assert aside.call_count == 1  # 3 rows into none; not 1 into 3, nor 2 into 4
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT scrobble_id, rating_key FROM applied_plays"
+                                        " INDEXED BY ix_applied_plays_rating_key WHERE"
+                                        " rating_key = 100 ORDER BY scrobble_id").all()
+        assert [tuple(r) for r in rows] == [(1, 100), (3, 100), (4, 100), (5, 100)]
     finally:
         engine.dispose()

@@ -93,6 +93,10 @@ def write(engine: Engine, *, busy_timeout_ms: int | None = None) -> Iterator[Con
 
 BULK_CACHE_KIB = 32768
 DEFAULT_CACHE_KIB = 2000
+SORT_CACHE_KIB = 2000
+"""The page cache while a GROUP BY sorts and while indexes are built: SQLite sizes its
+sorter's in-memory runs by it, and 1M rows sort faster in 2 MiB runs merged than in 32 MiB
+ones (the fold's GROUP BY 1.3 s instead of 1.85 s CPU, the map's index 0.45 s instead of 0.8 s)."""
 
 
 @contextmanager

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine
 
 from daemon.store.columns import Ints, by_scrobble_ids, integer_columns
-from daemon.store.engine import bulk_cache, per_thread_database
+from daemon.store.engine import (
+    SORT_CACHE_KIB,
+    bulk_cache,
+    page_cache,
+    per_thread_database,
+    set_aside,
+)
 from daemon.store.ledger import json_ints
 
 if TYPE_CHECKING:
@@ -224,6 +230,13 @@ def our_view_ids(conn: Connection) -> npt.NDArray[np.int64]:
                            {}, ("view_id",))[0]
 
 
+REBUILD_MIN_ROWS = 100_000
+"""Writing at least this many ledger rows, and at least as many as the ledger holds, drops the
+rating key index and builds it again afterwards, in the same transaction (no other connection
+sees the ledger without it): one sort instead of a random B-tree insert per row (1M rows into
+an empty ledger: 5.1-6.0 s -> 3.3-3.6 s)."""
+
+
 def record_written(conn: Connection, batch_id: int, account: int,
                    columns: Sequence[npt.NDArray[np.int64]], guids: Mapping[int, str]) -> int:
     """Add the ledger rows of one write: `columns` are scrobble_id, rating_key, view_id and
@@ -233,6 +246,9 @@ def record_written(conn: Connection, batch_id: int, account: int,
 
     sids, keys, views, times = columns
     order = np.argsort(sids, kind="stable")  # key order: sequential B-tree work
+    indexes = set_aside(conn, "applied_plays") if len(order) >= REBUILD_MIN_ROWS and len(
+        order) >= int(conn.exec_driver_sql("SELECT count(*) FROM applied_plays").scalar() or 0
+                      ) else []
     now = int(time.time())
     sql = ("INSERT INTO applied_plays (scrobble_id, account_id, rating_key, view_id, guid,"
            f" viewed_at, batch_id, applied_at) VALUES (?, {int(account)}, ?, ?, ?, ?,"
@@ -244,4 +260,7 @@ def record_written(conn: Connection, batch_id: int, account: int,
         raw.executemany(sql, zip(  # type: ignore[union-attr]
             sids[at].tolist(), rating_keys, views[at].tolist(),
             map(guids.__getitem__, rating_keys), times[at].tolist(), strict=True))
+    with page_cache(conn, SORT_CACHE_KIB):
+        for ddl in indexes:
+            conn.exec_driver_sql(ddl)
     return len(order)
