@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dt_time
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from daemon.apply import api_mode, incremental, offline, plan_columns
+from daemon.apply import incremental, offline, plan_columns
 from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
 from daemon.apply.reconciled_plan import reconciled_plan
@@ -30,7 +29,6 @@ from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
 from daemon.errors import PlexWriteError
 from daemon.plex import history, readback, schema
-from daemon.plex.early_backup import EarlyBackup
 from daemon.plex.lock import FileLock
 from daemon.plex.plays import PlayColumns, PlayToRemove
 from daemon.plex.server import PlexServerProbe
@@ -91,7 +89,6 @@ class Applier:
         self._stop = stop or StopToken()
         self._now = now
         self._basis: incremental.Pending | None = None  # saved by `_remember`
-        self._early: EarlyBackup | None = None
         self._plex = offline.PlexStopper(
             probe, stop_command=settings.stop_command, start_command=settings.start_command,
             window=settings.window, session_poll_seconds=settings.session_poll_seconds,
@@ -106,8 +103,7 @@ class Applier:
         start, end = self._s.window
         if not (force_window or dry_run or in_window(self._s.window, self._now())):
             return {"skipped": f"outside the window {start:%H:%M}-{end:%H:%M}"}
-        with FileLock(self._s.lock_path, timeout=LOCK_TIMEOUT_SECONDS), \
-                self._backup_early(dry_run):
+        with FileLock(self._s.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
             has_db = self._s.mode != "api"  # api mode has no database to read
             recovered = recover(self._engine, self._s.database, self._s.accounts) \
                 if has_db and not dry_run else 0
@@ -128,9 +124,7 @@ class Applier:
                 self._remember(plan, already)
                 return {**counts, "added": 0, "removed": 0}
             if self._s.mode == "api":
-                added = api_mode.mark_played(self._engine, self._probe, self._stop, write_plays)
-                self._remember(plan, already)
-                return {**counts, "added": added, "removed": 0}
+                return {**counts, **self._apply_api(write_plays, plan, already)}
             schema.check_before_write(self._s.database,  # refuses before Plex is stopped
                                       allow_unknown=self._s.allow_unknown_schema)
             stopped = False
@@ -154,19 +148,6 @@ class Applier:
         with FileLock(self._s.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
             restore_backup(backup, self._s.database)
             return reconcile(self._engine, self._s.database, "restore")
-
-    @contextmanager
-    def _backup_early(self, dry_run: bool) -> Iterator[None]:
-        """Plex's database backed up beside the plan (`EarlyBackup`) when Plex is not running
-        and plexfm will not stop it (offline mode, no stop command); deleted unless used."""
-        quiet = self._s.mode == "offline" and not dry_run and not self._s.stop_command
-        self._early = EarlyBackup.start(self._s.database, self._s.backup_dir) if quiet and not (
-            self._probe is not None and self._probe.reachable()) else None
-        try:
-            yield
-        finally:
-            if self._early is not None:
-                self._early.discard()
 
     # -- plan -------------------------------------------------------------------------------
 
@@ -282,8 +263,7 @@ class Applier:
         try:
             result = self._writer(account).apply(
                 chunk, list(drop), backup_dir=self._s.backup_dir if with_backup else None,
-                keep_backups=self._s.backups_keep, staged=side.staged if side else None,
-                early=self._early if with_backup else None)
+                keep_backups=self._s.backups_keep, staged=side.staged if side else None)
         except BaseException as exc:
             if side is not None:
                 side.abandon()  # its store transaction rolls back: nothing recorded
@@ -292,6 +272,26 @@ class Applier:
                     ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
             raise
         return result, batch, side
+
+    def _apply_api(self, plays: Columns, plan: Diff, already: list[Play]) -> dict[str, Any]:
+        """Mark each new play through Plex's API: counts go up, no backdated history row."""
+        if self._probe is None:
+            raise PlexWriteError("apply.mode api needs plex.url and plex.token")
+        with write(self._engine) as conn:
+            batch = ledger.start_batch(conn, "api", None)
+        marked: list[ledger.Written] = []
+        try:
+            for scrobble_id, account, key, _uts in _rows(plays):
+                self._stop.check()
+                self._probe.mark_played(key)
+                marked.append((scrobble_id, account, key, None, None, None))
+        finally:
+            with write(self._engine) as conn:
+                ledger.record_applied(conn, batch, marked)
+                ledger.finish_batch(conn, batch, ledger.DONE, added=len(marked),
+                                    note="api mode: counts only, no history rows")
+        self._remember(plan, already)
+        return {"added": len(marked), "removed": 0}
 
 
 def _rows(plays: Columns) -> Iterator[Play]:

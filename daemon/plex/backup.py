@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
 from daemon.errors import PlexWriteError
-from daemon.plex.backup_files import backup_name, rotate_backups
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ LOCKED_MESSAGE = "Plex's database is locked by another process (is Plex running?
 SETTINGS_TABLE = "metadata_item_settings"
 VIEWS_TABLE = "metadata_item_views"
 PLEX_TABLES = ("metadata_items", SETTINGS_TABLE, VIEWS_TABLE)
+BACKUP_PREFIX = "com.plexapp.plugins.library."
+STALE_PARTIAL_SECONDS = 3600
+BACKUP_NAME = re.compile(r"^com\.plexapp\.plugins\.library\.(\d{8}T\d{6}Z)(?:-(\d+))?\.db$")
 _WRITE_ACTIONS = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
 _TEMP_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX,
@@ -44,7 +47,6 @@ _TEMP_DDL = frozenset({
 # The only PRAGMAs our connections run (reads of table_info/page_count included).
 _PRAGMAS = frozenset({"busy_timeout", "temp_store", "cache_size", "wal_checkpoint", "table_info",
                       "page_count"})
-_READ_PRAGMAS = frozenset({"journal_mode", "data_version"})  # read only (`early_backup`)
 _SCHEMA_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER,
     sqlite3.SQLITE_CREATE_VIEW, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_DROP_INDEX,
@@ -80,8 +82,8 @@ def _authorizer(writable: Collection[str]) -> Callable[[int, str | None, str | N
               _trigger: str | None) -> int:
         if action in _WRITE_ACTIONS and db != "temp" and arg1 not in allowed:
             return sqlite3.SQLITE_DENY
-        if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_PRAGMAS and arg2 is None:
-            return sqlite3.SQLITE_OK  # read, never set (the writer asks: WAL or not)
+        if action == sqlite3.SQLITE_PRAGMA and arg1 == "journal_mode" and arg2 is None:
+            return sqlite3.SQLITE_OK  # reading the mode (the writer asks: WAL or not)
         if action in _SCHEMA_DDL or (action == sqlite3.SQLITE_PRAGMA and arg1 not in _PRAGMAS):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
@@ -89,19 +91,17 @@ def _authorizer(writable: Collection[str]) -> Callable[[int, str | None, str | N
     return check
 
 
-def open_plex_db(path: Path, *, busy_timeout_ms: int, writable: Collection[str] = (),
-                 any_thread: bool = False) -> sqlite3.Connection:
+def open_plex_db(path: Path, *, busy_timeout_ms: int,
+                 writable: Collection[str] = ()) -> sqlite3.Connection:
     """Open Plex's existing DB (autocommit mode: transactions are explicit) or raise one line.
 
     Only ``writable`` tables (and TEMP tables) can be written through the connection.
-    ``any_thread``: usable from another thread than this one (one at a time).
     """
     if not path.is_file():
         raise PlexWriteError(f"Plex's database not found: {path}")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
-                               isolation_level=None, timeout=busy_timeout_ms / 1000,
-                               check_same_thread=not any_thread)
+                               isolation_level=None, timeout=busy_timeout_ms / 1000)
     except sqlite3.Error as exc:
         raise as_plex_error(exc, path, "opening") from exc
     try:
@@ -136,6 +136,42 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _backup_name(dest_dir: Path, now: float) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    candidate = dest_dir / f"{BACKUP_PREFIX}{stamp}.db"
+    n = 0
+    while candidate.exists():
+        n += 1
+        candidate = dest_dir / f"{BACKUP_PREFIX}{stamp}-{n}.db"
+    return candidate
+
+
+def list_backups(dest_dir: Path) -> list[Path]:
+    """Our backups in ``dest_dir``, oldest first (by the UTC stamp in the name)."""
+    found: list[tuple[str, int, Path]] = []
+    for entry in dest_dir.iterdir() if dest_dir.is_dir() else ():
+        match = BACKUP_NAME.match(entry.name)
+        if match and entry.is_file():
+            found.append((match.group(1), int(match.group(2) or 0), entry))
+    return [p for _, _, p in sorted(found)]
+
+
+def rotate_backups(dest_dir: Path, keep: int, *, now: float | None = None) -> list[Path]:
+    """Delete all but the newest ``keep`` backups, and ``.partial`` leftovers of killed backups
+    older than `STALE_PARTIAL_SECONDS`; returns the deleted backups."""
+    backups = list_backups(dest_dir)
+    doomed = backups[: max(0, len(backups) - keep)]
+    for old in doomed:
+        old.unlink(missing_ok=True)
+        log.info("Removed old Plex DB backup %s", old)
+    cutoff = (time.time() if now is None else now) - STALE_PARTIAL_SECONDS
+    for leftover in dest_dir.glob(f".{BACKUP_PREFIX}*.partial*"):
+        if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+            leftover.unlink(missing_ok=True)
+            log.info("Removed the leftover of an interrupted backup: %s", leftover)
+    return doomed
+
+
 def _read_only(path: Path) -> sqlite3.Connection:
     """A lock-free read of a file nobody else writes (a backup): no side files created."""
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
@@ -146,23 +182,8 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
     """Consistent, verified, fsynced copy of ``source`` into ``dest_dir``; returns its path."""
     if keep < 1:
         raise ValueError("keep must be at least 1")
-    return publish(copy_database(source, dest_dir, busy_timeout_ms=busy_timeout_ms,
-                                 clock=clock), dest_dir, keep)
-
-
-Copy = tuple[Path, Path, tuple[int, int, int]]
-"""A verified, durable copy under its hidden name: (that file, its final name, its counts)."""
-
-
-def copy_database(source: Path, dest_dir: Path, *, busy_timeout_ms: int,
-                  clock: Callable[[], float] = time.time,
-                  progress: Callable[[int, int, int], object] | None = None,
-                  pages: int = -1) -> Copy:
-    """The copy half of `backup_database`: one read snapshot copied (``pages`` at a time,
-    ``progress`` after each step: it may raise to stop), verified and fsynced under a hidden
-    ``.partial`` name, deleted if anything fails."""
     dest_dir.mkdir(parents=True, exist_ok=True)
-    final = backup_name(dest_dir, clock())
+    final = _backup_name(dest_dir, clock())
     partial = dest_dir / f".{final.name}.partial"
     partial.unlink(missing_ok=True)
     src = open_plex_db(source, busy_timeout_ms=busy_timeout_ms)
@@ -173,7 +194,7 @@ def copy_database(source: Path, dest_dir: Path, *, busy_timeout_ms: int,
         try:  # durability comes from the fsync below; a torn .partial is simply deleted
             dst.execute("PRAGMA synchronous = OFF")
             dst.execute("PRAGMA journal_mode = OFF")
-            src.backup(dst, pages=pages, progress=progress or _give_up_when_busy)
+            src.backup(dst, progress=_give_up_when_busy)
         finally:
             dst.close()
         src.execute("COMMIT")
@@ -188,16 +209,6 @@ def copy_database(source: Path, dest_dir: Path, *, busy_timeout_ms: int,
     try:
         _verify_copy(partial, expected)
         _fsync(partial)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return partial, final, expected
-
-
-def publish(copy: Copy, dest_dir: Path, keep: int) -> Path:
-    """Rename a copy into place (durably) and keep the newest ``keep`` backups."""
-    partial, final, expected = copy
-    try:
         partial.replace(final)
         _fsync(dest_dir, directory=True)
     except BaseException:

@@ -77,7 +77,6 @@ from daemon.plex.backup import (
     restore_backup,
 )
 from daemon.plex.backup_beside import BackupBeside
-from daemon.plex.early_backup import EarlyBackup
 from daemon.plex.lock import FileLock
 from daemon.plex.playcounts import TRACK_TYPE, PlayWrite, Staged
 from daemon.plex.plays import Play, PlayColumns, PlayToRemove, PlayToWrite, WriteResult
@@ -160,8 +159,8 @@ class PlexDatabaseWriter:
                                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)
 
     def apply(self, add: Sequence[Play] | PlayColumns, remove: Sequence[PlayToRemove], *,
-              backup_dir: Path | None, keep_backups: int = 7, dry_run: bool = False,
-              staged: Staged | None = None, early: EarlyBackup | None = None) -> WriteResult:
+              backup_dir: Path | None, keep_backups: int = 7,
+              dry_run: bool = False, staged: Staged | None = None) -> WriteResult:
         """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
 
         Only ``remove`` rows that exist with exactly their fingerprint (`PlayToRemove`) for
@@ -172,8 +171,6 @@ class PlexDatabaseWriter:
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
         ``staged(first_id, guids)``: called inside the transaction just before the history rows
         go in (the caller may prepare its own records meanwhile; see `PlayWrite.insert`).
-        ``early``: a backup begun before this transaction, used if it is still the database's
-        state once the write lock is held (`EarlyBackup.claim`), else taken again.
         """
         import numpy as np
 
@@ -190,7 +187,7 @@ class PlexDatabaseWriter:
             log.debug("Plex write transaction begun (BEGIN IMMEDIATE) on %s", self.path)
             try:
                 result = self._apply_locked(conn, plays, remove, backup_dir, keep_backups,
-                                            dry_run, staged, early)
+                                            dry_run, staged)
                 conn.execute("ROLLBACK" if dry_run else "COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -208,16 +205,15 @@ class PlexDatabaseWriter:
 
     def _apply_locked(self, conn: sqlite3.Connection, add: PlayColumns,
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
-                      dry_run: bool, staged: Staged | None,
-                      early: EarlyBackup | None = None) -> WriteResult:
+                      dry_run: bool, staged: Staged | None) -> WriteResult:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
         copy: BackupBeside | None = None
         if backup_dir is not None and not dry_run and (len(add) or remove):
-            copy = BackupBeside(lambda: (early.claim(keep_backups) if early else None) or (
-                backup_database(self.path, Path(backup_dir), keep=keep_backups,
-                                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock)),
+            copy = BackupBeside(lambda: backup_database(
+                self.path, Path(backup_dir), keep=keep_backups,
+                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock),
                 beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
         try:
             deleted = job.remove(remove)
