@@ -61,7 +61,13 @@ class World:
             whole = compute(ledger_bulk.plan_inputs(self.engine, conn, self.accounts,
                                                     self.bound))
             scoped, _reading = plan_scope.inputs(self.engine, conn, self.accounts, self.bound)
-            return whole, compute(scoped) if scoped is not None else None
+            if scoped is None:
+                return whole, None
+            plan = compute(scoped)
+            # the stale rows' fingerprints, from the rows the scope read: as read by id
+            assert scoped.stale_rows is not None
+            assert scoped.stale_rows(plan.stale) == stale_rows(conn, plan.stale)
+            return whole, plan
 
     def settle(self, seed: int) -> None:
         """An apply that finishes: stale rows removed (when removable), candidates written or
@@ -84,8 +90,9 @@ class World:
             raw = conn.connection.driver_connection
             raw.executemany(  # type: ignore[union-attr]
                 "INSERT OR REPLACE INTO applied_plays (scrobble_id, account_id, rating_key,"
-                " view_id, guid, viewed_at, batch_id, applied_at) VALUES (?, ?, ?, ?, 'g', ?,"
-                " 1, 0)", [(s, a, k, 1000 + s, t) for s, a, k, t in written])
+                " view_id, guid, viewed_at, batch_id, applied_at) VALUES (?, ?, ?, ?, ?, ?,"
+                " 1, 0)", [(s, a, k, 1000 + s, f"plex://track/{k}", t)
+                           for s, a, k, t in written])
             raw.executemany(  # type: ignore[union-attr]
                 "INSERT OR REPLACE INTO plays_in_plex (scrobble_id, account_id, rating_key,"
                 " native_viewed_at, checked_at) VALUES (?, ?, ?, ?, 0)", already)
@@ -338,3 +345,20 @@ def test_sorted_unique() -> None:
     assert plan_scope.sorted_unique(values).tolist() == [1, 3, 5, 9]
     assert plan_scope.sorted_unique(values[:1]).tolist() == [5]
     assert plan_scope.sorted_unique(values[:0]).tolist() == []
+
+
+def test_stale_rows_outside_the_rows_read_are_looked_up(tmp_path: Path,
+                                                        small_scope_share: Any) -> None:
+    world = _world(tmp_path)
+    try:
+        world.change(("match", 2, "queued", 100))
+        with world.engine.connect() as conn:
+            scoped, _reading = plan_scope.inputs(world.engine, conn, world.accounts,
+                                                 world.bound)
+            assert scoped is not None
+            assert scoped.stale_rows is not None
+            outside = np.array([1], dtype=np.int64)  # track 1's: not in the scope
+            assert scoped.stale_rows(outside) == stale_rows(conn, outside)
+            assert scoped.stale_rows(outside)[0] == [(1, 1001, 1)]
+    finally:
+        world.engine.dispose()

@@ -43,6 +43,14 @@ def read_inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int], b
     return scoped, reading
 
 
+def stale_rows(conn: Connection, inputs: PlanInputs, stale: npt.NDArray[np.int64]
+               ) -> ledger_bulk.Stale:
+    """The stale ledger rows' fingerprints: from the rows an incremental plan read, else read."""
+    if inputs.stale_rows is not None:
+        return inputs.stale_rows(stale)
+    return ledger_bulk.stale_rows(conn, stale)
+
+
 def pending(reading: plan_scope.Reading | None, columns: ColumnPlan,
             written: npt.NDArray[np.integer[Any]],
             already: Sequence[tuple[int, int, int, int]]) -> Pending | None:

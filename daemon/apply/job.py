@@ -161,8 +161,8 @@ class Applier:
             inputs, reading = incremental.read_inputs(self._engine, conn, accounts, bound,
                                                       revert_all)
             columns = plan_columns.compute(inputs, revert_all)
-            plan.remove, plan.unremovable, plan.fingerprints = ledger_bulk.stale_rows(
-                conn, columns.stale)
+            plan.remove, plan.unremovable, plan.fingerprints = incremental.stale_rows(
+                conn, inputs, columns.stale)
             plan_columns.hold_back(columns, plan.unremovable)  # never in Plex twice
             plays, duration_ms = columns.candidates, columns.duration_ms
             ours = ledger_bulk.our_view_ids(conn).tolist() if len(plays[0]) else []

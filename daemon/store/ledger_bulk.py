@@ -52,11 +52,13 @@ IN_PLEX = ("SELECT scrobble_id, account_id, rating_key, native_viewed_at FROM pl
             " ORDER BY scrobble_id")
 # the ids as one JSON array, the outer loop (CROSS JOIN): the rows come in its order, checked
 # (a TEMP table filled by `executemany` cost 0.1 s for 100k ids)
-_STALE = ("SELECT r.scrobble_id AS scrobble_id, coalesce(r.view_id, 0) AS view_id,"
-          " r.account_id AS account_id, coalesce(r.viewed_at, 0) AS viewed_at, r.view_id IS"
-          " NOT NULL AND r.guid IS NOT NULL AND r.viewed_at IS NOT NULL AS removable, r.guid AS"
-          " guid FROM json_each(:ids) s CROSS JOIN main.applied_plays r ON r.scrobble_id ="
-          " s.value")
+LEDGER_ROWS = ("SELECT r.scrobble_id AS scrobble_id, coalesce(r.view_id, 0) AS view_id,"
+               " r.account_id AS account_id, coalesce(r.viewed_at, 0) AS viewed_at, r.view_id IS"
+               " NOT NULL AND r.guid IS NOT NULL AND r.viewed_at IS NOT NULL AS removable,"
+               " r.guid AS guid, r.rating_key AS rating_key FROM json_each(:ids) s CROSS JOIN"
+               " main.applied_plays r ON r.scrobble_id = s.value")
+STALE_NAMES = ("scrobble_id", "view_id", "account_id", "viewed_at", "removable")
+Stale = tuple[list[tuple[int, int, int]], list[int], dict[int, tuple[str, int]]]
 
 
 @dataclass
@@ -79,6 +81,8 @@ class PlanInputs:
     """scrobble_id, account_id, rating_key of the plays plexfm wrote."""
     in_plex: Ints
     """scrobble_id, account_id, rating_key, native_viewed_at of the "already in Plex" records."""
+    stale_rows: Callable[[npt.NDArray[np.int64]], Stale] | None = None
+    """`stale_rows` answered from rows already read (an incremental plan reads them anyway)."""
     settled_in_plex: Ints = ()
     """Those of them outside an incremental plan's scope (`plan_scope`): held, as they were
     after the last apply; they only claim their native plays."""
@@ -201,26 +205,31 @@ def durations(conn: Connection, keys: npt.NDArray[np.integer[Any]]) -> Ints:
     return integer_columns(conn, _SOME_DURATIONS, {"keys": json_ints(np.unique(keys))}, names)
 
 
-def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]
-               ) -> tuple[list[tuple[int, int, int]], list[int], dict[int, tuple[str, int]]]:
+def stale_rows(conn: Connection, scrobble_ids: npt.NDArray[np.int64]) -> Stale:
     """The ledger rows of `scrobble_ids` (sorted): (the removable ones as (scrobble_id,
     view_id, account_id), the scrobble ids of those that cannot be: no history row or no
     fingerprint), in scrobble id order, and the removable ones' fingerprints: scrobble_id ->
     (guid, viewed_at). Read as columns: a Python loop over 100k rows cost 0.2 s."""
     if not len(scrobble_ids):
         return [], [], {}
+    columns, texts = integer_columns(conn, LEDGER_ROWS, {"ids": json_ints(scrobble_ids)},
+                                     STALE_NAMES, ("guid",))
+    return stale_of(columns, json.loads(texts[0] or "[]"))
+
+
+def stale_of(columns: Ints, guids: list[str | None]) -> Stale:
+    """`stale_rows` from the columns `STALE_NAMES` of `LEDGER_ROWS` and its guids (rows in
+    scrobble id order)."""
     import numpy as np
 
-    (sids, views, accounts, times, removable), texts = integer_columns(
-        conn, _STALE, {"ids": json_ints(scrobble_ids)}, ("scrobble_id", "view_id", "account_id",
-                                                     "viewed_at", "removable"), ("guid",))
+    sids, views, accounts, times, removable = columns
     if len(sids) > 1 and not bool(np.all(sids[1:] > sids[:-1])):
         raise ValueError("stale ledger rows not in scrobble id order")
     ok = removable.astype(bool)
-    guids = list(compress(json.loads(texts[0] or "[]"), ok.tolist()))
+    prints = list(compress(guids, ok.tolist()))
     kept = sids[ok].tolist()
     remove = list(zip(kept, views[ok].tolist(), accounts[ok].tolist(), strict=True))
-    return remove, sids[~ok].tolist(), dict(zip(kept, zip(guids, times[ok].tolist(),
+    return remove, sids[~ok].tolist(), dict(zip(kept, zip(prints, times[ok].tolist(),
                                                              strict=True), strict=True))
 
 

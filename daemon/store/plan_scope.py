@@ -39,10 +39,15 @@ from daemon.store.engine import bulk_cache, driver_cursor, per_thread_database
 from daemon.store.ledger import json_ints
 from daemon.store.ledger_bulk import (
     IN_PLEX,
+    LEDGER_ROWS,
+    STALE_NAMES,
     PlanInputs,
+    Stale,
     durations,
     matched_tracks,
     scrobble_rows,
+    stale_of,
+    stale_rows,
     times_of,
 )
 
@@ -147,15 +152,30 @@ def _scoped(conn: Connection, accounts: Mapping[str, int], bound: float, reading
     # (every ledger and "already in Plex" row the apply left is either its scrobble's play,
     # or stale and listed as unresolved)
     scope = sorted_unique(np.concatenate([sids, listed]))
-    ledger = integer_columns(conn, _LEDGER, {"ids": json_ints(scope)},
-                             ("scrobble_id", "account_id", "rating_key"))
+    rows, texts = integer_columns(conn, LEDGER_ROWS, {"ids": json_ints(scope)},
+                                  (*STALE_NAMES, "rating_key"), ("guid",))
+    ledger = [rows[0], rows[2], rows[5]]  # scrobble_id, account_id, rating_key
     in_plex = integer_columns(conn, IN_PLEX, {}, ("scrobble_id", "account_id", "rating_key",
                                                   "native_viewed_at"))
     inside = np.isin(in_plex[0], scope)
     return PlanInputs(scrobbles=scrobbles, times=lambda _at, ids: times_of(conn, ids),
                       matched=reading.matched, durations=partial(durations, conn),
                       ledger=ledger, in_plex=[c[inside] for c in in_plex],
-                      settled_in_plex=[c[~inside] for c in in_plex])
+                      settled_in_plex=[c[~inside] for c in in_plex],
+                      stale_rows=partial(_stale_rows, conn, rows[:5],
+                                         json.loads(texts[0] or "[]")))
+
+
+def _stale_rows(conn: Connection, rows: Ints, guids: list[str | None],
+                stale: npt.NDArray[np.int64]) -> Stale:
+    """`ledger_bulk.stale_rows` from the scope's ledger rows, read with the plan (the stale
+    ones are among them; looked up again if not)."""
+    import numpy as np
+
+    at = np.searchsorted(rows[0], stale)
+    if len(stale) and (int(at.max()) >= len(rows[0]) or not np.array_equal(rows[0][at], stale)):
+        return stale_rows(conn, stale)
+    return stale_of([c[at] for c in rows], [guids[i] for i in at.tolist()])
 
 
 # the scope's scrobbles: listed by id, of the changed tracks, new (above the basis's highest)
@@ -166,8 +186,6 @@ _SCOPE = (
     " ON st.track_id = k.value WHERE {1}",
     "SELECT {0} FROM main.scrobble_tracks WHERE scrobble_id > :above AND {1}",
 )
-_LEDGER = ("SELECT r.scrobble_id, r.account_id, r.rating_key FROM json_each(:ids) k"
-           " CROSS JOIN main.applied_plays r ON r.scrobble_id = k.value")  # in the ids' order
 
 
 def _changed_tracks(before: npt.NDArray[np.int64], now: Ints) -> npt.NDArray[np.int64]:
