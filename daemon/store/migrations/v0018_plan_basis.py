@@ -5,9 +5,11 @@ mapped accounts, the time bound, the highest scrobble id, the matched tracks) an
 ledger and the "already in Plex" records summed to afterwards. `plan_changes` logs every
 scrobble whose track, user or time changed or which was deleted (by trigger, whatever wrote
 it); scrobble_tracks must never be written with INSERT OR REPLACE (SQLite's REPLACE fires no
-delete trigger): the fold inserts new ids and upserts the others. A later migration that
-rewrites scrobble_tracks, matches, applied_plays or plays_in_plex without going through their
-triggers must delete the plan_basis row (the next plan then reads the whole history).
+delete trigger), and an id at or below the highest mapped one is never inserted again (no
+trigger sees a plain INSERT; the plan takes ids above the highest it read as new): the fold
+maps only ids above the last it folded, and upserts. A later migration that rewrites
+scrobble_tracks, matches, applied_plays or plays_in_plex without going through their triggers
+must delete the plan_basis row (the next plan then reads the whole history).
 """
 
 from daemon.store.migrations.base import sql
