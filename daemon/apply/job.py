@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from daemon.apply import incremental, offline, plan_columns
+from daemon.apply import api_mode, incremental, offline, plan_columns
 from daemon.apply.ledger_thread import LedgerThread
 from daemon.apply.plan import Columns, Diff, split_natives
 from daemon.apply.reconciled_plan import reconciled_plan
@@ -124,7 +124,9 @@ class Applier:
                 self._remember(plan, already)
                 return {**counts, "added": 0, "removed": 0}
             if self._s.mode == "api":
-                return {**counts, **self._apply_api(write_plays, plan, already)}
+                added = api_mode.mark_played(self._engine, self._probe, self._stop, write_plays)
+                self._remember(plan, already)
+                return {**counts, "added": added, "removed": 0}
             schema.check_before_write(self._s.database,  # refuses before Plex is stopped
                                       allow_unknown=self._s.allow_unknown_schema)
             stopped = False
@@ -272,26 +274,6 @@ class Applier:
                     ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
             raise
         return result, batch, side
-
-    def _apply_api(self, plays: Columns, plan: Diff, already: list[Play]) -> dict[str, Any]:
-        """Mark each new play through Plex's API: counts go up, no backdated history row."""
-        if self._probe is None:
-            raise PlexWriteError("apply.mode api needs plex.url and plex.token")
-        with write(self._engine) as conn:
-            batch = ledger.start_batch(conn, "api", None)
-        marked: list[ledger.Written] = []
-        try:
-            for scrobble_id, account, key, _uts in _rows(plays):
-                self._stop.check()
-                self._probe.mark_played(key)
-                marked.append((scrobble_id, account, key, None, None, None))
-        finally:
-            with write(self._engine) as conn:
-                ledger.record_applied(conn, batch, marked)
-                ledger.finish_batch(conn, batch, ledger.DONE, added=len(marked),
-                                    note="api mode: counts only, no history rows")
-        self._remember(plan, already)
-        return {"added": len(marked), "removed": 0}
 
 
 def _rows(plays: Columns) -> Iterator[Play]:
