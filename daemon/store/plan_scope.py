@@ -5,8 +5,8 @@ A plan is made scrobble by scrobble: whether a scrobble's play is to write, to r
 settled depends on its own row of scrobble_tracks (track, user, time), its track's match, the
 user's account and the time bound, and on its own ledger and "already in Plex" rows. After an
 apply that finished, every scrobble is settled but those it left (`unresolved`: the rows it
-found stale, the plays it did not write, the scrobbles dated after the bound). The basis saved
-then (`save`, table plan_basis) lets the next plan read only
+found stale and the scrobbles dated after the bound; an apply that left a play unwritten saves
+no basis). The basis saved then (`save`, table plan_basis) lets the next plan read only
 
 - the scrobbles above the highest id that plan read (new ones);
 - those the change log names (plan_changes, by trigger: their row was updated or deleted);
