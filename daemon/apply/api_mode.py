@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from daemon.apply.plan import Columns
+from daemon.apply.plan import Columns, rows
 from daemon.errors import PlexWriteError
 from daemon.plex.server import PlexServerProbe
 from daemon.stopping import StopToken
@@ -23,7 +23,7 @@ def mark_played(engine: Engine, probe: PlexServerProbe | None, stop: StopToken,
         batch = ledger.start_batch(conn, "api", None)
     marked: list[ledger.Written] = []
     try:
-        for scrobble_id, account, key, _uts in zip(*(c.tolist() for c in plays), strict=True):
+        for scrobble_id, account, key, _uts in rows(plays):
             stop.check()
             probe.mark_played(key)
             marked.append((scrobble_id, account, key, None, None, None))

@@ -11,19 +11,19 @@ again. `restore` puts a backup of Plex's database back under the same lock and r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from daemon.apply import api_mode, incremental, offline, plan_columns
 from daemon.apply.ledger_thread import LedgerThread
-from daemon.apply.plan import Columns, Diff, split_natives
+from daemon.apply.plan import Columns, Diff, rows, split_natives
 from daemon.apply.reconciled_plan import reconciled_plan
 from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
@@ -37,9 +37,6 @@ from daemon.scrobble import MAX_AHEAD_SECONDS
 from daemon.stopping import StopToken
 from daemon.store import ledger, ledger_bulk
 from daemon.store.engine import bulk_cache, per_thread_database, write
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +138,7 @@ class Applier:
                 if stopped:
                     self._plex.start()
             return {**result, **readback.after_apply(  # does Plex show what was written?
-                self._probe, self._s.database, _rows(write_plays), sleep=self._stop.sleep,
+                self._probe, self._s.database, rows(write_plays), sleep=self._stop.sleep,
                 wait_seconds=self._s.plex_stop_timeout if stopped else 0.0)}
 
     def restore(self, backup: Path) -> dict[str, int]:
@@ -259,7 +256,8 @@ class Applier:
         with write(self._engine) as conn:
             batch = ledger.start_batch(conn, self._s.mode, before)
         side = LedgerThread(self._engine, batch, account, chunk, forget=list(drop.values()),
-                            removing=[row.view_id for row in drop]) \
+                            removing=[row.view_id for row in drop],
+                            summing=self._basis is not None) \
             if len(chunk) + len(drop) >= PARALLEL_LEDGER_MIN \
             and not per_thread_database(self._engine) else None
         try:
@@ -274,9 +272,3 @@ class Applier:
                     ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
             raise
         return result, batch, side
-
-
-def _rows(plays: Columns) -> Iterator[Play]:
-    """Plays as (scrobble_id, account_id, rating_key, uts) tuples, built as they are read."""
-    yield from zip(*(c.tolist() for c in plays), strict=True)
-

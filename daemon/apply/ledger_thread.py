@@ -44,15 +44,16 @@ class LedgerThread:
     records `plays`' rows for `batch` once `staged` is called, on a thread."""
 
     def __init__(self, engine: Engine, batch: int, account: int, plays: PlayColumns, *,
-                 forget: Sequence[int] = (), removing: Collection[int] = ()) -> None:
+                 forget: Sequence[int] = (), removing: Collection[int] = (),
+                 summing: bool = True) -> None:
         self._engine, self._batch, self._account, self._plays = engine, batch, account, plays
-        self._forget, self._removing = list(forget), set(removing)
+        self._forget, self._removing, self._summing = list(forget), set(removing), summing
         self._messages: queue.Queue[_Message] = queue.Queue()
         self._ids: npt.NDArray[np.int64] | None = None
         self.error: BaseException | None = None
         self.summed: str | None = None
         """What the ledger sums to once this transaction commits (`plan_scope`), worked out
-        while Plex's transaction runs."""
+        while Plex's transaction runs (with `summing`: when the apply will save a basis)."""
         self._thread = threading.Thread(target=self._run, name="plexfm-ledger", daemon=True)
         self._thread.start()
 
@@ -71,7 +72,7 @@ class LedgerThread:
             with write(self._engine) as conn, bulk_cache(conn):
                 ledger.forget_applied(conn, self._forget)  # first: a moved play is
                 if not len(self._plays):  # forgotten, then written again under its new track
-                    self.summed = plan_scope.ledger_sum(conn)
+                    self._sum(conn)
                 while True:
                     message = self._messages.get()
                     if message is None:
@@ -81,7 +82,7 @@ class LedgerThread:
                         ledger_bulk.record_written(conn, self._batch, self._account, (
                             plays.keys, plays.rating_keys, message[0], plays.viewed_at),
                             message[1])
-                        self.summed = plan_scope.ledger_sum(conn)
+                        self._sum(conn)
                         continue
                     message(conn)
                     break
@@ -89,6 +90,10 @@ class LedgerThread:
             pass
         except BaseException as exc:  # reported to the job, which writes the rows itself
             self.error = exc
+
+    def _sum(self, conn: Connection) -> None:
+        if self._summing:
+            self.summed = plan_scope.ledger_sum(conn)
 
     def commit(self, result: WriteResult, finish: Finish) -> bool:
         """After Plex's commit: run `finish` in the same store transaction and commit it, if

@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
@@ -99,6 +99,11 @@ Columns = list["npt.NDArray[np.int64]"]
 """Plays as four integer arrays: scrobble_id, account_id, rating_key, uts (or native time)."""
 
 
+def rows(plays: Columns) -> Iterator[tuple[int, int, int, int]]:
+    """Plays as (scrobble_id, account_id, rating_key, uts) tuples, built as they are read."""
+    yield from zip(*(c.tolist() for c in plays), strict=True)
+
+
 def dedupe(
     candidates: pd.DataFrame,
     natives: Mapping[tuple[int, int], list[int]],
@@ -112,7 +117,7 @@ def dedupe(
                for c in ("scrobble_id", "account_id", "rating_key", "uts")]
     write, already = split_natives(columns, candidates["duration_ms"].to_numpy(
         dtype=np.float64), natives, claimed, slack_seconds)
-    return list(zip(*(c.tolist() for c in write), strict=True)), already
+    return list(rows(write)), already
 
 
 def split_natives(

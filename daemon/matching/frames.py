@@ -212,16 +212,12 @@ def pairs(
     # joined on one integer per combination of the `on` values (codes of both sides at once):
     # merging on the text itself hashed it again and rebuilt the key columns as pyarrow
     # strings only to drop them (~0.1 s per match)
-    n, span = len(left), 1
-    key = np.zeros(n + len(right), dtype=np.int64)
-    for column in on if n and len(right) else ():  # one side empty: nothing to hash
-        codes, uniques = pd.factorize(np.concatenate(
-            [left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)]))
-        radix = len(uniques) + 1  # codes + 1: a missing value (-1) is a value of its own
-        if span * radix > _COMBINED_MAX:
-            key = pd.factorize(key)[0]
-            span = int(key.max(initial=0)) + 1
-        key, span = key * radix + codes + 1, span * radix
+    n = len(left)
+    both = on if n and len(right) else []  # one side empty: nothing to hash
+    codes = (pd.factorize(np.concatenate([left[c].to_numpy(dtype=object),
+                                          right[c].to_numpy(dtype=object)]))[0] + 1
+             for c in both)  # + 1: a missing value (-1) is a value of its own; one at a time
+    key = _mixed_radix(codes, n + len(right))
     lhs = pd.DataFrame({"sid": left.index.to_numpy(), "_key": key[:n]})
     rhs = pd.DataFrame({"lid": right.index.to_numpy(), "_key": key[n:],
                         **{c: right[c].to_numpy() for c in carry}})
@@ -258,19 +254,25 @@ def codes_at(frame: pd.DataFrame, column: str, at: np.ndarray) -> np.ndarray:
     return np.asarray(pd.factorize(frame[column].to_numpy())[0][at])
 
 
+def _mixed_radix(codes: Iterable[np.ndarray], size: int) -> np.ndarray:
+    """One int64 per row numbering its combination of the non-negative `codes` (mixed radix:
+    hashed once by the caller, not once per column), factorized first when the next column
+    would overflow it."""
+    number, span = np.zeros(size, dtype=np.int64), 1
+    for more in codes:
+        radix = int(more.max(initial=0)) + 1
+        if span * radix > _COMBINED_MAX:
+            number = pd.factorize(number)[0]
+            span = int(number.max(initial=0)) + 1
+        number, span = number * radix + more, span * radix
+    return number
+
+
 def distinct_rows(*codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (first, inverse) for equally long int arrays `codes`: the first row of each
     distinct combination of codes, and per row the number of its combination (a value computed
     for the rows `first`, indexed by `inverse`, is the value of every row)."""
-    # one number per combination (mixed radix), hashed once unless it would overflow
-    inverse, span = codes[0], int(codes[0].max(initial=0)) + 1
-    for more in codes[1:]:
-        radix = int(more.max(initial=0)) + 1
-        if span * radix > _COMBINED_MAX:
-            inverse = pd.factorize(inverse)[0]
-            span = int(inverse.max(initial=0)) + 1
-        inverse, span = inverse * radix + more, span * radix
-    inverse = pd.factorize(inverse)[0]
+    inverse = pd.factorize(_mixed_radix(codes, len(codes[0])))[0]
     # factorize numbers combinations in order of first appearance: a row starts a new one
     # where its number exceeds every number before it (no sort, as np.unique needed)
     if not len(inverse):

@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -109,8 +109,7 @@ def inputs(engine: Engine, conn: Connection, accounts: Mapping[str, int], bound:
             holds = summed.result() == (basis[6], basis[7])
     if not holds or scoped is None:
         return None, reading
-    return scoped, Reading(reading.accounts, reading.bound, reading.watermark,
-                           reading.change_seq, reading.matched, len(scoped.scrobbles[0]))
+    return scoped, replace(reading, scoped=len(scoped.scrobbles[0]))
 
 
 def _sums_apart(engine: Engine) -> tuple[str, str]:
@@ -119,12 +118,16 @@ def _sums_apart(engine: Engine) -> tuple[str, str]:
 
 
 def _sums(conn: Connection) -> tuple[str, str]:
-    return ledger_sum(conn), str(driver_cursor(conn, IN_PLEX_SUM, ()).fetchone()[0])
+    return ledger_sum(conn), _in_plex_sum(conn)
 
 
 def ledger_sum(conn: Connection) -> str:
     """What the ledger sums to (count and sum of its rows' terms)."""
     return str(driver_cursor(conn, LEDGER_SUM, ()).fetchone()[0])
+
+
+def _in_plex_sum(conn: Connection) -> str:
+    return str(driver_cursor(conn, IN_PLEX_SUM, ()).fetchone()[0])
 
 
 def _scoped(conn: Connection, accounts: Mapping[str, int], bound: float, reading: Reading,
@@ -234,8 +237,7 @@ def save(conn: Connection, reading: Reading, unresolved: npt.NDArray[np.integer[
     known); the change log it covers is dropped."""
     import numpy as np
 
-    ledger_summed = summed or ledger_sum(conn)
-    in_plex_sum = str(driver_cursor(conn, IN_PLEX_SUM, ()).fetchone()[0])
+    ledger_summed, in_plex_sum = summed or ledger_sum(conn), _in_plex_sum(conn)
     matched = np.stack([np.asarray(c, dtype="<i8") for c in reading.matched])
     conn.exec_driver_sql(
         "INSERT OR REPLACE INTO plan_basis (id, accounts, bound, watermark, change_seq,"
