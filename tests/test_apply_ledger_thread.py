@@ -244,3 +244,64 @@ def test_nothing_is_forgotten_when_plex_fails_after_the_forget_started(
     with engine.connect() as conn:
         assert conn.exec_driver_sql(LEDGER_SQL).all() == before_ledger
         assert ledger.summary(conn)["last_apply"]["state"] == "failed"
+
+
+def test_the_ledger_commits_after_plex_while_plex_is_checkpointed(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's commit starts once Plex's COMMIT returned (never before: nothing is in the
+    ledger yet while Plex has every row), and runs while Plex's WAL is checkpointed."""
+    db = setup(tmp_path, engine, _plays())
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+    seen: list[tuple[int, int, int]] = []
+    real = job.LedgerThread.plex_committed
+
+    def committed(self: Any, result: Any, finish: Any) -> None:
+        plex = sqlite3.connect(db)
+        try:
+            in_plex = plex.execute("SELECT count(*) FROM metadata_item_views "
+                                   "WHERE device_id IS NULL").fetchone()[0]
+        finally:
+            plex.close()
+        wal = db.with_name(db.name + "-wal")
+        with engine.connect() as conn:
+            seen.append((in_plex, ledger.summary(conn)["applied_plays"],
+                         wal.stat().st_size if wal.exists() else 0))
+        real(self, result, finish)
+
+    monkeypatch.setattr(job.LedgerThread, "plex_committed", committed)
+    counts = applier(engine, db, tmp_path).run(force_window=True)
+    assert counts["added"] == len(_plays())
+    assert len(seen) == 1
+    in_plex, in_ledger, wal = seen[0]
+    assert in_plex >= len(_plays())
+    assert in_ledger == 0
+    assert wal > 0
+    with engine.connect() as conn:
+        assert ledger.summary(conn)["applied_plays"] == len(_plays())
+
+
+def test_a_ledger_thread_that_fails_at_plex_commit_is_written_by_the_job(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial_dir, threaded_dir = tmp_path / "serial", tmp_path / "threaded"
+    serial_dir.mkdir()
+    threaded_dir.mkdir()
+    db = setup(serial_dir, engine, _plays())
+    run = applier(engine, db, serial_dir)
+    run._writer = _fixed_clock(db)
+    run.run(force_window=True)
+    serial = _state(engine, db)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM applied_plays")
+        conn.exec_driver_sql("DELETE FROM apply_batches")
+    db2 = threaded_dir / "plex.db"
+    build_plex_db(db2, LIBRARY)
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+
+    def broken(self: Any, result: Any, finish: Any) -> None:
+        raise RuntimeError("queue gone")
+
+    monkeypatch.setattr(job.LedgerThread, "plex_committed", broken)
+    run = applier(engine, db2, threaded_dir)
+    run._writer = _fixed_clock(db2)
+    assert run.run(force_window=True)["added"] == len(_plays())
+    assert _state(engine, db2) == serial

@@ -215,14 +215,7 @@ class Applier:
                                                             backup is None)
                 backup = backup or result.backup
                 deleted = set(result.deleted)
-
-                def finish(conn: Connection, batch: int = batch,
-                           result: WriteResult = result) -> None:
-                    ledger.finish_batch(conn, batch, ledger.DONE, added=len(result.inserted),
-                                        removed=len(result.deleted),
-                                        backup=str(result.backup) if result.backup else None)
-
-                committed = side is not None and side.commit(result, finish)
+                committed = side is not None and side.committed()
                 summed = side.summed if side is not None and committed else None
                 if not committed:
                     rewritten = set(chunk.keys.tolist()) if drop else set()
@@ -236,7 +229,7 @@ class Applier:
                         ledger_bulk.record_written(conn, batch, account, (
                             chunk.keys, chunk.rating_keys, result.view_ids(chunk.keys),
                             chunk.viewed_at), result.guids)
-                        finish(conn)
+                        _finish(conn, batch, result)
                 added += len(chunk)
                 removed += len(result.deleted)
                 drop = {}
@@ -260,10 +253,16 @@ class Applier:
                             summing=self._basis is not None) \
             if len(chunk) + len(drop) >= PARALLEL_LEDGER_MIN \
             and not per_thread_database(self._engine) else None
+        def committed(result: WriteResult) -> None:  # Plex committed: so does the ledger,
+            # while Plex's WAL is checkpointed
+            if side is not None:
+                side.plex_committed(result, lambda conn: _finish(conn, batch, result))
+
         try:
             result = self._writer(account).apply(
                 chunk, list(drop), backup_dir=self._s.backup_dir if with_backup else None,
-                keep_backups=self._s.backups_keep, staged=side.staged if side else None)
+                keep_backups=self._s.backups_keep, staged=side.staged if side else None,
+                committed=committed)
         except BaseException as exc:
             if side is not None:
                 side.abandon()  # its store transaction rolls back: nothing recorded
@@ -272,3 +271,9 @@ class Applier:
                     ledger.finish_batch(conn, batch, ledger.FAILED, note=str(exc)[:500])
             raise
         return result, batch, side
+
+
+def _finish(conn: Connection, batch: int, result: WriteResult) -> None:
+    ledger.finish_batch(conn, batch, ledger.DONE, added=len(result.inserted),
+                        removed=len(result.deleted),
+                        backup=str(result.backup) if result.backup else None)

@@ -2,8 +2,9 @@
 
 Plex's transaction is made of long SQLite statements that release the GIL; the ledger's own
 B-tree work (1M rows written: 2-3 s; 100k forgotten: 0.5 s with the commit) is done meanwhile
-on a second thread, in a store transaction that stays open until the job decides: `commit`
-(after Plex committed, and only when Plex did exactly what the rows assume: every history row
+on a second thread, in a store transaction that stays open until it is told: `plex_committed`
+(called by the writer as soon as Plex's COMMIT returned, so the store commits while Plex's WAL
+is checkpointed; it commits only when Plex did exactly what the rows assume: every history row
 to remove was removed, and the new rows got the ids announced) or `abandon` (rolled back:
 Plex failed, or did otherwise, and the job writes the ledger itself from what Plex reports).
 So the ledger is never committed before Plex's write, exactly as when written afterwards.
@@ -51,6 +52,7 @@ class LedgerThread:
         self._messages: queue.Queue[_Message] = queue.Queue()
         self._ids: npt.NDArray[np.int64] | None = None
         self.error: BaseException | None = None
+        self._finishing = False  # `finish` was sent: the thread commits
         self.summed: str | None = None
         """What the ledger sums to once this transaction commits (`plan_scope`), worked out
         while Plex's transaction runs (with `summing`: when the apply will save a basis)."""
@@ -95,22 +97,30 @@ class LedgerThread:
         if self._summing:
             self.summed = plan_scope.ledger_sum(conn)
 
-    def commit(self, result: WriteResult, finish: Finish) -> bool:
-        """After Plex's commit: run `finish` in the same store transaction and commit it, if
-        Plex did what the rows assume. False: nothing of it was committed (the job must write
-        the ledger itself)."""
+    def plex_committed(self, result: WriteResult, finish: Finish) -> None:
+        """Plex committed `result`: if Plex did what the rows assume, the thread runs `finish`
+        in the same store transaction and commits it (while Plex's WAL is checkpointed);
+        else the transaction is rolled back. `committed` says which."""
         inserted, keys = result.inserted, self._plays.keys
         if set(result.deleted) != self._removing:
             log.info("Plex removed other history rows than planned; ledger written again")
             self.abandon()
-            return False
+            return
         if len(keys) and not (self._ids is not None and isinstance(inserted, InsertedIds)
                               and len(inserted) == len(keys)
                               and bool((inserted.lookup(keys) == self._ids).all())):
             log.warning("the history ids differ from those announced; ledger written again")
             self.abandon()
-            return False
+            return
+        self._finishing = True
         self._messages.put(finish)
+
+    def committed(self) -> bool:
+        """Wait for the store commit `plex_committed` started. False: nothing of this
+        transaction was committed (the job must write the ledger itself)."""
+        if not self._finishing:
+            self.abandon()
+            return False
         self._thread.join()
         if self.error is not None:
             log.warning("writing the ledger alongside Plex failed (%s); written again",

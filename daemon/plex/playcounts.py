@@ -106,6 +106,8 @@ class PlayWrite:
         conn = self.conn
         conn.execute("CREATE TEMP TABLE plexfm_keys(rating_key INTEGER PRIMARY KEY, plays INT, "
                      "last_epoch INT, last)")
+        if not len(plays):  # (a revert: with no keys, SQLite's plan would scan every track)
+            return
         # per track: its plays and its latest play (epoch, and as written), for the settings
         keys, at, counts = np.unique(plays.rating_keys, return_inverse=True,
                                      return_counts=True)
@@ -215,9 +217,11 @@ class PlayWrite:
         conn.execute("INSERT INTO plexfm_guid(guid, removed) SELECT guid, count(*) FROM plexfm_rm "
                      "WHERE guid IS NOT NULL GROUP BY guid "
                      "ON CONFLICT(guid) DO UPDATE SET removed = excluded.removed")
+        # each guid looked up (`+account_id`: not every row of the account scanned, as
+        # SQLite chose without statistics; 17,000 guids of 195,000 rows 0.055 -> 0.023 s)
         conn.execute(
             "UPDATE plexfm_guid SET sid = s.sid, nrows = s.n FROM (SELECT guid, min(id) AS sid, "
-            "count(*) AS n FROM main.metadata_item_settings WHERE account_id = :account "
+            "count(*) AS n FROM main.metadata_item_settings WHERE +account_id = :account "
             "AND guid IN (SELECT guid FROM plexfm_guid) GROUP BY guid) s "
             "WHERE s.guid = plexfm_guid.guid", account)
         conn.execute("UPDATE plexfm_guid SET old_count = s.view_count, old_last = s.last_viewed_at "

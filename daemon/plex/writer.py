@@ -160,7 +160,8 @@ class PlexDatabaseWriter:
 
     def apply(self, add: Sequence[Play] | PlayColumns, remove: Sequence[PlayToRemove], *,
               backup_dir: Path | None, keep_backups: int = 7,
-              dry_run: bool = False, staged: Staged | None = None) -> WriteResult:
+              dry_run: bool = False, staged: Staged | None = None,
+              committed: Callable[[WriteResult], None] | None = None) -> WriteResult:
         """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
 
         Only ``remove`` rows that exist with exactly their fingerprint (`PlayToRemove`) for
@@ -171,6 +172,9 @@ class PlexDatabaseWriter:
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
         ``staged(first_id, guids)``: called inside the transaction just before the history rows
         go in (the caller may prepare its own records meanwhile; see `PlayWrite.insert`).
+        ``committed(result)``: called once Plex's COMMIT returned, before the WAL checkpoint
+        (the caller may commit its own records meanwhile); its errors are logged, never
+        raised: Plex's write is done.
         """
         import numpy as np
 
@@ -195,6 +199,8 @@ class PlexDatabaseWriter:
                     raise as_plex_error(exc, self.path, "writing") from exc
                 raise
             if not dry_run:
+                if committed is not None:
+                    _call_committed(committed, result)
                 checkpoint(conn)
         finally:
             conn.close()
@@ -227,6 +233,13 @@ class PlexDatabaseWriter:
         backup = copy.result() if copy is not None else None
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
                            backup=backup, timestamp_mode=mode, guids=job.guids())
+
+
+def _call_committed(committed: Callable[[WriteResult], None], result: WriteResult) -> None:
+    try:
+        committed(result)
+    except Exception:  # the caller finds out on its side; Plex's write stands
+        log.exception("after Plex's commit, the caller's step failed")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
