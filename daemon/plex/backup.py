@@ -21,7 +21,6 @@ one read transaction, i.e. a consistent snapshot.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sqlite3
 import time
@@ -29,6 +28,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from daemon.errors import PlexWriteError
+from daemon.plex.writeback import Writeback, fsync
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ VIEWS_TABLE = "metadata_item_views"
 PLEX_TABLES = ("metadata_items", SETTINGS_TABLE, VIEWS_TABLE)
 BACKUP_PREFIX = "com.plexapp.plugins.library."
 STALE_PARTIAL_SECONDS = 3600
+WRITEBACK_PAGES = 8192  # pages copied per backup step, each followed by a flush (32 MiB)
 BACKUP_NAME = re.compile(r"^com\.plexapp\.plugins\.library\.(\d{8}T\d{6}Z)(?:-(\d+))?\.db$")
 _WRITE_ACTIONS = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
 _TEMP_DDL = frozenset({
@@ -128,14 +129,6 @@ def _snapshot(conn: sqlite3.Connection) -> tuple[int, int, int]:
     return int(pages), int(row[0]), int(row[1])
 
 
-def _fsync(path: Path, *, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _backup_name(dest_dir: Path, now: float) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     candidate = dest_dir / f"{BACKUP_PREFIX}{stamp}.db"
@@ -194,9 +187,17 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
         try:  # durability comes from the fsync below; a torn .partial is simply deleted
             dst.execute("PRAGMA synchronous = OFF")
             dst.execute("PRAGMA journal_mode = OFF")
-            src.backup(dst, progress=_give_up_when_busy)
+            writeback = Writeback(partial)  # flushed as it is copied (`daemon.plex.writeback`)
+            try:
+                src.backup(dst, pages=WRITEBACK_PAGES,
+                           progress=lambda status, left, total: _step_done(
+                               status, left, total, writeback))
+            finally:
+                failed = writeback.close()
         finally:
             dst.close()
+        if failed is not None:
+            raise PlexWriteError(f"backup copy {partial} could not be written: {failed}")
         src.execute("COMMIT")
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
@@ -208,9 +209,9 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
         src.close()
     try:
         _verify_copy(partial, expected)
-        _fsync(partial)
+        fsync(partial)
         partial.replace(final)
-        _fsync(dest_dir, directory=True)
+        fsync(dest_dir, directory=True)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -224,6 +225,12 @@ def _give_up_when_busy(status: int, _remaining: int, _total: int) -> None:
     """Backup progress hook: Python's backup loop retries BUSY forever; stop after the timeout."""
     if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         raise sqlite3.OperationalError("database is locked")
+
+
+def _step_done(status: int, remaining: int, total: int, writeback: Writeback) -> None:
+    """The backup's progress hook (`_give_up_when_busy`), then the pages copied are flushed."""
+    _give_up_when_busy(status, remaining, total)
+    writeback.kick()
 
 
 def _verify_copy(copy: Path, expected: tuple[int, int, int]) -> None:
