@@ -253,6 +253,7 @@ class Applier:
                             summing=self._basis is not None) \
             if len(chunk) + len(drop) >= PARALLEL_LEDGER_MIN \
             and not per_thread_database(self._engine) else None
+
         def committed(result: WriteResult) -> None:  # Plex committed: so does the ledger,
             # while Plex's WAL is checkpointed
             if side is not None:
