@@ -39,8 +39,10 @@ def _state(engine: Engine, db: Path) -> tuple[Any, ...]:
     return dump(db), rows, states
 
 
-def test_the_ledger_written_alongside_equals_the_ledger_written_after(
-        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def _serial_then_fresh(tmp_path: Path, engine: Engine) -> tuple[tuple[Any, ...], Path, Path]:
+    """Apply `_plays()` with the ledger written after Plex (serial); then an empty ledger and a
+    fresh Plex database for the same apply another way. Returns (the serial state, the fresh
+    database, its directory)."""
     serial_dir, threaded_dir = tmp_path / "serial", tmp_path / "threaded"
     serial_dir.mkdir()
     threaded_dir.mkdir()
@@ -54,6 +56,12 @@ def test_the_ledger_written_alongside_equals_the_ledger_written_after(
         conn.exec_driver_sql("DELETE FROM apply_batches")
     db2 = threaded_dir / "plex.db"
     build_plex_db(db2, LIBRARY)
+    return serial, db2, threaded_dir
+
+
+def test_the_ledger_written_alongside_equals_the_ledger_written_after(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial, db2, threaded_dir = _serial_then_fresh(tmp_path, engine)
     monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
     started: list[int] = []
     real = job.LedgerThread.staged
@@ -282,19 +290,7 @@ def test_the_ledger_commits_after_plex_while_plex_is_checkpointed(
 
 def test_a_ledger_thread_that_fails_at_plex_commit_is_written_by_the_job(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    serial_dir, threaded_dir = tmp_path / "serial", tmp_path / "threaded"
-    serial_dir.mkdir()
-    threaded_dir.mkdir()
-    db = setup(serial_dir, engine, _plays())
-    run = applier(engine, db, serial_dir)
-    run._writer = _fixed_clock(db)
-    run.run(force_window=True)
-    serial = _state(engine, db)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM applied_plays")
-        conn.exec_driver_sql("DELETE FROM apply_batches")
-    db2 = threaded_dir / "plex.db"
-    build_plex_db(db2, LIBRARY)
+    serial, db2, threaded_dir = _serial_then_fresh(tmp_path, engine)
     monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
 
     def broken(self: Any, result: Any, finish: Any) -> None:
