@@ -46,7 +46,7 @@ class Writeback:
             self._wanted.clear()
             closing = self._closing
             try:
-                os.fdatasync(self._fd)
+                getattr(os, "fdatasync", os.fsync)(self._fd)  # (macOS has no fdatasync)
             except OSError as exc:
                 self._error = exc
                 return
