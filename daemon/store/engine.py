@@ -148,6 +148,14 @@ def set_aside(conn: Connection, table: str, names: Sequence[str] | None = None) 
     return [str(sql) for _kind, _name, sql in rows]
 
 
+def put_back(conn: Connection, ddl: Sequence[str]) -> None:
+    """Run again the DDL `set_aside` returned, in the same transaction; its indexes are built
+    by one sort each, in the sorter's fast run size (`SORT_CACHE_KIB`)."""
+    with page_cache(conn, SORT_CACHE_KIB):
+        for statement in ddl:
+            conn.exec_driver_sql(statement)
+
+
 _FILES: weakref.WeakKeyDictionary[Engine, StoreFile] = weakref.WeakKeyDictionary()
 
 

@@ -23,13 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine
 
 from daemon.store.columns import Ints, by_scrobble_ids, integer_columns
-from daemon.store.engine import (
-    SORT_CACHE_KIB,
-    bulk_cache,
-    page_cache,
-    per_thread_database,
-    set_aside,
-)
+from daemon.store.engine import bulk_cache, per_thread_database, put_back, set_aside
 from daemon.store.ledger import json_ints
 
 if TYPE_CHECKING:
@@ -269,7 +263,5 @@ def record_written(conn: Connection, batch_id: int, account: int,
         raw.executemany(sql, zip(  # type: ignore[union-attr]
             sids[at].tolist(), rating_keys, views[at].tolist(),
             map(guids.__getitem__, rating_keys), times[at].tolist(), strict=True))
-    with page_cache(conn, SORT_CACHE_KIB):
-        for ddl in indexes:
-            conn.exec_driver_sql(ddl)
+    put_back(conn, indexes)
     return len(order)

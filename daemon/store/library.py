@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from daemon.store.engine import bulk_cache, driver_cursor, set_aside
+from daemon.store.engine import bulk_cache, driver_cursor, put_back, set_aside
 from daemon.store.tables import library_tracks
 
 FIELDS = (
@@ -159,8 +159,7 @@ def _write_delta(conn: Connection) -> None:
                          f" FROM temp.incoming WHERE rating_key IN ({new})")
     conn.exec_driver_sql(f"INSERT INTO library_fts (rowid, {_FTS}) SELECT rating_key, {_FTS}"
                          f" FROM library_tracks WHERE rating_key IN ({new})")
-    for ddl in triggers:
-        conn.exec_driver_sql(ddl)
+    put_back(conn, triggers)
 
 
 def discard_staged(conn: Connection) -> None:

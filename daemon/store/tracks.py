@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from daemon.store import counters
-from daemon.store.engine import SORT_CACHE_KIB, bulk_cache, page_cache, set_aside
+from daemon.store.engine import SORT_CACHE_KIB, bulk_cache, page_cache, put_back, set_aside
 
 FOLDED_THROUGH = "scrobbles_folded_through"
 REBUILD_MIN_ROWS = 100_000
@@ -121,14 +121,10 @@ def map_scrobbles(conn: Connection, fold: Fold | None) -> int:
             "INSERT INTO scrobbled_fts (rowid, artist, title, album)"
             " SELECT id, artist, title, album FROM scrobbled_tracks WHERE id > ?",
             (fold.new_after,))
-        with page_cache(conn, SORT_CACHE_KIB):
-            for ddl in fold.deferred:
-                conn.exec_driver_sql(ddl)
+        put_back(conn, fold.deferred)
     rebuild = _large(fold.through, fold.newest)
     indexes = set_aside(conn, "scrobble_tracks") if rebuild else []
     conn.exec_driver_sql(_MAP, (fold.through, fold.newest))
-    with page_cache(conn, SORT_CACHE_KIB):
-        for ddl in indexes:
-            conn.exec_driver_sql(ddl)
+    put_back(conn, indexes)
     counters.put(conn, FOLDED_THROUGH, fold.newest)
     return fold.newest - fold.through
