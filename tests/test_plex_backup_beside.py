@@ -19,7 +19,8 @@ import pytest
 
 from daemon.errors import PlexWriteError
 from daemon.plex import playcounts, writer
-from daemon.plex.backup import list_backups, open_plex_db
+from daemon.plex.backup import open_plex_db
+from daemon.plex.backup_rotation import list_backups
 from daemon.plex.writer import PlayToRemove, PlayToWrite, PlexDatabaseWriter
 from tests.fakes.plex_db import NativePlays, PlexDb, build_plex_db
 from tests.fakes.plex_library_gen import Library, generate_library

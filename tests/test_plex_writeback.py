@@ -14,7 +14,8 @@ import pytest
 
 from daemon.errors import PlexWriteError
 from daemon.plex import backup
-from daemon.plex.backup import backup_database, list_backups
+from daemon.plex.backup import backup_database
+from daemon.plex.backup_rotation import list_backups
 from daemon.plex.writeback import Writeback
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter
 from tests.fakes.plex_db import PlexDb, build_plex_db

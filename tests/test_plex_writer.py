@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from daemon.errors import PlexWriteError
-from daemon.plex.backup import list_backups, open_plex_db
+from daemon.plex.backup import open_plex_db
+from daemon.plex.backup_rotation import list_backups
 from daemon.plex.writer import (
     FileLock,
     PlayToRemove,

@@ -1,9 +1,11 @@
 """Opening, backing up and restoring Plex's library database, always through SQLite itself.
 
 Plex runs its DB in WAL mode: the newest committed pages may live only in the ``-wal`` file,
-so a file copy of the ``.db`` alone can be stale or torn. Every copy here goes through SQLite's
-online backup API, which reads the database as a connection sees it (WAL content included) in
-one read transaction, i.e. a consistent snapshot.
+so a file copy of the ``.db`` alone can be stale or torn. Every copy here is of one read
+transaction's snapshot: through SQLite's online backup API, which reads the database as a
+connection sees it (WAL content included), or, when that snapshot has an empty WAL and so is
+the database file itself, held still by SQLite for as long as the read lasts, by the kernel
+(`daemon.plex.backup_file`: a quarter of the CPU). Both copies are checked the same way.
 
 * `open_plex_db` opens the file (never creating it) with a busy timeout and an authorizer that
   lets the connection write only the tables it is given (and its own TEMP tables): a statement
@@ -12,7 +14,8 @@ one read transaction, i.e. a consistent snapshot.
   through a hidden ``.partial`` file, verifies the copy (page count and the row counts of
   ``metadata_item_settings`` / ``metadata_item_views`` equal the source snapshot's; a real
   ``PRAGMA quick_check`` is impossible with stock SQLite because of Plex's ``icu_root``
-  index), fsyncs it, renames it into place, fsyncs the directory and keeps the newest ``keep``.
+  index), fsyncs it, renames it into place, fsyncs the directory and keeps the newest ``keep``
+  (`daemon.plex.backup_rotation`).
 * `restore_backup` copies a backup back over Plex's DB with the same API, in one step, under
   the busy timeout. Because SQLite itself writes the target (through its own WAL), the target's
   ``-wal``/``-shm`` never become stale and are left to SQLite, which removes them on close.
@@ -21,13 +24,14 @@ one read transaction, i.e. a consistent snapshot.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
 from daemon.errors import PlexWriteError
+from daemon.plex.backup_file import copy_still_file
+from daemon.plex.backup_rotation import backup_name, rotate_backups
 from daemon.plex.writeback import Writeback, fsync
 
 log = logging.getLogger(__name__)
@@ -36,10 +40,7 @@ LOCKED_MESSAGE = "Plex's database is locked by another process (is Plex running?
 SETTINGS_TABLE = "metadata_item_settings"
 VIEWS_TABLE = "metadata_item_views"
 PLEX_TABLES = ("metadata_items", SETTINGS_TABLE, VIEWS_TABLE)
-BACKUP_PREFIX = "com.plexapp.plugins.library."
-STALE_PARTIAL_SECONDS = 3600
 WRITEBACK_PAGES = 8192  # pages copied per backup step, each followed by a flush (32 MiB)
-BACKUP_NAME = re.compile(r"^com\.plexapp\.plugins\.library\.(\d{8}T\d{6}Z)(?:-(\d+))?\.db$")
 _WRITE_ACTIONS = frozenset({sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE})
 _TEMP_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX,
@@ -47,7 +48,7 @@ _TEMP_DDL = frozenset({
 })
 # The only PRAGMAs our connections run (reads of table_info/page_count included).
 _PRAGMAS = frozenset({"busy_timeout", "temp_store", "cache_size", "wal_checkpoint", "table_info",
-                      "page_count"})
+                      "page_count", "page_size"})
 _SCHEMA_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER,
     sqlite3.SQLITE_CREATE_VIEW, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_DROP_INDEX,
@@ -129,42 +130,6 @@ def _snapshot(conn: sqlite3.Connection) -> tuple[int, int, int]:
     return int(pages), int(row[0]), int(row[1])
 
 
-def _backup_name(dest_dir: Path, now: float) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    candidate = dest_dir / f"{BACKUP_PREFIX}{stamp}.db"
-    n = 0
-    while candidate.exists():
-        n += 1
-        candidate = dest_dir / f"{BACKUP_PREFIX}{stamp}-{n}.db"
-    return candidate
-
-
-def list_backups(dest_dir: Path) -> list[Path]:
-    """Our backups in ``dest_dir``, oldest first (by the UTC stamp in the name)."""
-    found: list[tuple[str, int, Path]] = []
-    for entry in dest_dir.iterdir() if dest_dir.is_dir() else ():
-        match = BACKUP_NAME.match(entry.name)
-        if match and entry.is_file():
-            found.append((match.group(1), int(match.group(2) or 0), entry))
-    return [p for _, _, p in sorted(found)]
-
-
-def rotate_backups(dest_dir: Path, keep: int, *, now: float | None = None) -> list[Path]:
-    """Delete all but the newest ``keep`` backups, and ``.partial`` leftovers of killed backups
-    older than `STALE_PARTIAL_SECONDS`; returns the deleted backups."""
-    backups = list_backups(dest_dir)
-    doomed = backups[: max(0, len(backups) - keep)]
-    for old in doomed:
-        old.unlink(missing_ok=True)
-        log.info("Removed old Plex DB backup %s", old)
-    cutoff = (time.time() if now is None else now) - STALE_PARTIAL_SECONDS
-    for leftover in dest_dir.glob(f".{BACKUP_PREFIX}*.partial*"):
-        if leftover.is_file() and leftover.stat().st_mtime < cutoff:
-            leftover.unlink(missing_ok=True)
-            log.info("Removed the leftover of an interrupted backup: %s", leftover)
-    return doomed
-
-
 def _read_only(path: Path) -> sqlite3.Connection:
     """A lock-free read of a file nobody else writes (a backup): no side files created."""
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
@@ -176,28 +141,17 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
     if keep < 1:
         raise ValueError("keep must be at least 1")
     dest_dir.mkdir(parents=True, exist_ok=True)
-    final = _backup_name(dest_dir, clock())
+    final = backup_name(dest_dir, clock())
     partial = dest_dir / f".{final.name}.partial"
     partial.unlink(missing_ok=True)
     src = open_plex_db(source, busy_timeout_ms=busy_timeout_ms)
     try:
         src.execute("BEGIN")  # one read snapshot for the counts and the copy
         expected = _snapshot(src)
-        dst = sqlite3.connect(partial)
-        try:  # durability comes from the fsync below; a torn .partial is simply deleted
-            dst.execute("PRAGMA synchronous = OFF")
-            dst.execute("PRAGMA journal_mode = OFF")
-            writeback = Writeback(partial)  # flushed as it is copied (`daemon.plex.writeback`)
-            try:
-                src.backup(dst, pages=WRITEBACK_PAGES,
-                           progress=lambda status, left, total: _step_done(
-                               status, left, total, writeback))
-            finally:
-                failed = writeback.close()
-        finally:
-            dst.close()
-        if failed is not None:
-            raise PlexWriteError(f"backup copy {partial} could not be written: {failed}")
+        page_size = int(src.execute("PRAGMA page_size").fetchone()[0])
+        if not copy_still_file(source, partial, length=expected[0] * page_size,
+                               step=WRITEBACK_PAGES * page_size):
+            _copy_through_sqlite(src, partial)
         src.execute("COMMIT")
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
@@ -219,6 +173,25 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
              final, *expected)
     rotate_backups(dest_dir, keep)
     return final
+
+
+def _copy_through_sqlite(src: sqlite3.Connection, partial: Path) -> None:
+    """SQLite's backup API from ``src``'s snapshot (``-wal`` content included) into
+    ``partial``, flushed as it is copied (`daemon.plex.writeback`)."""
+    dst = sqlite3.connect(partial)
+    try:  # durability comes from the fsync after it; a torn .partial is simply deleted
+        dst.execute("PRAGMA synchronous = OFF")
+        dst.execute("PRAGMA journal_mode = OFF")
+        writeback = Writeback(partial)
+        try:
+            src.backup(dst, pages=WRITEBACK_PAGES, progress=lambda status, left, total:
+                       _step_done(status, left, total, writeback))
+        finally:
+            failed = writeback.close()
+    finally:
+        dst.close()
+    if failed is not None:
+        raise PlexWriteError(f"backup copy {partial} could not be written: {failed}")
 
 
 def _give_up_when_busy(status: int, _remaining: int, _total: int) -> None:
