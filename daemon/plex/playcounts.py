@@ -236,7 +236,8 @@ class PlayWrite:
         self._log_duplicates()
         counter = highest_change(conn)  # rows of plexfm_guid have rowids 1..n
         changed = "" if counter is None else ", changed_at = :counter + g.rowid"
-        touched = conn.execute(
+        touched = self._delete_empty_settings()  # (not updated first: 20,000 rows 0.1 s)
+        touched += conn.execute(
             "UPDATE main.metadata_item_settings SET view_count = g.new_count, "
             f"last_viewed_at = g.new_last, updated_at = :now{changed} FROM plexfm_guid g "
             "WHERE metadata_item_settings.id = g.sid", {**account, "counter": counter}).rowcount
@@ -246,7 +247,6 @@ class PlayWrite:
             f"last_viewed_at, created_at, updated_at{column}) SELECT :account, guid, new_count, "
             f"new_last, :now, :now{value} FROM plexfm_guid WHERE sid IS NULL AND new_count > 0 "
             "ORDER BY guid", {**account, "counter": counter}).rowcount
-        self._delete_empty_settings()
         return touched
 
     def _latest_play(self) -> str:
@@ -271,22 +271,25 @@ class PlayWrite:
             log.warning("%d tracks have duplicate metadata_item_settings rows for account %d "
                         "(e.g. %s); updated the lowest id of each", dup[0], self.account, dup[1])
 
-    def _delete_empty_settings(self) -> None:
-        """Delete settings rows our removals left without any state (see module docstring)."""
+    def _delete_empty_settings(self) -> int:
+        """Delete the settings rows our removals leave without any state (see module docstring):
+        judged by the count and last play they would get, before the others are updated;
+        returns the rows deleted."""
         conn = self.conn
         columns = {row[1] for row in conn.execute("PRAGMA main.table_info(metadata_item_settings)")}
         if not columns <= SETTINGS_BOOKKEEPING | SETTINGS_STATE.keys():
-            return
-        empty = " AND ".join(SETTINGS_STATE[c].format(c=f's."{c}"')
-                             for c in sorted(columns & SETTINGS_STATE.keys()))
+            return 0
+        state = {c: SETTINGS_STATE[c].format(c=f's."{c}"') for c in columns & SETTINGS_STATE.keys()}
+        state.update(view_count="coalesce(g.new_count, 0) = 0", last_viewed_at="g.new_last IS NULL")
+        empty = " AND ".join(state[c] for c in sorted(state))
         markers = {row[1] for row in conn.execute(
             "PRAGMA main.table_info(metadata_item_setting_markers)")}
         if markers and "metadata_item_setting_id" not in markers:
-            return
+            return 0
         if markers:
             empty += (" AND NOT EXISTS (SELECT 1 FROM main.metadata_item_setting_markers m "
                       "WHERE m.metadata_item_setting_id = s.id)")
-        conn.execute(
+        return conn.execute(
             f"DELETE FROM main.metadata_item_settings WHERE id IN (SELECT s.id FROM "
             f"main.metadata_item_settings s JOIN plexfm_guid g ON g.sid = s.id WHERE g.removed > 0"
-            f" AND g.added = 0 AND g.nrows = 1 AND {empty})")
+            f" AND g.added = 0 AND g.nrows = 1 AND {empty})").rowcount

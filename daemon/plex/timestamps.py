@@ -39,26 +39,46 @@ def _types_mode(types: set[str]) -> str | None:
     return LEGACY_MODE if types == {"text"} else "mixed"
 
 
-def _values_mode(conn: sqlite3.Connection, table: str, column: str) -> str | None:
-    """The convention of a column's non-NULL values, "mixed", or None when there are none."""
-    if (table, column) in INDEXED_TIMESTAMPS:  # index order: numbers < text < blobs
-        lo_type, hi_type, lo_ok, hi_ok = conn.execute(
-            f'SELECT typeof((SELECT min("{column}") FROM "{table}")), '
-            f'typeof((SELECT max("{column}") FROM "{table}")), '
-            f'(SELECT min("{column}") FROM "{table}") GLOB :g, '
-            f'(SELECT max("{column}") FROM "{table}") GLOB :g', {"g": LEGACY_GLOB}).fetchone()
-        types = {t for t in (lo_type, hi_type) if t != "null"}
-        bad_text = (lo_type == "text" and not lo_ok) or (hi_type == "text" and not hi_ok)
-    else:
-        types = {row[0] for row in conn.execute(
-            f'SELECT DISTINCT typeof("{column}") FROM "{table}" WHERE "{column}" IS NOT NULL')}
-        bad_text = "text" in types and conn.execute(
-            f'SELECT 1 FROM "{table}" WHERE typeof("{column}") = \'text\' '
-            f'AND "{column}" NOT GLOB ? LIMIT 1', (LEGACY_GLOB,)).fetchone() is not None
-    if bad_text:
-        raise PlexWriteError(f"{table}.{column} holds text that is not a Plex timestamp; "
-                             "refusing to write")
-    return _types_mode(types)
+def _indexed_mode(conn: sqlite3.Connection, table: str, column: str) -> str | None:
+    """`_values_modes` of an indexed column, from its least and greatest values (index order:
+    numbers < text < blobs)."""
+    lo_type, hi_type, lo_ok, hi_ok = conn.execute(
+        f'SELECT typeof((SELECT min("{column}") FROM "{table}")), '
+        f'typeof((SELECT max("{column}") FROM "{table}")), '
+        f'(SELECT min("{column}") FROM "{table}") GLOB :g, '
+        f'(SELECT max("{column}") FROM "{table}") GLOB :g', {"g": LEGACY_GLOB}).fetchone()
+    if (lo_type == "text" and not lo_ok) or (hi_type == "text" and not hi_ok):
+        raise _not_a_timestamp(table, column)
+    return _types_mode({t for t in (lo_type, hi_type) if t != "null"})
+
+
+def _values_modes(conn: sqlite3.Connection, table: str,
+                  columns: tuple[str, ...]) -> dict[str, str | None]:
+    """The convention of each column's non-NULL values, "mixed", or None when there are none;
+    the columns without an index read in one scan of the table (200,000 settings rows: 0.05 ->
+    0.02 s, paid twice by every apply)."""
+    found = {c: _indexed_mode(conn, table, c) for c in columns if (table, c) in INDEXED_TIMESTAMPS}
+    scanned = [c for c in columns if c not in found]
+    if not scanned:
+        return found
+    types: dict[str, set[str]] = {c: set() for c in scanned}
+    for row in conn.execute("SELECT DISTINCT " + ", ".join(f'typeof("{c}")' for c in scanned)
+                            + f' FROM "{table}"'):
+        for column, kind in zip(scanned, row, strict=True):
+            if kind != "null":
+                types[column].add(kind)
+    for column in scanned:
+        if "text" in types[column] and conn.execute(
+                f'SELECT 1 FROM "{table}" WHERE typeof("{column}") = \'text\' '
+                f'AND "{column}" NOT GLOB ? LIMIT 1', (LEGACY_GLOB,)).fetchone() is not None:
+            raise _not_a_timestamp(table, column)
+        found[column] = _types_mode(types[column])
+    return found
+
+
+def _not_a_timestamp(table: str, column: str) -> PlexWriteError:
+    return PlexWriteError(f"{table}.{column} holds text that is not a Plex timestamp; "
+                          "refusing to write")
 
 
 def detect_timestamp_mode(conn: sqlite3.Connection) -> str:
@@ -66,12 +86,14 @@ def detect_timestamp_mode(conn: sqlite3.Connection) -> str:
     found: dict[str, str] = {}
     for table, columns in TIMESTAMP_COLUMNS.items():
         declared = {row[1]: str(row[2]) for row in conn.execute(f'PRAGMA table_info("{table}")')}
+        missing = [column for column in columns if column not in declared]
+        if missing:
+            raise PlexWriteError(f"Plex's {table} has no {missing[0]} column; refusing to write")
+        held = _values_modes(conn, table, columns)
         for column in columns:
             name = f"{table}.{column}"
-            if column not in declared:
-                raise PlexWriteError(f"Plex's {table} has no {column} column; refusing to write")
             mode = _declared_mode(declared[column])
-            values = _values_mode(conn, table, column)
+            values = held[column]
             if mode is None:
                 raise PlexWriteError(f"{name} has an unknown timestamp type "
                                      f"{declared[column]!r}; refusing to write")
