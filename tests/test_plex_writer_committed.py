@@ -67,6 +67,25 @@ def test_committed_runs_after_the_commit_and_before_the_checkpoint(db: PlexDb) -
     assert seen[0][2] is removed
 
 
+def test_a_large_write_is_checkpointed_after_committed_not_inside_the_commit(
+        tmp_path: Path) -> None:
+    """SQLite checkpoints inside a COMMIT of more than 1,000 WAL pages unless told not to:
+    the hook (the ledger's commit) would then wait for the whole copy into the database."""
+    big = build_plex_db(tmp_path / "big" / "com.plexapp.plugins.library.db",
+                        generate_library(400, seed=9))
+    file_before = big.path.read_bytes()
+    seen: list[tuple[bool, int]] = []
+    writer = PlexDatabaseWriter(big.path, clock=lambda: NOW)
+    result = writer.apply(_plays(big, 40_000), [], backup_dir=None, committed=lambda r: seen.append(
+        (big.path.read_bytes() == file_before, _wal(big.path))))
+    assert len(result.inserted) == 40_000
+    untouched, wal = seen[0]
+    assert wal > 1000 * 4096, "too small a write to show it"
+    assert untouched, "the database file was written before the hook: checkpointed in COMMIT"
+    assert _wal(big.path) == 0
+    assert big.path.read_bytes() != file_before
+
+
 def test_committed_is_not_called_for_a_dry_run_or_a_failed_write(db: PlexDb) -> None:
     calls: list[WriteResult] = []
     writer = PlexDatabaseWriter(db.path, clock=lambda: NOW)

@@ -48,7 +48,7 @@ _TEMP_DDL = frozenset({
 })
 # The only PRAGMAs our connections run (reads of table_info/page_count included).
 _PRAGMAS = frozenset({"busy_timeout", "temp_store", "cache_size", "wal_checkpoint", "table_info",
-                      "page_count", "page_size"})
+                      "page_count", "page_size", "wal_autocheckpoint"})
 _SCHEMA_DDL = frozenset({
     sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER,
     sqlite3.SQLITE_CREATE_VIEW, sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_DROP_INDEX,

@@ -184,6 +184,11 @@ class PlexDatabaseWriter:
             raise ValueError("PlayToWrite keys must be unique")
         conn = self._open(writable=True)
         try:
+            # this connection's COMMIT does not checkpoint (SQLite's automatic checkpoint, at
+            # 1,000 pages, copied the whole write into the database file inside the COMMIT,
+            # before `committed` could run): the checkpoint below does, beside the caller's
+            # own commit (not a setting of the database: this connection's only)
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
