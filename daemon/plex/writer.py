@@ -160,7 +160,8 @@ class PlexDatabaseWriter:
 
     def apply(self, add: Sequence[Play] | PlayColumns, remove: Sequence[PlayToRemove], *,
               backup_dir: Path | None, keep_backups: int = 7,
-              dry_run: bool = False, staged: Staged | None = None,
+              dry_run: bool = False, removed: Callable[[], None] | None = None,
+              staged: Staged | None = None,
               committed: Callable[[WriteResult], None] | None = None) -> WriteResult:
         """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
 
@@ -170,8 +171,11 @@ class PlexDatabaseWriter:
         this DB refuses the whole batch, before the backup.
         ``backup_dir``: back up first (under the write lock). ``dry_run``: do everything, then
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
-        ``staged(first_id, guids)``: called inside the transaction just before the history rows
-        go in (the caller may prepare its own records meanwhile; see `PlayWrite.insert`).
+        ``removed()``: called inside the transaction once the ``remove`` rows are deleted, when
+        the rest of the write is long SQLite statements (the caller may do its own Python-heavy
+        work then). ``staged(first_id, guids)``: called inside the transaction just before the
+        history rows go in (the caller may prepare its own records meanwhile; see
+        `PlayWrite.insert`).
         ``committed(result)``: called once Plex's COMMIT returned, before the WAL checkpoint
         (the caller may commit its own records meanwhile); its errors are logged, never
         raised: Plex's write is done.
@@ -196,7 +200,7 @@ class PlexDatabaseWriter:
             log.debug("Plex write transaction begun (BEGIN IMMEDIATE) on %s", self.path)
             try:
                 result = self._apply_locked(conn, plays, remove, backup_dir, keep_backups,
-                                            dry_run, staged)
+                                            dry_run, (removed, staged))
                 conn.execute("ROLLBACK" if dry_run else "COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -216,7 +220,8 @@ class PlexDatabaseWriter:
 
     def _apply_locked(self, conn: sqlite3.Connection, add: PlayColumns,
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
-                      dry_run: bool, staged: Staged | None) -> WriteResult:
+                      dry_run: bool,
+                      hooks: tuple[Callable[[], None] | None, Staged | None]) -> WriteResult:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
@@ -228,6 +233,9 @@ class PlexDatabaseWriter:
                 beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
         try:
             deleted = job.remove(remove)
+            removed, staged = hooks
+            if removed is not None:
+                removed()
             inserted = job.insert(add, staged)
             touched = job.update_settings()
         except BaseException:
