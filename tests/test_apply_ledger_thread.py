@@ -241,8 +241,8 @@ def test_nothing_is_forgotten_when_plex_fails_after_the_forget_started(
 
     class Failing(PlexDatabaseWriter):
         def apply(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs["removed"]()  # Plex's rows deleted inside its transaction, then it fails
-            assert started.wait(10), "the ledger thread did not forget once Plex's rows went"
+            kwargs["committing"]()  # Plex's rows deleted inside its transaction, then it fails
+            assert started.wait(10), "the ledger thread did not forget before Plex's COMMIT"
             raise PlexWriteError("disk full")
 
     run = applier(engine, db, tmp_path)

@@ -262,7 +262,7 @@ class Applier:
         try:
             result = self._writer(account).apply(
                 chunk, list(drop), backup_dir=self._s.backup_dir if with_backup else None,
-                keep_backups=self._s.backups_keep, removed=side.removed if side else None,
+                keep_backups=self._s.backups_keep, committing=side.committing if side else None,
                 staged=side.staged if side else None,
                 committed=committed)
         except BaseException as exc:

@@ -160,7 +160,7 @@ class PlexDatabaseWriter:
 
     def apply(self, add: Sequence[Play] | PlayColumns, remove: Sequence[PlayToRemove], *,
               backup_dir: Path | None, keep_backups: int = 7,
-              dry_run: bool = False, removed: Callable[[], None] | None = None,
+              dry_run: bool = False, committing: Callable[[], None] | None = None,
               staged: Staged | None = None,
               committed: Callable[[WriteResult], None] | None = None) -> WriteResult:
         """Delete our ``remove`` history rows, insert ``add``, recompute counts: one transaction.
@@ -171,9 +171,9 @@ class PlexDatabaseWriter:
         this DB refuses the whole batch, before the backup.
         ``backup_dir``: back up first (under the write lock). ``dry_run``: do everything, then
         roll back; no backup. Raises `PlexWriteError` (one line); never leaves a partial write.
-        ``removed()``: called inside the transaction once the ``remove`` rows are deleted, when
-        the rest of the write is long SQLite statements (the caller may do its own Python-heavy
-        work then). ``staged(first_id, guids)``: called inside the transaction just before the
+        ``committing()``: called inside the transaction when only the COMMIT is left, which
+        writes and syncs rather than computes (the caller may use the CPU meanwhile).
+        ``staged(first_id, guids)``: called inside the transaction just before the
         history rows go in (the caller may prepare its own records meanwhile; see
         `PlayWrite.insert`).
         ``committed(result)``: called once Plex's COMMIT returned, before the WAL checkpoint
@@ -200,7 +200,7 @@ class PlexDatabaseWriter:
             log.debug("Plex write transaction begun (BEGIN IMMEDIATE) on %s", self.path)
             try:
                 result = self._apply_locked(conn, plays, remove, backup_dir, keep_backups,
-                                            dry_run, (removed, staged))
+                                            dry_run, (staged, committing))
                 conn.execute("ROLLBACK" if dry_run else "COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -221,7 +221,7 @@ class PlexDatabaseWriter:
     def _apply_locked(self, conn: sqlite3.Connection, add: PlayColumns,
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
                       dry_run: bool,
-                      hooks: tuple[Callable[[], None] | None, Staged | None]) -> WriteResult:
+                      hooks: tuple[Staged | None, Callable[[], None] | None]) -> WriteResult:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
@@ -232,12 +232,12 @@ class PlexDatabaseWriter:
                 busy_timeout_ms=self.busy_timeout_ms, clock=self.clock),
                 beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
         try:
+            staged, committing = hooks
             deleted = job.remove(remove)
-            removed, staged = hooks
-            if removed is not None:
-                removed()
             inserted = job.insert(add, staged)
             touched = job.update_settings()
+            if committing is not None:
+                committing()
         except BaseException:
             if copy is not None:
                 copy.finish()  # the write's error is the one reported

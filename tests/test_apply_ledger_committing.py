@@ -1,6 +1,7 @@
-"""The ledger thread forgets the rows a write removes once Plex has deleted them (the writer's
-`removed` hook, issue 16): not while the writer binds the rows to remove in Python, where the
-two threads take turns at the GIL. A writer that never says so only delays the forgetting."""
+"""The ledger thread forgets the rows a write removes when only Plex's COMMIT is left (the
+writer's `committing` hook, issue 16): not while the writer binds the rows to remove in Python
+(the two threads take turns at the GIL) or recounts the settings. A writer that never says so
+only delays the forgetting."""
 
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ NOW = 1_760_000_000
 
 
 def _forgetting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Records (thread name, Plex's rows already deleted) at each forget."""
+    """Records (thread name, Plex's settings already recounted) at each forget."""
     deleted = threading.Event()
-    real_remove = playcounts.PlayWrite.remove
+    real_settings = playcounts.PlayWrite.update_settings
     real_forget = ledger.forget_applied
     seen: list[tuple[str, bool]] = []
 
-    def remove(self: Any, rows: Any) -> Any:
-        done = real_remove(self, rows)
+    def update_settings(self: Any) -> Any:
+        done = real_settings(self)
         deleted.set()
         return done
 
@@ -41,7 +42,7 @@ def _forgetting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
             seen.append((threading.current_thread().name, deleted.is_set()))
         real_forget(conn, ids)
 
-    monkeypatch.setattr(playcounts.PlayWrite, "remove", remove)
+    monkeypatch.setattr(playcounts.PlayWrite, "update_settings", update_settings)
     monkeypatch.setattr(ledger, "forget_applied", forget)
     monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
     return seen
@@ -58,26 +59,26 @@ def _applied(tmp_path: Path, engine: Engine) -> tuple[Path, Any, Any]:
     return db, run, before
 
 
-def test_the_ledger_forgets_once_plex_has_deleted_the_rows(
+def test_the_ledger_forgets_when_only_plex_commit_is_left(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     db, run, before = _applied(tmp_path, engine)
     seen = _forgetting(monkeypatch)
     counts = run.run(force_window=True, revert_all=True)
     assert counts["removed"] == len(_plays())
-    assert seen == [("plexfm-ledger", True)], "forgotten before Plex's rows were deleted"
+    assert seen == [("plexfm-ledger", True)], "forgotten before Plex's write was done"
     with engine.connect() as conn:
         assert conn.exec_driver_sql(LEDGER_SQL).all() == []
     assert dump(db)["views"] == before
 
 
-def test_a_writer_that_never_says_removed_still_forgets_before_the_commit(
+def test_a_writer_that_never_says_committing_still_forgets_before_the_commit(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     db, run, before = _applied(tmp_path, engine)
     seen = _forgetting(monkeypatch)
 
     class Silent(PlexDatabaseWriter):
         def apply(self, *args: Any, **kwargs: Any) -> Any:
-            kwargs.pop("removed")
+            kwargs.pop("committing")
             return super().apply(*args, **kwargs)
 
     run._writer = lambda account: Silent(db, account_id=account, clock=lambda: NOW)
@@ -90,33 +91,31 @@ def test_a_writer_that_never_says_removed_still_forgets_before_the_commit(
     assert dump(db)["views"] == before
 
 
-def test_the_writer_says_removed_after_the_deletes_and_before_the_insert(
-        tmp_path: Path) -> None:
+def test_the_writer_says_committing_when_only_the_commit_is_left(tmp_path: Path) -> None:
     db = build_plex_db(tmp_path / "plex.db", generate_library(30, seed=4))
     track = db.library.tracks[0].id
     writer = PlexDatabaseWriter(db.path, clock=lambda: NOW)
     first = writer.apply([PlayToWrite(1, track, NOW - 100)], [], backup_dir=None)
     order: list[str] = []
-    real_remove, real_insert = playcounts.PlayWrite.remove, playcounts.PlayWrite.insert
+    steps = ("remove", "insert", "update_settings")
+    reals = {step: getattr(playcounts.PlayWrite, step) for step in steps}
 
-    def remove(self: Any, rows: Any) -> Any:
-        order.append("remove")
-        return real_remove(self, rows)
-
-    def insert(self: Any, plays: Any, staged: Any = None) -> Any:
-        order.append("insert")
-        return real_insert(self, plays, staged)
+    def step(name: str) -> Any:
+        def run(self: Any, *args: Any) -> Any:
+            order.append(name)
+            return reals[name](self, *args)
+        return run
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(playcounts.PlayWrite, "remove", remove)
-        patch.setattr(playcounts.PlayWrite, "insert", insert)
+        for name in steps:
+            patch.setattr(playcounts.PlayWrite, name, step(name))
         result = writer.apply([PlayToWrite(2, track, NOW - 50)],
                               first.removable([PlayToWrite(1, track, NOW - 100)]),
-                              backup_dir=None, removed=lambda: order.append("removed"),
+                              backup_dir=tmp_path / "backups",
+                              committing=lambda: order.append("committing"),
                               staged=lambda _first, _guids: order.append("staged"),
                               committed=lambda _r: order.append("committed"))
     assert len(result.deleted) == 1
-    assert order == ["remove", "removed", "insert", "staged", "committed"]
-    dry: list[str] = []
-    writer.apply([], [], backup_dir=None, dry_run=True, removed=lambda: dry.append("removed"))
-    assert dry == ["removed"]  # (nothing to remove: said all the same, at once)
+    assert result.backup is not None
+    assert order == ["remove", "insert", "staged", "update_settings", "committing",
+                     "committed"]
