@@ -9,8 +9,12 @@ The fixture (Plex's schema with its ICU/FTS traps, 1% of tracks in the trash, na
 matches are prepared once, in a child process (so its memory is not counted), and cached in
 bench/out/; each run works on copies.
 
-The floor, measured in the same run on another copy of the fixture: the same history rows
-(every column, as the apply wrote them) inserted by a plain `executemany` from Python tuples,
+The floors are measured after the revert, on copies: of the fixture, and of the state after
+the apply, which is the revert's own backup (verified by the writer; no copy is made between
+the apply and the revert). Each floor's copy is made just before it, so the floors, unlike
+the revert, start right after a copy of 275-600 MB. The floor, measured in the same run: the
+same history rows (every column, as the apply wrote them) inserted by a plain `executemany`
+from Python tuples,
 and the same settings rows updated / inserted by id, in one transaction with the writer's page
 cache, then the WAL checkpoint; for the revert, the same history ids deleted and the same
 settings rows updated / deleted. No plan, no ledger, no backup, no verification: what any
@@ -255,8 +259,6 @@ def main() -> int:
         print(f"apply: {counts['added']:,} plays written ({counts['already_in_plex']:,} already"
               f" in Plex) in {took:.2f} s, backup included (budget {APPLY_BUDGET_S:g} s);"
               f" load {load} -> {_load()}", flush=True)
-        after = work / "after-apply.db"
-        _copy_db(db, after)  # for the floors, after the clock stopped
         # revert: unmatch the most played tracks until about args.revert plays go
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
@@ -277,6 +279,10 @@ def main() -> int:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:.0f} MB (budget {MEMORY_BUDGET_MB:g} MB)", flush=True)
         engine.dispose()
+        # the state after the apply, for the floors: the revert's own backup (copying the
+        # database here, before the revert, had the host write 600 MB just before it: the
+        # revert's backup then took 1.1 s instead of 0.25 s)
+        after = Path(revert["backup"])
         doomed = _views_gone(after, db)
         load = _load()
         floor = floor_apply(source, after, first_view, work)
