@@ -1,4 +1,4 @@
-"""Opening, backing up and restoring Plex's library database, always through SQLite itself.
+"""Opening, backing up and restoring Plex's library database, each copy of one SQLite snapshot.
 
 Plex runs its DB in WAL mode: the newest committed pages may live only in the ``-wal`` file,
 so a file copy of the ``.db`` alone can be stale or torn. Every copy here is of one read
