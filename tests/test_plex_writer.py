@@ -857,3 +857,48 @@ def test_a_later_history_row_than_our_plays_stays_the_last_play(db: PlexDb) -> N
     row = settings_of(db.path, guid)
     assert row is not None
     assert row["last_viewed_at"] == latest + 20
+
+
+def test_old_backups_go_after_the_write_commits_not_under_its_lock(
+        db: PlexDb, tmp_path: Path) -> None:
+    now = [1_700_000_000.0]
+    writer = PlexDatabaseWriter(db.path, clock=lambda: now[0])
+    dest = tmp_path / "backups"
+    made = []
+    for _ in range(3):
+        now[0] += 60
+        made.append(writer.backup(dest, keep=3))
+    native, _, _ = _pick(db)
+    now[0] += 60
+    at_commit: list[list[Path]] = []
+    result = writer.apply([PlayToWrite(1, native, NOW)], [], backup_dir=dest, keep_backups=2,
+                          committed=lambda _r: at_commit.append(list_backups(dest)))
+    assert result.backup is not None
+    assert at_commit == [[*made, result.backup]], "an old backup went before the commit"
+    assert list_backups(dest) == [made[-1], result.backup]
+
+
+def test_a_backup_that_cannot_be_removed_leaves_the_write_done(
+        db: PlexDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from daemon.plex import writer as writer_module
+
+    def refused(_dir: Path, _keep: int, **_: Any) -> list[Path]:
+        raise PermissionError(13, "Permission denied", str(_dir))
+
+    monkeypatch.setattr(writer_module, "rotate_backups", refused)
+    native, _, _ = _pick(db)
+    with caplog.at_level(logging.WARNING):
+        result = _writer(db).apply([PlayToWrite(1, native, NOW)], [],
+                                   backup_dir=tmp_path / "backups", keep_backups=1)
+    assert len(result.inserted) == 1
+    assert result.backup is not None
+    assert result.backup.exists()
+    assert "could not be removed" in caplog.text
+    conn = sqlite3.connect(db.path)
+    try:
+        written = conn.execute("SELECT count(*) FROM metadata_item_views WHERE viewed_at = ? "
+                               "AND guid = ?", (NOW, db.library.track_by_id[native].guid))
+        assert written.fetchone()[0] == 1
+    finally:
+        conn.close()

@@ -136,8 +136,9 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 
 def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms: int,
-                    clock: Callable[[], float] = time.time) -> Path:
-    """Consistent, verified, fsynced copy of ``source`` into ``dest_dir``; returns its path."""
+                    clock: Callable[[], float] = time.time, rotate: bool = True) -> Path:
+    """Consistent, verified, fsynced copy of ``source`` into ``dest_dir``; returns its path.
+    Then the newest ``keep`` are kept, unless not ``rotate`` (the caller rotates later)."""
     if keep < 1:
         raise ValueError("keep must be at least 1")
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,8 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
         raise
     log.info("Backed up Plex's database to %s (%d pages, %d settings rows, %d history rows)",
              final, *expected)
-    rotate_backups(dest_dir, keep)
+    if rotate:
+        rotate_backups(dest_dir, keep)
     return final
 
 

@@ -11,8 +11,9 @@ connection *while* that write lock is held (so the backup is exactly the state t
 from; in WAL mode during the write, which it cannot see, and durable before the COMMIT:
 `daemon.plex.backup_beside`), every step runs set-based over TEMP tables
 (`daemon.plex.playcounts`), the inserted rows are verified, any exception rolls back, and
-``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT. Callers serialise applies with
-`FileLock` (one plexfm at a time).
+``PRAGMA wal_checkpoint(TRUNCATE)`` is attempted after COMMIT; only then are backups past
+``keep_backups`` deleted (a failure to delete is logged: the write stands). Callers serialise
+applies with `FileLock` (one plexfm at a time).
 
 Timestamps are written in the DB's own convention (`detect_timestamp_mode`): ``integer`` (Unix
 seconds, ``dt_integer(8)`` columns, PMS since 2022) or ``legacy-string`` (local time
@@ -77,6 +78,7 @@ from daemon.plex.backup import (
     restore_backup,
 )
 from daemon.plex.backup_beside import BackupBeside
+from daemon.plex.backup_rotation import rotate_backups
 from daemon.plex.lock import FileLock
 from daemon.plex.playcounts import TRACK_TYPE, PlayWrite, Staged
 from daemon.plex.plays import Play, PlayColumns, PlayToRemove, PlayToWrite, WriteResult
@@ -213,6 +215,8 @@ class PlexDatabaseWriter:
                 checkpoint(conn)
         finally:
             conn.close()
+        if result.backup is not None:  # old backups go once the write is done, not while
+            _rotate(result.backup.parent, keep_backups)  # Plex's database is locked
         log.info("%s Plex's database: %d plays inserted, %d removed, %d settings rows touched "
                  "(%s timestamps)", "Dry run on" if dry_run else "Wrote", len(result.inserted),
                  len(result.deleted), result.touched_tracks, result.timestamp_mode)
@@ -229,7 +233,7 @@ class PlexDatabaseWriter:
         if backup_dir is not None and not dry_run and (len(add) or remove):
             copy = BackupBeside(lambda: backup_database(
                 self.path, Path(backup_dir), keep=keep_backups,
-                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock),
+                busy_timeout_ms=self.busy_timeout_ms, clock=self.clock, rotate=False),
                 beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
         try:
             staged, committing = hooks
@@ -246,6 +250,15 @@ class PlexDatabaseWriter:
         backup = copy.result() if copy is not None else None
         return WriteResult(inserted=inserted, deleted=deleted, touched_tracks=touched,
                            backup=backup, timestamp_mode=mode, guids=job.guids())
+
+
+def _rotate(backup_dir: Path, keep: int) -> None:
+    """`rotate_backups` after the write: a backup that cannot be deleted is logged, the write
+    stands (deleting a 600 MB backup took 0.23 s, inside the write lock)."""
+    try:
+        rotate_backups(backup_dir, keep)
+    except OSError as exc:
+        log.warning("Old backups of Plex's database could not be removed: %s", exc)
 
 
 def _call_committed(committed: Callable[[WriteResult], None], result: WriteResult) -> None:
