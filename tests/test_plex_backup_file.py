@@ -16,7 +16,7 @@ import pytest
 from daemon.errors import PlexWriteError
 from daemon.plex import backup
 from daemon.plex.backup import backup_database
-from daemon.plex.backup_file import wal_is_empty
+from daemon.plex.backup_file import copy_still_file, wal_is_empty
 from tests.fakes.plex_db import PlexDb, build_plex_db
 from tests.fakes.plex_library_gen import generate_library
 
@@ -164,3 +164,14 @@ def test_a_failed_kernel_copy_fails_the_backup_and_leaves_nothing(
     with pytest.raises(PlexWriteError, match=r"could not be written: .*No space left"):
         backup_database(db.path, tmp_path / "backups", keep=2, busy_timeout_ms=2000)
     assert list((tmp_path / "backups").iterdir()) == []
+
+
+def test_a_file_shorter_than_its_pages_is_left_to_sqlite(tmp_path: Path) -> None:
+    """(SQLite's page count beyond the file's end: the kernel copy declines, copies nothing.)"""
+    source = tmp_path / "short.db"
+    source.write_bytes(b"x" * 4096)
+    dest = tmp_path / "copy.db"
+    assert not copy_still_file(source, dest, length=8192, step=4096)
+    assert not dest.exists()
+    assert copy_still_file(source, dest, length=4096, step=1024)
+    assert dest.read_bytes() == source.read_bytes()
