@@ -33,9 +33,14 @@ def _add_history(conn: sqlite3.Connection, n: int, viewed_at: int = 1_700_000_00
                      ((f"plex://track/test-{i}", viewed_at + i) for i in range(n)))
 
 
-def _history(path: Path) -> int:
+def _value(path: Path, sql: str) -> int:
+    """One number read from the file alone (no -wal), without locks."""
     with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)) as conn:
-        return int(conn.execute("SELECT count(*) FROM metadata_item_views").fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def _history(path: Path) -> int:
+    return _value(path, "SELECT count(*) FROM metadata_item_views")
 
 
 def _page_bytes(path: Path) -> bytes:
@@ -118,8 +123,7 @@ def test_commits_during_the_kernel_copy_are_not_in_the_backup(
 
 
 def _viewed_sum(path: Path) -> int:
-    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)) as conn:
-        return int(conn.execute("SELECT total(viewed_at) FROM metadata_item_views").fetchone()[0])
+    return _value(path, "SELECT total(viewed_at) FROM metadata_item_views")
 
 
 def test_with_frames_in_the_wal_the_backup_goes_through_sqlite(
@@ -175,3 +179,18 @@ def test_a_file_shorter_than_its_pages_is_left_to_sqlite(tmp_path: Path) -> None
     assert not dest.exists()
     assert copy_still_file(source, dest, length=4096, step=1024)
     assert dest.read_bytes() == source.read_bytes()
+
+
+def test_a_failed_flush_through_sqlite_fails_the_backup_and_leaves_nothing(
+        db: PlexDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(The writeback tests run the kernel copy; this is the backup API's flush.)"""
+    def broken(_fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with closing(sqlite3.connect(db.path, isolation_level=None)) as plex:
+        plex.execute("PRAGMA wal_autocheckpoint = 0")
+        _add_history(plex, 50)  # frames in the WAL: the backup API copies
+        monkeypatch.setattr(os, "fdatasync", broken)
+        with pytest.raises(PlexWriteError, match=r"could not be written: .*Input/output error"):
+            backup_database(db.path, tmp_path / "backups", keep=2, busy_timeout_ms=2000)
+    assert list((tmp_path / "backups").iterdir()) == []

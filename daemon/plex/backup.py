@@ -32,7 +32,7 @@ from pathlib import Path
 from daemon.errors import PlexWriteError
 from daemon.plex.backup_file import copy_still_file
 from daemon.plex.backup_rotation import backup_name, rotate_backups
-from daemon.plex.writeback import Writeback, fsync
+from daemon.plex.writeback import flushed_while_written, fsync
 
 log = logging.getLogger(__name__)
 
@@ -184,16 +184,13 @@ def _copy_through_sqlite(src: sqlite3.Connection, partial: Path) -> None:
     try:  # durability comes from the fsync after it; a torn .partial is simply deleted
         dst.execute("PRAGMA synchronous = OFF")
         dst.execute("PRAGMA journal_mode = OFF")
-        writeback = Writeback(partial)
-        try:
+        with flushed_while_written(partial) as kick:
             src.backup(dst, pages=WRITEBACK_PAGES, progress=lambda status, left, total:
-                       _step_done(status, left, total, writeback))
-        finally:
-            failed = writeback.close()
+                       _step_done(status, left, total, kick))
+    except OSError as exc:  # a flush's
+        raise PlexWriteError(f"backup copy {partial} could not be written: {exc}") from exc
     finally:
         dst.close()
-    if failed is not None:
-        raise PlexWriteError(f"backup copy {partial} could not be written: {failed}")
 
 
 def _give_up_when_busy(status: int, _remaining: int, _total: int) -> None:
@@ -202,10 +199,10 @@ def _give_up_when_busy(status: int, _remaining: int, _total: int) -> None:
         raise sqlite3.OperationalError("database is locked")
 
 
-def _step_done(status: int, remaining: int, total: int, writeback: Writeback) -> None:
+def _step_done(status: int, remaining: int, total: int, kick: Callable[[], None]) -> None:
     """The backup's progress hook (`_give_up_when_busy`), then the pages copied are flushed."""
     _give_up_when_busy(status, remaining, total)
-    writeback.kick()
+    kick()
 
 
 def _verify_copy(copy: Path, expected: tuple[int, int, int]) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon.errors import PlexWriteError
-from daemon.plex.writeback import Writeback
+from daemon.plex.writeback import flushed_while_written
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +62,14 @@ def copy_still_file(database: Path, dest: Path, *, length: int, step: int) -> bo
             return False
         dst = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            writeback = Writeback(dest)
-            try:
-                _copy(src, dst, length, step, writeback.kick)
-            except OSError as exc:
-                raise PlexWriteError(f"backup copy {dest} could not be written: {exc}") from exc
-            finally:
-                failed = writeback.close()
+            with flushed_while_written(dest) as kick:
+                _copy(src, dst, length, step, kick)
+        except OSError as exc:  # the copy's or a flush's
+            raise PlexWriteError(f"backup copy {dest} could not be written: {exc}") from exc
         finally:
             os.close(dst)
     finally:
         os.close(src)
-    if failed is not None:
-        raise PlexWriteError(f"backup copy {dest} could not be written: {failed}")
     return True
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -52,6 +54,19 @@ class Writeback:
                 return
             if closing:
                 return
+
+
+@contextmanager
+def flushed_while_written(path: Path) -> Iterator[Callable[[], None]]:
+    """`Writeback` of `path` for the block, which calls the kick it is given after each step;
+    the first flush error is raised (as the `OSError` it was) once the block is done."""
+    writeback = Writeback(path)
+    try:
+        yield writeback.kick
+    finally:
+        failed = writeback.close()
+    if failed is not None:
+        raise failed
 
 
 def fsync(path: Path, *, directory: bool = False) -> None:

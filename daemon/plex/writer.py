@@ -202,7 +202,7 @@ class PlexDatabaseWriter:
             log.debug("Plex write transaction begun (BEGIN IMMEDIATE) on %s", self.path)
             try:
                 result = self._apply_locked(conn, plays, remove, backup_dir, keep_backups,
-                                            dry_run, (staged, committing))
+                                            dry_run, staged=staged, committing=committing)
                 conn.execute("ROLLBACK" if dry_run else "COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -224,8 +224,8 @@ class PlexDatabaseWriter:
 
     def _apply_locked(self, conn: sqlite3.Connection, add: PlayColumns,
                       remove: Sequence[PlayToRemove], backup_dir: Path | None, keep_backups: int,
-                      dry_run: bool,
-                      hooks: tuple[Staged | None, Callable[[], None] | None]) -> WriteResult:
+                      dry_run: bool, *, staged: Staged | None,
+                      committing: Callable[[], None] | None) -> WriteResult:
         mode = detect_timestamp_mode(conn)
         job = PlayWrite(conn, self.account_id, to_db_time(mode), int(self.clock()))
         job.resolve(add)  # reads and checks only: a refusal comes before the backup
@@ -236,7 +236,6 @@ class PlexDatabaseWriter:
                 busy_timeout_ms=self.busy_timeout_ms, clock=self.clock, rotate=False),
                 beside=bool(conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"))
         try:
-            staged, committing = hooks
             deleted = job.remove(remove)
             inserted = job.insert(add, staged)
             touched = job.update_settings()
