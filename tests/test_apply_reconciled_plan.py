@@ -17,6 +17,7 @@ from daemon.errors import PlexWriteError
 from daemon.plex import history
 from daemon.plex.writer import restore_backup
 from tests.test_apply import T0, TRACKS, applier, dump, scrobble, setup
+from tests.test_apply_ledger_thread import _fixed_clock
 
 DEADLINE_S = 10.0
 
@@ -55,12 +56,16 @@ def test_a_plan_made_before_the_ledger_forgot_rows_is_made_again(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     plays = [scrobble(t, T0 + i * 1000) for i, t in enumerate(TRACKS)]
     db = setup(tmp_path, engine, plays)
-    first = applier(engine, db, tmp_path).run(force_window=True)
+    run = applier(engine, db, tmp_path)
+    run._writer = _fixed_clock(db)  # the settings rows' created_at: not the second it ran in
+    first = run.run(force_window=True)
     after = dump(db)
     restore_backup(Path(first["backup"]), db)  # Plex's own restore: our plays are gone
     made, planned = _plans(monkeypatch)
     _held_check(monkeypatch, planned)
-    again = applier(engine, db, tmp_path).run(force_window=True)
+    run = applier(engine, db, tmp_path)
+    run._writer = _fixed_clock(db)
+    again = run.run(force_window=True)
     assert made == [0, len(plays)]  # planned on the old ledger (nothing to do), then again
     assert (again["forgotten"], again["added"]) == (len(plays), len(plays))
     assert dump(db) == after  # the same rows again, under the ids the rollback freed
