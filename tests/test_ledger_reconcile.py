@@ -235,3 +235,32 @@ def test_a_wrong_plex_database_is_named_in_one_line(tmp_path: Path, engine: Engi
     with pytest.raises(PlexWriteError, match=r"^not a Plex library database: .*other\.db \(no "
                                              r"metadata_item_settings, metadata_item_views\)$"):
         recovery.reconcile(engine, other, "apply")
+
+
+def test_written_rows_are_read_in_history_id_order_from_the_covering_index(
+        tmp_path: Path, engine: Engine) -> None:
+    # history ids grouped by track (`PlayColumns.history_order`) do not follow scrobble ids:
+    # read in scrobble id order, Plex's 1M-row history would be probed at random (2.1 s
+    # instead of 0.26 s); the ledger's index gives the rows in id order, its own rows unread
+    db = setup(tmp_path, engine, [scrobble(TRACKS[0], T0)])
+    views = [7, 3, 9, 1, 8, 2, 6, 4, 5]
+    with write(engine) as conn:
+        batch = ledger.start_batch(conn, "offline", 0)
+        ledger.record_applied(conn, batch, [
+            (sid, 1, 100 + view % 3, view, f"plex://track/{view}", T0 + sid)
+            for sid, view in enumerate(views, 1)] + [(10, 1, 100, None, None, None)])
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(f"ATTACH DATABASE ? AS {history.LEDGER}", (str(tmp_path / "store.db"),))
+        written = ledger.written_rows_sql(history.LEDGER)
+        rows = conn.execute(written).fetchall()
+        plan = [r[3] for r in conn.execute(
+            f"EXPLAIN QUERY PLAN {history.views_gone_sql(written)}", (10,))]
+    finally:
+        conn.close()
+    assert [r[1] for r in rows] == sorted(views)
+    assert [r[0] for r in rows] == [views.index(v) + 1 for v in sorted(views)]
+    assert rows[0][2:] == (1, "plex://track/1", T0 + 4)
+    assert [step for step in plan if "ledger.applied_plays" in step] == [
+        f"SEARCH ledger.applied_plays USING COVERING INDEX {ledger.VIEW_INDEX} (view_id>?)"]
+    assert "SEARCH v USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN" in plan

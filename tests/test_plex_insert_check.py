@@ -1,6 +1,7 @@
 """The check of the history rows an apply inserted: the ids the ledger records are theirs.
 
-The writer announces ids first..first+n-1 in (viewed_at, key) order and verifies them before
+The writer announces ids first..first+n-1 in history order (by track, then time, then key:
+`PlayColumns.history_order`) and verifies them before
 COMMIT. A database whose triggers add or change history rows during the insert (a future Plex,
 a hand-made trigger) breaks that promise: the whole write must be refused and rolled back.
 """
@@ -66,12 +67,17 @@ def test_history_rows_changed_during_the_insert_refuse_the_write(db: PlexDb,
     assert _views(db.path) == before
 
 
-def test_the_inserted_rows_get_the_announced_ids_in_time_order(db: PlexDb) -> None:
-    plays = _plays(db)
+def test_the_inserted_rows_get_the_announced_ids_by_track_then_time(db: PlexDb) -> None:
+    # four tracks played at interleaved times, two plays of one track at the same second: the
+    # ids run track by track (ascending rating key), each track's plays in time, then key order
+    keys = [t.id for t in db.library.tracks if t.deleted_at is None][:4]
+    plays = [PlayToWrite(i, keys[(i * 3) % 4], NOW - 600 * (i % 7)) for i in range(1, 21)]
+    plays.append(PlayToWrite(21, plays[0].rating_key, plays[0].viewed_at))
     first = max((r[0] for r in _views(db.path)), default=0) + 1
     result = PlexDatabaseWriter(db.path).apply(plays, [], backup_dir=None)
-    ordered = sorted(plays, key=lambda p: (p.viewed_at, p.key))
+    ordered = sorted(plays, key=lambda p: (p.rating_key, p.viewed_at, p.key))
     assert [result.inserted[p.key] for p in ordered] == list(range(first, first + len(plays)))
+    assert ordered != sorted(plays, key=lambda p: (p.viewed_at, p.key))  # (not time order)
     rows = {r[0]: r for r in _views(db.path) if r[0] >= first}
     guids = result.guids
     assert [(rows[result.inserted[p.key]][2], rows[result.inserted[p.key]][11])

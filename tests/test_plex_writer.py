@@ -177,9 +177,8 @@ def test_apply_writes_exact_counts_and_history(db: PlexDb) -> None:
     assert result.deleted == []
     assert result.backup is None
     assert result.timestamp_mode == "integer"
-    by_time = sorted(result.inserted, key=lambda k: (next(p.viewed_at for p in plays
-                                                          if p.key == k), k))
-    assert [result.inserted[k] for k in by_time] == sorted(result.inserted.values())
+    in_order = sorted(plays, key=lambda p: (p.rating_key, p.viewed_at, p.key))  # history order
+    assert [result.inserted[p.key] for p in in_order] == sorted(result.inserted.values())
 
     row = settings_of(db.path, lib.track_by_id[native].guid)
     assert row is not None

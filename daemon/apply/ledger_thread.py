@@ -20,8 +20,8 @@ rows come (a moved play is forgotten, then written again under its new track), a
 that never calls `committing` only delays the forgetting: it is done before the commit.
 The ids of the new rows are predictable: inside the Plex transaction, just before
 the insert, the writer says which id the first row will get (`PlexDatabaseWriter.apply(
-staged=...)`), and the rows get consecutive ids in (viewed_at, key) order, which the writer
-verifies.
+staged=...)`), and the rows get consecutive ids in history order
+(`PlayColumns.history_order`), which the writer verifies.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class LedgerThread:
         """The writer's hook: the first id and the guids are known, write the new rows."""
         import numpy as np
 
-        order = np.lexsort((self._plays.keys, self._plays.viewed_at))  # the writer's order
+        order = self._plays.history_order()  # the writer's order
         ids = np.empty(len(order), dtype=np.int64)
         ids[order] = np.arange(first, first + len(order), dtype=np.int64)
         self._ids = ids

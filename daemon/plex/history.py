@@ -91,6 +91,12 @@ def views_after(path: Path, view_id: int, *,
     return [(int(a), int(b), int(c), int(d), str(e)) for a, b, c, d, e in rows]
 
 
+def views_gone_sql(written: str, at: str = "o.viewed_at") -> str:
+    """The query of `ledger_mismatches` for the written rows (`at`: the ledger's time as Plex's
+    database holds it): the keys of `written` rows whose history row is gone or changed."""
+    return _VIEWS_GONE.format(written=written, at=at)
+
+
 def ledger_mismatches(path: Path, ledger: Path | bytes, written: str, claims: str, *,
                       busy_timeout_ms: int = 15000) -> tuple[list[int], list[int]]:
     """Compare a ledger with Plex's history inside SQLite: `ledger` (an SQLite file, or an
@@ -131,7 +137,7 @@ def ledger_mismatches(path: Path, ledger: Path | bytes, written: str, claims: st
                                  lambda t: None if t is None else to_db(int(t)),
                                  deterministic=True)
             at = "plexfm_db_time(o.viewed_at)"
-        gone = conn.execute(_VIEWS_GONE.format(written=written, at=at), (TRACK_TYPE,))
+        gone = conn.execute(views_gone_sql(written, at), (TRACK_TYPE,))
         keys = [int(r[0]) for r in gone]
         index = conn.execute(_TIME_INDEX).fetchone() if mode == INTEGER_MODE else None
         by, near = "", ""

@@ -154,8 +154,8 @@ class PlayWrite:
         import numpy as np
 
         conn = self.conn
-        # ids in (viewed_at, key) order: staged so (a fresh table numbers rows 1..n), id = seq
-        order = np.lexsort((plays.keys, plays.viewed_at))
+        # staged in history order (a fresh table numbers rows 1..n), so id = first + seq - 1
+        order = plays.history_order()
         keys = plays.keys[order]
         to_db, rows = self.to_db, 0
         for first in range(0, len(order), CHUNK):  # chunks: no 1M Python ints at once

@@ -57,6 +57,15 @@ class PlayColumns:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def history_order(self) -> npt.NDArray[np.intp]:
+        """The order in which the plays become history rows with consecutive ids: by track,
+        then time. A track's rows side by side keep Plex's indexes on guid and
+        grandparent_guid and a track's later removal local (1M plays: the insert 1.3 s
+        faster than in time order); Plex's readers order history by viewed_at, not id."""
+        import numpy as np
+
+        return np.lexsort((self.keys, self.viewed_at, self.rating_keys))
+
 
 class InsertedIds(Mapping[int, int]):
     """key -> history id of the rows an apply inserted, held as two arrays sorted by key

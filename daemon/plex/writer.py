@@ -52,7 +52,13 @@ source column in ``metadata_items`` (§5), so it is copied from the newest histo
 already holds for the same guid, else NULL. ``view_type`` (2025+ PMS, meaning unknown) is not
 named, so it takes its declared DEFAULT 0, like every row PMS writes without it. ``changed_at``
 is Plex's change counter, not a timestamp: advanced as Plex does (`daemon.plex.playcounts`).
-History ids are assigned in (viewed_at, key) order, so they are chronological like Plex's.
+History ids are assigned track by track, each track's plays in time order
+(`PlayColumns.history_order`). History is read by time: Plex's history endpoint is asked for
+``sort=viewedAt:desc`` (plexapi's ``history()``; plex-database.md), the table has its index on
+``viewed_at``; and a backfill's ids come after Plex's own newest plays whatever their order. With
+a track's rows side by side, Plex's guid and grandparent_guid indexes take each track's plays
+in one place (1M plays: the insert ~1.5-3 s faster than in time order) and a later removal of
+a track's plays deletes neighbouring rows.
 
 Removal is by fingerprint, never by id alone: a row is deleted only while it still has the id,
 account, guid, ``viewed_at`` and track ``metadata_type`` we wrote. A history id is not a stable

@@ -60,6 +60,10 @@ ledger_checks = Table(
 
 # migration 4: the status page looks plays up per library track
 Index("ix_applied_plays_rating_key", applied_plays.c.rating_key)
+# migration 19: the reconciliation reads written rows in history id order (covering)
+Index("ix_applied_plays_view", applied_plays.c.view_id, applied_plays.c.account_id,
+      applied_plays.c.guid, applied_plays.c.viewed_at,
+      sqlite_where=applied_plays.c.view_id.isnot(None))
 
 # migration 18: the incremental plan (`daemon.store.plan_scope`)
 plan_basis = Table(
