@@ -58,10 +58,11 @@ class PlayColumns:
         return len(self.keys)
 
     def history_order(self) -> npt.NDArray[np.intp]:
-        """The order in which the plays become history rows with consecutive ids: by track,
-        then time. A track's rows side by side keep Plex's indexes on guid and
-        grandparent_guid and a track's later removal local (1M plays: the insert 1.3 s
-        faster than in time order); Plex's readers order history by viewed_at, not id."""
+        """The order in which the plays become history rows with consecutive ids: by track
+        (rating key), then time, then key. A track's rows side by side keep the work on Plex's
+        guid and grandparent_guid indexes, and a track's later removal, in one place (1M
+        plays: the insert ~1.5-3 s faster than in time order); Plex's history is read by
+        viewed_at, not by id (docs/plex-fidelity.md)."""
         import numpy as np
 
         return np.lexsort((self.keys, self.viewed_at, self.rating_keys))
