@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 
 TRACK_TYPE = 10
 CHUNK = 100_000  # plays staged per executemany
-CACHE_KIB = 131072  # page cache of the write connection (filled only as pages are read): a
-# 1M-play insert with 128 MiB instead of 64 MiB 8.9-9.8 -> 7.8 s (fewer pages spilled to the
-# WAL and written again), 100k scattered deletes 0.83 -> 0.5 s; 256 MiB no faster, more RSS
+CACHE_KIB = 65536  # page cache of the write connection (filled only as pages are read). With
+# rows in time order a 1M-play insert needed 128 MiB (7.8 s, 8.9-9.8 s with 64: index pages
+# spilled to the WAL and written again); in history order (by track) each track's index pages
+# are touched once: 6.79-7.20 s with 64 MiB, 6.58-6.80 with 128, the revert's delete the same,
+# and the apply's peak RSS 70 MB lower (docs/benchmarks.md, seventh session)
 VIEW_COLUMNS = ("account_id", "guid", "metadata_type", "library_section_id", "grandparent_title",
                 "parent_index", "parent_title", "index", "title", "thumb_url", "viewed_at",
                 "grandparent_guid", "originally_available_at", "device_id")
