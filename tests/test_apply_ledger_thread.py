@@ -79,6 +79,40 @@ def test_the_ledger_written_alongside_equals_the_ledger_written_after(
     assert _state(engine, db2) == serial
 
 
+def test_the_ids_the_ledger_thread_predicts_are_those_written(
+        tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The thread numbers the new rows in the writer's history order (by track, then time): with
+    plays of different tracks interleaved in time, its rows are the ones committed, not
+    discarded and written again by the job (which would be correct, only serial)."""
+    plays = [scrobble(t, T0 + n * 1000 + i) for n in range(3) for i, t in enumerate(TRACKS)]
+    db = setup(tmp_path, engine, plays)
+    monkeypatch.setattr(job, "PARALLEL_LEDGER_MIN", 1)
+    kept: list[bool] = []
+    real = job.LedgerThread.committed
+
+    def committed(self: Any) -> bool:
+        kept.append(real(self))
+        return kept[-1]
+
+    monkeypatch.setattr(job.LedgerThread, "committed", committed)
+    with caplog.at_level("INFO"):
+        counts = applier(engine, db, tmp_path).run(force_window=True)
+    assert counts["added"] == len(plays)
+    assert kept == [True]
+    assert "written again" not in caplog.text
+    with engine.connect() as conn:
+        views = dict(conn.exec_driver_sql("SELECT scrobble_id, view_id FROM applied_plays").all())
+    plex = sqlite3.connect(db)
+    try:
+        rows = plex.execute("SELECT id, guid, viewed_at FROM metadata_item_views WHERE id >= ?"
+                            " ORDER BY id", (min(views.values()),)).fetchall()
+    finally:
+        plex.close()
+    assert sorted(views.values()) == [r[0] for r in rows]
+    assert [r[2] for r in rows] != sorted(r[2] for r in rows)  # not in time order: by track
+
+
 def test_nothing_is_recorded_when_plex_fails_after_the_ledger_started(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     db = setup(tmp_path, engine, _plays())
