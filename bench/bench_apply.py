@@ -13,12 +13,11 @@ The floors are measured after the revert, on copies: of the fixture, and of the 
 the apply, which is the revert's own backup (verified by the writer; no copy is made between
 the apply and the revert). Each floor's copy is made just before it, so the floors, unlike
 the revert, start right after a copy of 275-600 MB. The floor, measured in the same run: the
-same history rows (every column, as the apply wrote them) inserted by a plain `executemany`
-from Python tuples,
-and the same settings rows updated / inserted by id, in one transaction with the writer's page
-cache, then the WAL checkpoint; for the revert, the same history ids deleted and the same
-settings rows updated / deleted. No plan, no ledger, no backup, no verification: what any
-writer of these rows must pay. The script prints apply / floor.
+same history rows (every column, as the apply wrote them, in its id order) inserted by a plain
+`executemany` from Python tuples, and the same settings rows updated / inserted by id, in one
+transaction with the writer's page cache, then the WAL checkpoint; for the revert, the same
+history ids deleted and the same settings rows updated / deleted. No plan, no ledger, no
+backup, no verification: what any writer of these rows must pay. The script prints apply / floor.
 
     .venv/bin/python -m bench.bench_apply [--plays 1000000] [--revert 100000]
 """
