@@ -1,9 +1,9 @@
 """The check of the history rows an apply inserted: the ids the ledger records are theirs.
 
 The writer announces ids first..first+n-1 in history order (by track, then time, then key:
-`PlayColumns.history_order`) and verifies them before
-COMMIT. A database whose triggers add or change history rows during the insert (a future Plex,
-a hand-made trigger) breaks that promise: the whole write must be refused and rolled back.
+`PlayColumns.history_order`) and verifies them before COMMIT. A database whose triggers add or
+change history rows during the insert (a future Plex, a hand-made trigger) breaks that promise:
+the whole write must be refused and rolled back.
 """
 
 from __future__ import annotations
