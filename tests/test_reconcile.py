@@ -235,27 +235,3 @@ def test_an_in_memory_store_is_matched_on_its_own_connection(
             assert decision(engine, s)[:2] == ("auto", track.id)
     finally:
         engine.dispose()
-
-
-def test_cycle_collection_is_given_back_after_the_match_job() -> None:
-    import gc
-
-    seen: list[bool] = []
-
-    def failing_build() -> None:
-        with reconcile._no_cycle_collection():
-            seen.append(gc.isenabled())
-            raise RuntimeError("a failed build")
-
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError):
-        failing_build()
-    assert seen == [False]
-    assert gc.isenabled()  # given back even when the build fails
-    gc.disable()
-    try:
-        with reconcile._no_cycle_collection():
-            pass
-        assert not gc.isenabled()  # a caller's own pause is left alone
-    finally:
-        gc.enable()

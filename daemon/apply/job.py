@@ -27,6 +27,7 @@ from daemon.apply.plan import Columns, Diff, rows, split_natives
 from daemon.apply.reconciled_plan import reconciled_plan
 from daemon.apply.recovery import reconcile, recover
 from daemon.apply.window import in_window
+from daemon.collector import cycle_collection_paused
 from daemon.errors import PlexWriteError
 from daemon.plex import history, readback, schema
 from daemon.plex.lock import FileLock
@@ -102,11 +103,12 @@ class Applier:
             return {"skipped": f"outside the window {start:%H:%M}-{end:%H:%M}"}
         with FileLock(self._s.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
             has_db = self._s.mode != "api"  # api mode has no database to read
-            recovered = recover(self._engine, self._s.database, self._s.accounts) \
-                if has_db and not dry_run else 0
-            checked, (plan, write_plays, already, out_of_range) = reconciled_plan(
-                self._engine, self._s.database if has_db else None,
-                "revert" if revert_all else "apply", lambda: self._plan(revert_all))
+            with cycle_collection_paused():  # (not while Plex is waited for, below)
+                recovered = recover(self._engine, self._s.database, self._s.accounts) \
+                    if has_db and not dry_run else 0
+                checked, (plan, write_plays, already, out_of_range) = reconciled_plan(
+                    self._engine, self._s.database if has_db else None,
+                    "revert" if revert_all else "apply", lambda: self._plan(revert_all))
             counts: dict[str, Any] = {
                 "to_add": len(write_plays[0]), "to_remove": len(plan.remove),
                 "already_in_plex": len(already), "unremovable": len(plan.unremovable),
@@ -133,7 +135,8 @@ class Applier:
                     return {**counts, "skipped": reason}
                 stopped = bool(self._plex.stop_command)
             try:
-                result = {**counts, **self._write(write_plays, plan, already)}
+                with cycle_collection_paused():
+                    result = {**counts, **self._write(write_plays, plan, already)}
             finally:
                 if stopped:
                     self._plex.start()

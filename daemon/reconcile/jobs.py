@@ -11,18 +11,17 @@ writes the decisions back in one short transaction. What gets (re)matched:
 
 from __future__ import annotations
 
-import gc
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from daemon.collector import cycle_collection_paused
 from daemon.logs import plural
 from daemon.matching import RULES_VERSION, match_exact, normalize_artist, suggest
 from daemon.matching.frames import Names, prepare_library, prepare_scrobbled
@@ -99,7 +98,7 @@ def match(
 
     `timings`, when given, receives the seconds each phase took.
     """
-    with _no_cycle_collection():  # ~0.6 s of full passes over the frames' heap otherwise
+    with cycle_collection_paused():  # ~0.6 s of full passes over the frames' heap otherwise
         return _match(engine, full, library_diff, timings)
 
 
@@ -235,21 +234,6 @@ def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
     ]
     clock.lap("decisions built")
     return out
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused for the match job (given back after): its allocation
-    bursts (normalized names, candidate lists, ~100,000 decisions and their tuples) otherwise
-    trigger ~11 full passes over the job's heap, ~0.6 s of CPU. Cycles made meanwhile are
-    collected once it is back on (peak RSS of the bench unchanged)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _requeue_removed(conn: Connection, removed: list[int]) -> int:
