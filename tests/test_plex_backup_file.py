@@ -52,7 +52,9 @@ def _page_bytes(path: Path) -> bytes:
 
 @contextmanager
 def _kernel_copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Counts the bytes ``os.copy_file_range`` copied."""
+    """Counts the bytes ``os.copy_file_range`` copied (with ``O_DIRECT`` taken away: the copy
+    is the cached one, as on a file system that refuses it; tests/test_plex_direct_copy.py)."""
+    _cached_only(monkeypatch)
     copied: list[int] = []
     real = os.copy_file_range
 
@@ -63,6 +65,10 @@ def _kernel_copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     monkeypatch.setattr(os, "copy_file_range", spy)
     yield copied
+
+
+def _cached_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "O_DIRECT", raising=False)
 
 
 def test_sqlite_keeps_the_file_still_for_a_reader_that_began_on_an_empty_wal(
@@ -97,6 +103,7 @@ def test_with_an_empty_wal_the_backup_is_the_file_copied_by_the_kernel(
 def test_commits_during_the_kernel_copy_are_not_in_the_backup(
         db: PlexDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plex writing while a stand-alone backup copies: its commits stay in the WAL."""
+    _cached_only(monkeypatch)
     monkeypatch.setattr(backup, "WRITEBACK_PAGES", 4)
     snapshot = _page_bytes(db.path)
     history = _history(db.path)
@@ -147,6 +154,7 @@ def test_with_frames_in_the_wal_the_backup_goes_through_sqlite(
 @pytest.mark.parametrize("unsupported", ["EXDEV", "missing"])
 def test_without_a_kernel_copy_the_bytes_are_copied_through_a_buffer(
         db: PlexDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unsupported: str) -> None:
+    _cached_only(monkeypatch)
     if unsupported == "missing":
         monkeypatch.delattr(os, "copy_file_range")
     else:
@@ -164,6 +172,7 @@ def test_a_failed_kernel_copy_fails_the_backup_and_leaves_nothing(
     def full(*_args: int) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    _cached_only(monkeypatch)
     monkeypatch.setattr(os, "copy_file_range", full)
     with pytest.raises(PlexWriteError, match=r"could not be written: .*No space left"):
         backup_database(db.path, tmp_path / "backups", keep=2, busy_timeout_ms=2000)
@@ -173,7 +182,7 @@ def test_a_failed_kernel_copy_fails_the_backup_and_leaves_nothing(
 def test_a_file_shorter_than_its_pages_is_left_to_sqlite(tmp_path: Path) -> None:
     """(SQLite's page count beyond the file's end: the kernel copy declines, copies nothing.)"""
     source = tmp_path / "short.db"
-    source.write_bytes(b"x" * 4096)
+    source.write_bytes(b"x" * 4096)  # (copied around the page cache where it can be)
     dest = tmp_path / "copy.db"
     assert not copy_still_file(source, dest, length=8192, step=4096)
     assert not dest.exists()

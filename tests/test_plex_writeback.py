@@ -24,6 +24,13 @@ from tests.fakes.plex_library_gen import generate_library
 NOW = 1_760_000_000
 
 
+@pytest.fixture(autouse=True)
+def cached_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy through the page cache, as where O_DIRECT is refused: the copy written around
+    it needs no flush until its fsync (tests/test_plex_direct_copy.py)."""
+    monkeypatch.delattr(os, "O_DIRECT", raising=False)
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> PlexDb:
     return build_plex_db(tmp_path / "plex" / "com.plexapp.plugins.library.db",

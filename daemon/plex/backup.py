@@ -167,6 +167,9 @@ def backup_database(source: Path, dest_dir: Path, *, keep: int, busy_timeout_ms:
         fsync(partial)
         partial.replace(final)
         fsync(dest_dir, directory=True)
+    except OSError as exc:  # (the fsync: the copy may not be on disk)
+        partial.unlink(missing_ok=True)
+        raise PlexWriteError(f"backup copy {partial} could not be written: {exc}") from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
