@@ -13,8 +13,8 @@ commits meanwhile go to the ``-wal`` file only. So `copy_still_file` copies the 
 0.3-0.45 s for the same 600 MB), or where the file system refuses that, with
 ``copy_file_range`` (in the kernel: 0.36 s when the cache has free pages, up to 2 s when it
 must find them), flushing each step on the writeback thread; the caller checks the copy
-exactly as it checks the backup API's. A ``-wal`` with frames (Plex running, a checkpoint held back by a
-reader) makes it decline, and the backup API is used.
+exactly as it checks the backup API's. A ``-wal`` with frames (Plex running, a checkpoint held
+back by a reader) makes it decline, and the backup API is used.
 
 It is only called inside the backup connection's read transaction, after a read (SQLite takes
 the snapshot at the first read, not at ``BEGIN``).
