@@ -44,6 +44,8 @@ class PlayColumns:
     keys: npt.NDArray[np.int64]
     rating_keys: npt.NDArray[np.int64]
     viewed_at: npt.NDArray[np.int64]
+    _order: npt.NDArray[np.intp] | None = field(default=None, init=False, repr=False,
+                                                compare=False)
 
     @classmethod
     def of(cls, plays: Sequence[Play] | PlayColumns) -> PlayColumns:
@@ -62,10 +64,18 @@ class PlayColumns:
         (rating key), then time, then key. A track's rows side by side keep the work on Plex's
         guid and grandparent_guid indexes, and a track's later removal, in one place (1M
         plays: the insert ~1.5-3 s faster than in time order); Plex's history is read by
-        viewed_at, not by id (docs/plex-fidelity.md)."""
+        viewed_at, not by id (docs/plex-fidelity.md).
+
+        Sorted once (1M plays: 0.25 s) and kept, read-only: the writer and the ledger thread
+        both number the rows in this order, in the same apply."""
         import numpy as np
 
-        return np.lexsort((self.keys, self.viewed_at, self.rating_keys))
+        order = self._order
+        if order is None:
+            order = np.lexsort((self.keys, self.viewed_at, self.rating_keys))
+            order.setflags(write=False)
+            object.__setattr__(self, "_order", order)  # (frozen: a cache, not a field)
+        return order
 
 
 class InsertedIds(Mapping[int, int]):
