@@ -49,13 +49,25 @@ def test_the_backup_is_flushed_while_it_is_copied(
         db: PlexDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backup, "WRITEBACK_PAGES", 8)
     sizes: list[int] = []
-    real = os.fdatasync
+    real, real_copy = os.fdatasync, os.copy_file_range
+    flushed = threading.Event()
+    steps = 0
 
     def fdatasync(fd: int) -> None:
         sizes.append(os.fstat(fd).st_size)
         real(fd)
+        flushed.set()
+
+    def copy_file_range(*args: int) -> int:
+        nonlocal steps
+        steps += 1
+        if steps == 3:  # (the copy outruns the flushing thread on a busy machine: the third
+            # step waits for the flush the first two kicked, so the test does not race it)
+            assert flushed.wait(10), "no flush after two steps"
+        return real_copy(*args)
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
     made = backup_database(db.path, tmp_path / "backups", keep=2, busy_timeout_ms=2000)
     assert list_backups(tmp_path / "backups") == [made]
     pages = _pages(db.path)
