@@ -27,6 +27,7 @@ from daemon.plex.backup import backup_database
 from daemon.plex.direct_copy import ALIGN, copy_uncached
 from tests.fakes.plex_db import PlexDb, build_plex_db
 from tests.fakes.plex_library_gen import generate_library
+from tests.test_plex_backup_file import _add_history, _history, _page_bytes
 
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 pytestmark = pytest.mark.skipif(not O_DIRECT, reason="no O_DIRECT on this system")
@@ -95,18 +96,6 @@ def _evicted(path: Path) -> None:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
-
-
-def _page_bytes(path: Path) -> bytes:
-    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
-    return path.read_bytes()[: pages * size]
-
-
-def _history(path: Path) -> int:
-    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)) as conn:
-        return int(conn.execute("SELECT count(*) FROM metadata_item_views").fetchone()[0])
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, name: str,
@@ -190,10 +179,7 @@ def test_commits_during_the_direct_copy_are_not_in_the_backup(
     def plex_writes(*_args: Any) -> None:
         if len(reads) == 2:
             with closing(sqlite3.connect(db.path, isolation_level=None)) as plex:
-                plex.executemany("INSERT INTO metadata_item_views (account_id, guid, "
-                                 "metadata_type, viewed_at) VALUES (1, ?, 10, ?)",
-                                 ((f"plex://track/t-{i}", 1_700_000_000 + i)
-                                  for i in range(300)))
+                _add_history(plex, 300)
                 plex.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     reads = _spy(monkeypatch, "preadv", plex_writes)
