@@ -16,6 +16,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import pandas as pd
@@ -119,26 +121,36 @@ def _match(engine: Engine, full: bool, library_diff: LibraryDiff | None,
                                                       else ""))
             targets = _targets(conn, full or rules_changed, library_diff)
             clock.lap("read tracks")
-            work = None if targets.empty else pool.submit(
-                _decide, engine, library, [(targets, names)], timings)
+            exact = None if targets.empty else pool.submit(
+                _exact, engine, library, [(targets, names)], timings)
+            suggested = None if exact is None else pool.submit(_suggested, exact, timings)
             del targets, names
             folded = tracks.map_scrobbles(conn, fold)
-        clock.lap("map scrobbles to tracks" + (" (matching beside it)" if work else ""))
-        if work is None:
+        clock.lap("map scrobbles to tracks" + (" (matching beside it)" if exact else ""))
+        if exact is None or suggested is None:
             return {"folded_scrobbles": folded, "matched": 0}
-        decided = work.result()
-    clock.lap("rest of the matching")
+        # the automatic matches are written while the queue's suggestions are computed:
+        # SQL from one staged text, so the writing leaves the helper Python's lock
+        origin = "rules" if rules_changed else "auto"
+        automatic = exact.result().automatic
+        clock.lap("rest of the exact pass")
+        with write(engine) as conn:
+            saved = matches.save_staged(conn, automatic, origin)
+        clock.lap("save automatic matches")
+        queued = suggested.result()
+        clock.lap("rest of the suggestions")
     with write(engine) as conn:
-        saved = matches.save_decisions(conn, decided, "rules" if rules_changed else "auto")
+        for name, count in matches.save_staged(conn, queued, origin).items():
+            saved[name] += count
         if library_diff is not None and library_diff.removed:
             saved["requeued_user_decisions"] = _requeue_removed(conn, library_diff.removed)
         counters.put(conn, RULES_COUNTER, RULES_VERSION)
-    clock.lap("save decisions")
-    statuses = [d.status for d in decided]
-    log.info("matched %s: %s automatically, %s queued", plural(len(decided), "track"),
-             f"{statuses.count('auto'):,}", f"{statuses.count('queued'):,}")
-    return {"folded_scrobbles": folded, "matched": len(decided),
-            "auto": statuses.count("auto"), "queued": statuses.count("queued"), **saved}
+    clock.lap("save queued tracks")
+    log.info("matched %s: %s automatically, %s queued",
+             plural(automatic.size + queued.size, "track"), f"{automatic.size:,}",
+             f"{queued.size:,}")
+    return {"folded_scrobbles": folded, "matched": automatic.size + queued.size,
+            "auto": automatic.size, "queued": queued.size, **saved}
 
 
 def _library(engine: Engine, names: Names) -> pd.DataFrame:
@@ -196,13 +208,22 @@ class _Phases:
         self._last = now
 
 
-def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
-            given: list[tuple[pd.DataFrame, Names]], timings: dict[str, float] | None,
-            ) -> list[matches.Decision]:
-    """Decisions for the targets in `given` (taken out of it, with the names normalized so
-    far) against the library prepared by `library` (read now when None); both passes share
-    the prepared frames. The raw frames and the names are not kept past the normalization
-    (~100 MB of strings at the peak)."""
+@dataclass(frozen=True)
+class _Exact:
+    """The exact pass's outcome: its automatic matches staged for saving, and what the
+    suggestions need (the queued decisions, the prepared library, the queue's prepared rows)."""
+
+    automatic: matches.StagedDecisions
+    queued: pd.DataFrame
+    library: pd.DataFrame
+    rows: pd.DataFrame
+
+
+def _exact(engine: Engine, library: Future[pd.DataFrame] | None,
+           given: list[tuple[pd.DataFrame, Names]], timings: dict[str, float] | None) -> _Exact:
+    """The exact pass over the targets in `given` (taken out of it, with the names normalized
+    so far) against the library prepared by `library` (read now when None). The raw frames
+    and the names are not kept past the normalization (~100 MB of strings at the peak)."""
     targets, names = given.pop()
     prepared = library.result() if library is not None else _library(engine, names)
     clock = _Phases(timings)
@@ -212,28 +233,40 @@ def _decide(engine: Engine, library: Future[pd.DataFrame] | None,
                           prepared_scrobbled=rows)
     clock.lap("exact pass")
     queued = (decided["status"] == "queued").to_numpy()
+    automatic = _staged(decided[~queued])
+    clock.lap("automatic matches staged")
+    return _Exact(automatic, decided[queued], prepared, rows[queued].reset_index(drop=True))
+
+
+def _suggested(exact: Future[_Exact], timings: dict[str, float] | None,
+               ) -> matches.StagedDecisions:
+    """The queued decisions of `exact`, each with its suggestions, staged for saving."""
+    done = exact.result()
+    clock = _Phases(timings)
     suggestions = (
-        suggest(pd.DataFrame(index=index[queued]), None, prepared=prepared,
-                prepared_queued=rows[queued].reset_index(drop=True))["suggestions"]
-        if queued.any() else pd.Series(dtype=object))
-    clock.lap(f"suggestions for {int(queued.sum()):,} queued")
-    # plain lists and a dict: a Series.get and a pandas scalar per track cost ~1 s per 100,000;
-    # the lists hold Python ints already (tolist), so no int() per element either
-    columns = (decided[c].tolist() for c in ("status", "rule", "reason", "alternatives"))
+        suggest(pd.DataFrame(index=done.queued.index), None, prepared=done.library,
+                prepared_queued=done.rows)["suggestions"]
+        if len(done.queued) else pd.Series(dtype=object))
+    clock.lap(f"suggestions for {len(done.queued):,} queued")
+    staged = _staged(done.queued, suggestions.to_dict())
+    clock.lap("queued tracks staged")
+    return staged
+
+
+def _staged(decided: pd.DataFrame, suggestions: dict[Any, Any] | None = None,
+            ) -> matches.StagedDecisions:
+    """The decisions of `decided` (match_exact's rows) staged for saving, from its columns as
+    plain lists (a pandas scalar, or a `Decision`, per track cost ~1 s per 100,000)."""
     missing = decided["rating_key"].isna().to_numpy()
     keys = decided["rating_key"].fillna(0).astype("int64").to_numpy().astype(object)
     keys[missing] = None
-    found = suggestions.to_dict()
-    none: tuple[tuple[int, int], ...] = ()
-    decision = matches.Decision
-    out = [
-        decision(track_id, str(status), key, rule or None, reason or None,
-                 tuple(alternatives), tuple(found.get(track_id, none)))
-        for track_id, key, status, rule, reason, alternatives in zip(
-            decided.index.tolist(), keys.tolist(), *columns, strict=True)
-    ]
-    clock.lap("decisions built")
-    return out
+    track_ids = decided.index.tolist()
+    found = suggestions or {}
+    return matches.stage_columns(
+        track_ids, decided["status"].tolist(), keys.tolist(),
+        *([v or None for v in decided[c].tolist()] for c in ("rule", "reason")),
+        decided["alternatives"].tolist(),
+        [found.get(t, ()) for t in track_ids] if found else repeat((), len(track_ids)))
 
 
 def _requeue_removed(conn: Connection, removed: list[int]) -> int:

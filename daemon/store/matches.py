@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -49,50 +49,86 @@ def current(conn: Connection, track_ids: Iterable[int]) -> dict[int, tuple[str, 
     return found
 
 
+class StagedDecisions(NamedTuple):
+    """Decisions as one JSON text (`stage_decisions`), for `save_staged` to write in SQL.
+
+    Built where the decisions are made (the match job's helper thread): writing them is then
+    two statements that run without Python's global lock, not a bound row per decision."""
+
+    rows: str  # [[track_id, status, rating_key, rule, reason, alternatives, suggestions], ...]
+    size: int  # how many decisions
+
+
+def stage_decisions(decisions: Iterable[Decision]) -> StagedDecisions:
+    """The decisions as `save_staged` reads them (their lists as the text stored)."""
+    rows = list(decisions)
+    return stage_columns(*zip(*rows, strict=True)) if rows else StagedDecisions("[]", 0)
+
+
+def stage_columns(*columns: Iterable[Any]) -> StagedDecisions:
+    """`stage_decisions` for decisions given as columns, one per field of `Decision` in its
+    order (the match job has them so: no `Decision` per track)."""
+    track_id, status, rating_key, rule, reason, alternatives, suggestions = columns
+    rows = list(zip(track_id, status, rating_key, rule, reason, map(_int_list, alternatives),
+                    map(_pair_list, suggestions), strict=True))
+    return StagedDecisions(json.dumps(rows, default=int), len(rows))
+
+
 def save_decisions(conn: Connection, decisions: Iterable[Decision], origin: str) -> dict[str, int]:
     """Store the matcher's decisions, leaving the user's own decisions alone; count changes.
 
     A not_in_library track is re-checked: an automatic match replaces it, a queue entry doesn't.
     """
-    rows = list(decisions)
-    before = current(conn, (d.track_id for d in rows))
-    now = int(time.time())
-    upserts: list[tuple[Any, ...]] = []
-    history: list[tuple[Any, ...]] = []
-    changed = kept = 0
-    for d in rows:
-        old_status, old_key = before.get(d.track_id, (None, None))
-        if old_status == MANUAL or (old_status == NOT_IN_LIBRARY and d.status != AUTO):
-            kept += 1
-            continue
-        upserts.append((d.track_id, d.status, d.rating_key, d.rule, d.reason,
-                        _int_list(d.alternatives), _pair_list(d.suggestions), now))
-        if (old_status, old_key) != (d.status, d.rating_key):
-            changed += 1
-            history.append((d.track_id, now, origin, old_status, old_key, d.status,
-                            d.rating_key))
-    if upserts:
-        conn.exec_driver_sql(
-            "INSERT INTO matches (track_id, status, rating_key, rule, reason, alternatives,"
-            " suggestions, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (track_id)"
-            " DO UPDATE SET status = excluded.status, rating_key = excluded.rating_key,"
-            " rule = excluded.rule, reason = excluded.reason,"
-            " alternatives = excluded.alternatives, suggestions = excluded.suggestions,"
-            " decided_at = excluded.decided_at, note = NULL",
-            upserts,
-        )
-    _history(conn, history)
-    return {"saved": len(upserts), "changed": changed, "kept_user_decisions": kept}
+    return save_staged(conn, stage_decisions(decisions), origin)
 
 
-def _int_list(keys: tuple[int, ...]) -> str:
+# A decision the matcher may not replace: the user's match, or the user's "not in my library"
+# unless the matcher now has an automatic match (`old` the stored row, `new` the decision).
+_KEPT = "({old}.status IS 'manual' OR ({old}.status IS 'not_in_library' AND {new} IS NOT 'auto'))"
+_STAGED = ("SELECT json_extract(value, '$[0]') AS track_id, json_extract(value, '$[1]') AS status,"
+           " json_extract(value, '$[2]') AS rating_key, json_extract(value, '$[3]') AS rule,"
+           " json_extract(value, '$[4]') AS reason, json_extract(value, '$[5]') AS alternatives,"
+           " json_extract(value, '$[6]') AS suggestions FROM json_each(:rows)")
+_SAVE_HISTORY = f"""
+INSERT INTO match_history (track_id, at, origin, old_status, old_rating_key, new_status,
+    new_rating_key)
+SELECT d.track_id, :now, :origin, m.status, m.rating_key, d.status, d.rating_key
+FROM ({_STAGED}) d LEFT JOIN matches m ON m.track_id = d.track_id
+WHERE NOT {_KEPT.format(old="m", new="d.status")}
+    AND (m.status IS NOT d.status OR m.rating_key IS NOT d.rating_key)
+"""
+_SAVE_MATCHES = f"""
+INSERT INTO matches (track_id, status, rating_key, rule, reason, alternatives, suggestions,
+    decided_at)
+SELECT track_id, status, rating_key, rule, reason, alternatives, suggestions, :now
+FROM ({_STAGED}) WHERE true
+ON CONFLICT (track_id) DO UPDATE SET status = excluded.status,
+    rating_key = excluded.rating_key, rule = excluded.rule, reason = excluded.reason,
+    alternatives = excluded.alternatives, suggestions = excluded.suggestions,
+    decided_at = excluded.decided_at, note = NULL
+WHERE NOT {_KEPT.format(old="matches", new="excluded.status")}
+"""
+
+
+def save_staged(conn: Connection, staged: StagedDecisions, origin: str) -> dict[str, int]:
+    """`save_decisions` for staged decisions: a history row for each change (read before the
+    write), then the decisions, each user decision kept."""
+    if not staged.size:
+        return {"saved": 0, "changed": 0, "kept_user_decisions": 0}
+    params = {"rows": staged.rows, "now": int(time.time()), "origin": origin}
+    changed = conn.exec_driver_sql(_SAVE_HISTORY, params).rowcount
+    saved = conn.exec_driver_sql(_SAVE_MATCHES, params).rowcount
+    return {"saved": saved, "changed": changed, "kept_user_decisions": staged.size - saved}
+
+
+def _int_list(keys: Sequence[int]) -> str:
     """json.dumps(list(keys)) of ints, written directly (100,000 decisions: ~0.3 s less)."""
     if len(keys) == 1:  # most tracks: the one candidate
         return f"[{int(keys[0])}]"
     return "[" + ", ".join(map(str, map(int, keys))) + "]"
 
 
-def _pair_list(pairs: tuple[tuple[int, int], ...]) -> str:
+def _pair_list(pairs: Iterable[tuple[int, int]]) -> str:
     """json.dumps([list(p) for p in pairs]) of int pairs, written directly."""
     if not pairs:  # every automatic match
         return "[]"
