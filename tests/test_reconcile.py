@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from daemon.matching import RULES_VERSION
 from daemon.plex.library_db import DatabaseLibrary
 from daemon.reconcile import jobs as reconcile
 from daemon.scrobble import Scrobble, with_ordinals
-from daemon.store import matches
+from daemon.store import counters, matches
 from daemon.store import scrobbles as scrobble_queries
 from daemon.store.engine import open_store
 from tests.fakes.plex_db import build_plex_db
@@ -235,3 +236,39 @@ def test_an_in_memory_store_is_matched_on_its_own_connection(
             assert decision(engine, s)[:2] == ("auto", track.id)
     finally:
         engine.dispose()
+
+
+def test_a_failed_suggestion_pass_keeps_the_automatic_matches_for_the_next_run(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The automatic matches are saved in their own transaction while the queue's suggestions
+    are computed: a failure there loses only the queued tracks' decisions, which the next run
+    makes (the matching rules are not recorded as applied until everything is saved)."""
+    chosen = plain_tracks(SMALL, 3)
+    played = [scrobble_of(SMALL, t, 1_600_000_000 + i) for i, t in enumerate(chosen)]
+    unknown = Scrobble(1_600_000_100, "Nobody We Know", "Mystery Song", "Nowhere")
+    store(engine, [*played, unknown])
+    reconcile.refresh_library(plex_db(tmp_path, SMALL, "small"), engine,
+                              rematch=lambda diff: {})
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the suggestions broke")
+
+    monkeypatch.setattr(reconcile, "suggest", broken)
+    with pytest.raises(RuntimeError, match="the suggestions broke"):
+        reconcile.match(engine)
+    for track, s in zip(chosen, played, strict=True):
+        assert decision(engine, s)[:2] == ("auto", track.id)
+    with engine.connect() as conn:
+        assert matches.find_track(conn, unknown.artist, unknown.title, unknown.album)
+        assert conn.exec_driver_sql(
+            "SELECT count(*) FROM matches WHERE status = 'queued'").scalar() == 0
+        assert counters.get(conn, reconcile.RULES_COUNTER) != RULES_VERSION
+    monkeypatch.undo()
+    counts = reconcile.match(engine)
+    # the rules were never recorded: everything not decided by the user is matched again
+    assert (counts["matched"], counts["auto"], counts["queued"]) == (4, 3, 1)
+    assert (counts["saved"], counts["changed"]) == (4, 1)  # the auto rows unchanged
+    assert decision(engine, unknown) == ("queued", None, "no artist in library")
+    with engine.connect() as conn:
+        assert counters.get(conn, reconcile.RULES_COUNTER) == RULES_VERSION
