@@ -1,7 +1,9 @@
 """Library refresh and matching jobs: Plex library -> mirror, scrobbled tracks -> decisions.
 
 Each run reads from the store, hands DataFrames to the pure `daemon.matching` functions, and
-writes the decisions back in one short transaction. What gets (re)matched:
+writes the decisions back in two short transactions: the automatic matches while the queue's
+suggestions are computed, then the queued tracks and the rules version (a run stopped between
+them leaves the rest undecided, and the rules unrecorded, for the next). What gets (re)matched:
 - tracks with no decision yet (new scrobbles since the last run);
 - after a library change, the tracks it can affect: those matched to a changed or removed
   library track, and every undecided-by-the-user track whose artist (normalized) is among the
