@@ -8,6 +8,7 @@ import itertools
 import json
 
 import numpy as np
+import pytest
 from sqlalchemy import Connection, Engine
 
 from daemon.scrobble import Scrobble, with_ordinals
@@ -38,7 +39,11 @@ def _expected(prior: tuple[str, int | None] | None, new: tuple[str, int | None])
     return "saved" if (old_status, old_key) == new else "changed"
 
 
-def test_every_prior_state_against_every_decision(engine: Engine) -> None:
+@pytest.mark.parametrize("per_text", [matches.STAGE_ROWS, 5, 1])
+def test_every_prior_state_against_every_decision(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, per_text: int
+) -> None:
+    monkeypatch.setattr(matches, "STAGE_ROWS", per_text)  # one staged text, or several
     cases = list(itertools.product(PRIOR, NEW))
     with engine.begin() as conn:
         ids = _tracks(conn, len(cases))
