@@ -131,8 +131,8 @@ def _match(engine: Engine, full: bool, library_diff: LibraryDiff | None,
         clock.lap("map scrobbles to tracks" + (" (matching beside it)" if exact else ""))
         if exact is None or suggested is None:
             return {"folded_scrobbles": folded, "matched": 0}
-        # the automatic matches are written while the queue's suggestions are computed:
-        # SQL from one staged text, so the writing leaves the helper Python's lock
+        # the automatic matches are written while the queue's suggestions are computed: SQL
+        # over staged JSON texts, which leaves Python's lock to the helper meanwhile
         origin = "rules" if rules_changed else "auto"
         automatic = exact.result().automatic
         clock.lap("rest of the exact pass")

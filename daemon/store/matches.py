@@ -93,7 +93,8 @@ def save_decisions(conn: Connection, decisions: Iterable[Decision], origin: str)
 
 # A decision the matcher may not replace: the user's match, or the user's "not in my library"
 # unless the matcher now has an automatic match (`old` the stored row, `new` the decision).
-_KEPT = "({old}.status IS 'manual' OR ({old}.status IS 'not_in_library' AND {new} IS NOT 'auto'))"
+_KEPT = (f"({{old}}.status IS '{MANUAL}' OR ({{old}}.status IS '{NOT_IN_LIBRARY}'"
+         f" AND {{new}} IS NOT '{AUTO}'))")
 _STAGED = ("SELECT json_extract(value, '$[0]') AS track_id, json_extract(value, '$[1]') AS status,"
            " json_extract(value, '$[2]') AS rating_key, json_extract(value, '$[3]') AS rule,"
            " json_extract(value, '$[4]') AS reason, json_extract(value, '$[5]') AS alternatives,"
