@@ -113,7 +113,6 @@ def test_the_ids_the_ledger_thread_predicts_are_those_written(
     assert [r[2] for r in rows] != sorted(r[2] for r in rows)  # not in time order: by track
 
 
-
 def test_the_history_order_is_sorted_once_for_the_writer_and_the_ledger_thread(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both number the new rows in `PlayColumns.history_order` (1M plays: 0.25 s of sort on
@@ -144,6 +143,7 @@ def test_the_history_order_is_sorted_once_for_the_writer_and_the_ledger_thread(
     assert [n for n in sorts if n] == [len(plays)]  # (the plan sorts no other plays)
     assert len(orders) == 1
     assert not orders[0].flags.writeable
+
 
 def test_nothing_is_recorded_when_plex_fails_after_the_ledger_started(
         tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

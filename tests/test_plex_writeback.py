@@ -20,6 +20,7 @@ from daemon.plex.writeback import Writeback
 from daemon.plex.writer import PlayToWrite, PlexDatabaseWriter
 from tests.fakes.plex_db import PlexDb, build_plex_db
 from tests.fakes.plex_library_gen import generate_library
+from tests.test_plex_backup_file import _cached_only
 
 NOW = 1_760_000_000
 
@@ -28,7 +29,7 @@ NOW = 1_760_000_000
 def cached_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy through the page cache, as where O_DIRECT is refused: the copy written around
     it needs no flush until its fsync (tests/test_plex_direct_copy.py)."""
-    monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    _cached_only(monkeypatch)
 
 
 @pytest.fixture
